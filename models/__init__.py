@@ -1,0 +1,25 @@
+"""Mapped tables (SQLAlchemy 2, typed). Imports nothing of Juben's besides itself."""
+
+from __future__ import annotations
+
+from models.base import Base
+from models.breakdown import Asset, ExtractionRecord, Report, Shot, ShotAsset
+from models.job import DeadLetter, Job, JobEvent, Project, ScriptContent
+from models.script import Chunk, Episode, Scene
+
+__all__ = [
+    "Asset",
+    "Base",
+    "Chunk",
+    "DeadLetter",
+    "Episode",
+    "ExtractionRecord",
+    "Job",
+    "JobEvent",
+    "Project",
+    "Report",
+    "Scene",
+    "ScriptContent",
+    "Shot",
+    "ShotAsset",
+]

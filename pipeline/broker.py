@@ -1,0 +1,81 @@
+"""Broker wiring: Redis (server) or Stub (embedded, tests), our middleware, per-stage actor options.
+
+Importing this module does nothing; call :func:`setup_broker` before importing ``stages``,
+because dramatiq checks actor options when ``@actor`` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import CurrentMessage
+
+from pipeline.errors import PermanentError, is_transient
+from pipeline.middleware import DeadLetters, LogContext
+from pipeline.settings import Settings, get_settings
+
+
+def _with_max_connections(url: str, max_connections: int) -> str:
+    """Put ``max_connections`` in the Redis URL: RedisBroker(url=…) ignores it as an argument."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("max_connections", str(max_connections))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def setup_broker(settings: Settings | None = None, *, stub: bool | None = None) -> dramatiq.Broker:
+    """Create the process's broker with Juben's middleware and make it the global broker.
+
+    Args:
+        settings: defaults to this process's settings.
+        stub: use an in-memory StubBroker (embedded mode and tests); default: by ``settings.mode``.
+
+    Returns:
+        The broker, also installed with :func:`dramatiq.set_broker`.
+    """
+    settings = settings or get_settings()
+    broker: dramatiq.Broker
+    if stub if stub is not None else settings.mode == "embedded":
+        broker = StubBroker()
+    else:
+        broker = RedisBroker(
+            url=_with_max_connections(settings.broker.url, settings.broker.max_connections),
+            namespace=settings.broker.namespace,
+        )
+    broker.add_middleware(CurrentMessage())
+    broker.add_middleware(LogContext())
+    broker.add_middleware(DeadLetters())
+    for spec_queue in ("default", "ai"):
+        broker.declare_queue(spec_queue)
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def _retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
+    def retry_when(retries: int, exc: BaseException) -> bool:
+        return retries < max_retries and is_transient(exc)
+
+    return retry_when
+
+
+def actor_options(stage: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Return the dramatiq actor options for a stage, from ``[stages.<stage>]`` settings.
+
+    dramatiq's defaults (20 retries, backoff up to 7 days, 10 min limit) are wrong for us, so
+    every option is set. Only transient errors are retried (:func:`pipeline.errors.is_transient`).
+    """
+    settings = settings or get_settings()
+    s = settings.stages.for_stage(stage)
+    return {
+        "max_retries": s.max_retries,
+        "min_backoff": s.min_backoff_ms,
+        "max_backoff": s.max_backoff_ms,
+        "time_limit": s.time_limit_s * 1000,
+        "retry_when": _retry_when(s.max_retries),
+        "throws": (PermanentError,),
+    }

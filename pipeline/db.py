@@ -1,0 +1,99 @@
+"""One engine per process and its session factory, for PostgreSQL (server) or SQLite (embedded)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.settings import Settings, get_settings
+
+_lock = threading.Lock()
+_engines: dict[str, Engine] = {}
+
+
+def make_engine(url: str, settings: Settings) -> Engine:
+    """Build an engine with a sized pool (PostgreSQL) or safe pragmas (SQLite).
+
+    Args:
+        url: SQLAlchemy database URL.
+        settings: pool sizes, timeouts and echo come from ``settings.database``.
+
+    Returns:
+        A new engine; callers normally want :func:`get_engine` instead.
+    """
+    parsed = make_url(url)
+    db = settings.database
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, echo=db.echo, connect_args={"check_same_thread": False, "timeout": 30})
+        _make_sqlite_transactional(engine)
+        return engine
+    connect_args: dict[str, Any] = {"application_name": "juben"}
+    if db.statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={db.statement_timeout_ms}"
+    return create_engine(
+        url,
+        echo=db.echo,
+        pool_size=db.pool_size,
+        max_overflow=db.max_overflow,
+        pool_timeout=db.pool_timeout_s,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    """Make SQLite transactions real and serial: ``BEGIN IMMEDIATE``, WAL, foreign keys.
+
+    pysqlite's own transaction handling defers BEGIN and so lets two writers deadlock on lock
+    upgrade; taking the write lock at BEGIN serialises stage steps, which the embedded mode can afford.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """Return this process's engine for the settings' database, creating it once."""
+    settings = settings or get_settings()
+    url = settings.database_url
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url, settings)
+        return engine
+
+
+def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
+    """Return a session factory bound to this process's engine."""
+    return sessionmaker(get_engine(settings), expire_on_commit=False)
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and child processes after fork)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def as_utc(value: datetime) -> datetime:
+    """Return ``value`` as an aware UTC datetime (SQLite hands back naive ones)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,99 @@
+"""The embedded mode: SQLite + in-process StubBroker and worker, the same actors, no server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import dramatiq
+
+from pipeline import jobs, migrate
+from pipeline.broker import setup_broker
+from pipeline.logs import configure_logging
+from pipeline.schemas import JobView
+from pipeline.settings import Settings, set_settings
+from pipeline.states import TERMINAL, Status
+from pipeline.testing import bind_actors
+
+#: Where the embedded mode writes its log (the terminal shows the progress bar instead).
+LOG_FILE = Path(".juben/juben.log")
+
+
+class EmbeddedRuntime:
+    """An in-process broker and worker over the embedded database; use as a context manager."""
+
+    def __init__(self, settings: Settings, *, log_file: Path | None = LOG_FILE) -> None:
+        self.settings = settings
+        self._log_file = log_file
+        self.worker: dramatiq.Worker | None = None
+
+    def __enter__(self) -> EmbeddedRuntime:
+        set_settings(self.settings)
+        configure_logging(self.settings, file=self._log_file)
+        migrate.upgrade(self.settings)
+        broker = setup_broker(self.settings, stub=True)
+        bind_actors(broker)
+        broker.emit_after("process_boot")  # starts the time-limit watcher
+        self.worker = dramatiq.Worker(
+            broker,
+            worker_threads=self.settings.embedded.worker_threads,
+            worker_timeout=self.settings.broker.worker_timeout_ms,
+        )
+        self.worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    def wait(
+        self, job_id: str, on_progress: Callable[[JobView], None] | None = None, poll_s: float = 0.1
+    ) -> JobView:
+        """Block until the job ends, calling ``on_progress`` with each new view."""
+        last: tuple[str, float] | None = None
+        while True:
+            view = jobs.get_status(job_id, settings=self.settings)
+            if on_progress and (view.status, view.percent) != last:
+                on_progress(view)
+                last = (view.status, view.percent)
+            if Status(view.status) in TERMINAL:
+                return view
+            time.sleep(poll_s)
+
+
+def write_report_files(job_id: str, settings: Settings, directory: Path | None = None) -> dict[str, Path]:
+    """Write a completed job's stored report (HTML, JSON, scenes CSV) to files.
+
+    Returns:
+        Format → path written.
+    """
+    directory = directory or Path(settings.report.dir) / job_id
+    directory.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for fmt, name in (("html", "report.html"), ("json", "report.json"), ("csv", "scenes.csv")):
+        path = directory / name
+        path.write_text(jobs.get_report(job_id, fmt, settings=settings), encoding="utf-8")
+        written[fmt] = path
+    return written
+
+
+def run(
+    paths: Sequence[str | Path],
+    *,
+    settings: Settings,
+    project: str = "default",
+    title: str | None = None,
+    on_progress: Callable[[JobView], None] | None = None,
+) -> tuple[JobView, dict[str, Path]]:
+    """Break a script down in-process and write its report files.
+
+    Returns:
+        The final job view and the report files (empty unless the job COMPLETED).
+    """
+    with EmbeddedRuntime(settings) as runtime:
+        job_id = jobs.submit(paths, project=project, title=title, settings=settings)
+        view = runtime.wait(job_id, on_progress)
+    files = write_report_files(job_id, settings) if view.status == Status.COMPLETED else {}
+    return view, files

@@ -1,0 +1,358 @@
+"""Public operations on jobs: submit, status, listing, cancel and reports."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import Job, JobEvent, Project, Report, ScriptContent
+from models.base import utcnow
+from pipeline.db import as_utc, session_factory
+from pipeline.errors import InputError, JobNotFound
+from pipeline.logs import get_logger
+from pipeline.progress import progress
+from pipeline.schemas import JobPage, JobSummary, JobView, StageTiming
+from pipeline.settings import Settings, get_settings
+from pipeline.sources import ScriptText, read_scripts, script_from_text
+from pipeline.states import STAGES, Status, stage_after, stage_of
+from pipeline.transitions import force_transition
+from pipeline.uow import UnitOfWork, stage_message
+
+log = get_logger(__name__)
+
+#: Recent stage-ending events averaged for ETAs.
+ETA_HISTORY = 20
+_times_cache: tuple[float, dict[str, float]] = (0.0, {})
+
+
+def _project_id(session: Session, name: str) -> int:
+    """Return the project's id, creating the project if needed (safe under concurrent submits)."""
+    found = session.scalar(select(Project.id).where(Project.name == name))
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            project = Project(name=name)
+            session.add(project)
+        return project.id
+    except IntegrityError:
+        return session.scalars(select(Project.id).where(Project.name == name)).one()
+
+
+def submit(
+    script: Sequence[str | Path] | ScriptText | str,
+    *,
+    project: str = "default",
+    title: str | None = None,
+    idempotency_key: str | None = None,
+    options: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Store a script as a new job and start it.
+
+    Args:
+        script: file/folder paths (files become episodes in name order), a :class:`ScriptText`,
+            or the script's text itself.
+        project: the project the job belongs to (assets are shared within a project).
+        title: shown in listings and the report; default: the title page's, else the file name.
+        idempotency_key: submitting the same key twice in a project returns the first job.
+        options: per-job overrides recorded on the job (e.g. ``{"max_chunk_chars": 3000}``).
+        settings: defaults to this process's settings.
+
+    Returns:
+        The job id.
+
+    Raises:
+        InputError: the script is empty, binary, too large or unreadable; nothing is stored.
+    """
+    settings = settings or get_settings()
+    if not project.strip():
+        raise InputError("the project name is empty")
+    if isinstance(script, str):
+        script = script_from_text(script, max_bytes=settings.ingest.max_bytes)
+    elif not isinstance(script, ScriptText):
+        paths = [Path(p) for p in script]
+        if title is None and len(paths) == 1 and paths[0].is_dir():
+            title = paths[0].resolve().name  # a folder of episode files is named for the series
+        script = read_scripts(paths, max_bytes=settings.ingest.max_bytes)
+    job_options = {"max_chunk_chars": settings.extract.max_chunk_chars, "provider": settings.extract.provider}
+    job_options.update(options or {})
+    try:
+        return _store_job(
+            script, project=project, title=title, key=idempotency_key, options=job_options, settings=settings
+        )
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # Two submits with one key raced; the other one won.
+        with UnitOfWork(session_factory(settings)) as uow:
+            return _find_by_key(uow.session, project, idempotency_key) or ""
+
+
+def _find_by_key(session: Session, project: str, key: str) -> str | None:
+    return session.scalar(
+        select(Job.id)
+        .join(Project, Project.id == Job.project_id)
+        .where(Project.name == project, Job.idempotency_key == key)
+    )
+
+
+def _store_job(
+    script: ScriptText,
+    *,
+    project: str,
+    title: str | None,
+    key: str | None,
+    options: dict[str, Any],
+    settings: Settings,
+) -> str:
+    with UnitOfWork(session_factory(settings)) as uow:
+        session = uow.session
+        if key and (existing := _find_by_key(session, project, key)):
+            log.info("submit_deduplicated", job_id=existing, idempotency_key=key)
+            return existing
+        now = utcnow()
+        names = [s["name"] for s in script.sources]
+        job = Job(
+            project_id=_project_id(session, project),
+            title=title,
+            status=Status.PENDING.value,
+            idempotency_key=key,
+            options=options,
+            meta={"files": names},
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(job)
+        session.flush()
+        session.add(
+            ScriptContent(
+                job_id=job.id,
+                text=script.text,
+                sha256=script.sha256,
+                char_count=len(script.text),
+                byte_count=script.byte_count,
+                encoding=script.encoding,
+                sources=script.sources,
+            )
+        )
+        session.add(JobEvent(job_id=job.id, run=1, from_status="NEW", to_status=Status.PENDING.value, at=now))
+        uow.send_after_commit(stage_message(STAGES[0], job.id))
+        log.info("job_submitted", job_id=job.id, project=project, chars=len(script.text), files=len(names))
+        return job.id
+
+
+def stage_times(session: Session, *, ttl_s: float = 30.0) -> dict[str, float]:
+    """Typical seconds per stage (extract: per chunk) from recent stage-ending events, cached briefly."""
+    global _times_cache  # noqa: PLW0603 (a per-process cache of a cheap aggregate)
+    stamp, cached = _times_cache
+    if time.monotonic() - stamp < ttl_s:
+        return cached
+    times: dict[str, float] = {}
+    for spec in STAGES:
+        rows = session.execute(
+            select(JobEvent.duration_s, JobEvent.units)
+            .where(JobEvent.to_status == spec.done.value, JobEvent.duration_s.is_not(None))
+            .order_by(JobEvent.id.desc())
+            .limit(ETA_HISTORY)
+        ).all()
+        if not rows:
+            continue
+        total = sum(r.duration_s for r in rows)
+        units = sum((r.units or 1) for r in rows) if spec.name == "extract" else len(rows)
+        times[spec.name] = total / max(units, 1)
+    _times_cache = (time.monotonic(), times)
+    return times
+
+
+def _timings(session: Session, job: Job) -> list[StageTiming]:
+    events = session.execute(
+        select(JobEvent.to_status, JobEvent.from_status, JobEvent.at, JobEvent.duration_s)
+        .where(JobEvent.job_id == job.id, JobEvent.run == job.run)
+        .order_by(JobEvent.id)
+    ).all()
+    by_stage: dict[str, StageTiming] = {}
+    for ev in events:
+        to = Status(ev.to_status)
+        if (spec := stage_of(to)) is not None and ev.from_status != ev.to_status:
+            by_stage[spec.name] = StageTiming(stage=spec.name, started_at=as_utc(ev.at))
+        for spec in STAGES:
+            if to == spec.done and ev.from_status == spec.running.value and spec.name in by_stage:
+                by_stage[spec.name].finished_at = as_utc(ev.at)
+                by_stage[spec.name].duration_s = ev.duration_s
+    return [by_stage[s.name] for s in STAGES if s.name in by_stage]
+
+
+def _view(job: Job, project: str, times: dict[str, float], timings: list[StageTiming]) -> JobView:
+    now = utcnow()
+    started = as_utc(job.stage_started_at) if job.stage_started_at else now
+    prog = progress(
+        Status(job.status),
+        chunks_done=job.chunks_done,
+        chunks_total=job.chunks_total,
+        failed_stage=job.failed_stage,
+        times=times,
+        elapsed_in_stage_s=(now - started).total_seconds(),
+    )
+    return JobView(
+        id=job.id,
+        project=project,
+        title=job.title,
+        status=job.status,
+        run=job.run,
+        percent=prog.percent,
+        step=prog.step if not job.error else f"{prog.step}: {job.error[:200]}",
+        eta_s=prog.eta_s,
+        chunks_done=job.chunks_done,
+        chunks_total=job.chunks_total,
+        failed_stage=job.failed_stage,
+        error=job.error,
+        language=job.language,
+        created_at=as_utc(job.created_at),
+        updated_at=as_utc(job.updated_at),
+        finished_at=as_utc(job.finished_at) if job.finished_at else None,
+        timings=timings,
+        stats=job.stats or {},
+    )
+
+
+def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
+    """Return a job's status, progress, step, ETA and stage timings.
+
+    Raises:
+        JobNotFound: no job has this id.
+    """
+    with session_factory(settings)() as session:
+        row = session.execute(
+            select(Job, Project.name).join(Project, Project.id == Job.project_id).where(Job.id == job_id)
+        ).one_or_none()
+        if row is None:
+            raise JobNotFound(f"no job {job_id}")
+        job, project = row
+        return _view(job, project, stage_times(session), _timings(session, job))
+
+
+def _encode_cursor(created_at: datetime, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{as_utc(created_at).isoformat()}|{job_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        stamp, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(stamp), job_id
+    except ValueError:
+        raise InputError(f"not a cursor from `jobs`: {cursor!r}") from None
+
+
+def list_jobs(
+    *,
+    status: str | None = None,
+    project: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+    settings: Settings | None = None,
+) -> JobPage:
+    """List jobs newest first, one page at a time (keyset pagination: stable under inserts).
+
+    Raises:
+        InputError: an unknown status, a bad limit or a malformed cursor.
+    """
+    if status is not None and status.upper() not in Status.__members__:
+        raise InputError(f"unknown status {status!r}; one of {', '.join(Status.__members__)}")
+    if not 1 <= limit <= 1000:
+        raise InputError("limit must be between 1 and 1000")
+    query = select(Job, Project.name).join(Project, Project.id == Job.project_id)
+    if status:
+        query = query.where(Job.status == status.upper())
+    if project:
+        query = query.where(Project.name == project)
+    if cursor:
+        created, job_id = _decode_cursor(cursor)
+        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created, job_id))
+    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    with session_factory(settings)() as session:
+        rows = session.execute(query).all()
+    items = []
+    for job, name in rows[:limit]:
+        prog = progress(
+            Status(job.status),
+            chunks_done=job.chunks_done,
+            chunks_total=job.chunks_total,
+            failed_stage=job.failed_stage,
+        )
+        items.append(
+            JobSummary(
+                id=job.id,
+                project=name,
+                title=job.title,
+                status=job.status,
+                percent=prog.percent,
+                step=prog.step,
+                created_at=as_utc(job.created_at),
+                updated_at=as_utc(job.updated_at),
+            )
+        )
+    more = len(rows) > limit
+    return JobPage(
+        items=items,
+        next_cursor=_encode_cursor(rows[limit - 1][0].created_at, rows[limit - 1][0].id) if more else None,
+    )
+
+
+def cancel(job_id: str, *, settings: Settings | None = None) -> bool:
+    """Stop a job; its later messages are dropped at claim and late output is discarded.
+
+    Returns:
+        ``True`` if the job was cancelled, ``False`` if it had already ended.
+
+    Raises:
+        JobNotFound: no job has this id.
+    """
+    with UnitOfWork(session_factory(settings)) as uow:
+        current = uow.session.scalar(select(Job.status).where(Job.id == job_id))
+        if current is None:
+            raise JobNotFound(f"no job {job_id}")
+        status = Status(current)
+        spec = stage_of(status) or stage_after(status)
+        left = force_transition(
+            uow.session,
+            job_id,
+            Status.CANCELLED,
+            detail="cancelled by operator",
+            values={"failed_stage": spec.name if spec else None},
+        )
+    return left is not None
+
+
+def get_report(job_id: str, fmt: str = "json", *, settings: Settings | None = None) -> str:
+    """Return a stored report of a completed job: ``json``, ``html`` or ``csv`` (scenes).
+
+    Raises:
+        JobNotFound: no job has this id.
+        InputError: the job has no report yet (it is not COMPLETED) or the format is unknown.
+    """
+    if fmt not in ("json", "html", "csv"):
+        raise InputError(f"unknown report format {fmt!r}; one of json, html, csv")
+    with session_factory(settings)() as session:
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+        if status is None:
+            raise JobNotFound(f"no job {job_id}")
+        content = session.scalar(select(Report.content).where(Report.job_id == job_id, Report.format == fmt))
+    if content is None:
+        raise InputError(f"job {job_id} has no report yet (it is {status})")
+    return content
+
+
+def count_jobs(*, settings: Settings | None = None) -> dict[str, int]:
+    """Count jobs by status."""
+    with session_factory(settings)() as session:
+        rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+    return {status: n for status, n in rows}

@@ -1,0 +1,119 @@
+"""dramatiq middleware for Juben's cross-cutting concerns: log context and dead letters."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.middleware import Middleware
+from sqlalchemy import update
+
+from models import Chunk, DeadLetter
+from pipeline.errors import JobNotFound
+from pipeline.logs import get_logger
+from pipeline.states import Status
+
+log = get_logger(__name__)
+
+#: Actor name → stage name, for actors whose name is not the stage's.
+ACTOR_STAGE = {"extract_chunk": "extract"}
+
+_VOLATILE = re.compile(r"0x[0-9a-f]+|[0-9a-f]{32}|\d+")
+
+
+def stage_for_actor(actor_name: str) -> str:
+    """Return the stage an actor belongs to."""
+    return ACTOR_STAGE.get(actor_name, actor_name)
+
+
+def fingerprint(stage: str, error_type: str, message: str) -> str:
+    """Group "the same failure": stage, error type and the message with ids and numbers masked."""
+    masked = _VOLATILE.sub("#", message)[:500]
+    return hashlib.sha256(f"{stage}|{error_type}|{masked}".encode()).hexdigest()[:16]
+
+
+class LogContext(Middleware):
+    """Bind ``job_id``, ``stage`` and ``message_id`` to every log line written while a message runs."""
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            job_id=message.args[0] if message.args else None,
+            stage=stage_for_actor(message.actor_name),
+            message_id=message.message_id,
+            attempt=message.options.get("retries", 0),
+        )
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        structlog.contextvars.clear_contextvars()
+
+
+class DeadLetters(Middleware):
+    """Write a ``dead_letters`` row and fail the job when a message has failed for good.
+
+    ``after_nack`` is dramatiq's one choke point for that (exhausted retries, ``throws``,
+    age limits); ``Callbacks.on_failure`` would fire on every attempt.
+    """
+
+    def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        from pipeline.transitions import force_transition
+        from pipeline.uow import UnitOfWork
+
+        exc = getattr(message, "_exception", None)
+        stage = stage_for_actor(message.actor_name)
+        job_id = message.args[0] if message.args else None
+        error_type = type(exc).__name__ if exc else "Unknown"
+        error = str(exc) if exc else "failed without an exception"
+        detail = f"{error_type}: {error}"[:2000]
+        try:
+            with UnitOfWork() as uow:
+                uow.session.add(
+                    DeadLetter(
+                        job_id=job_id,
+                        stage=stage,
+                        actor=message.actor_name,
+                        queue=message.queue_name,
+                        message_id=message.message_id,
+                        message=message.asdict(),
+                        error_type=error_type,
+                        error=error,
+                        traceback=message.options.get("traceback"),
+                        attempts=message.options.get("retries", 0) + 1,
+                        fingerprint=fingerprint(stage, error_type, error),
+                    )
+                )
+                uow.session.flush()
+                if job_id is None:
+                    return
+                if stage == "extract" and len(message.args) > 1:
+                    uow.session.execute(
+                        update(Chunk).where(Chunk.id == message.args[1]).values(status="failed", error=detail)
+                    )
+                left = force_transition(
+                    uow.session,
+                    job_id,
+                    Status.FAILED,
+                    detail=detail,
+                    message_id=message.message_id,
+                    attempt=message.options.get("retries", 0),
+                    values={"failed_stage": stage, "error": detail},
+                )
+            log.error("dead_lettered", error_type=error_type, error=error[:300], left_status=left)
+        except JobNotFound:
+            log.warning("dead_letter_for_unknown_job", job_id=job_id)
+        except Exception:
+            # The database may be what failed; the reconciler finds the stranded job later.
+            log.exception("dead_letter_write_failed", job_id=job_id)

@@ -1,0 +1,101 @@
+"""Progress as a pure function of the job's state: percent, current step and ETA.
+
+The percentage bands come from :data:`pipeline.states.STAGES`; the EXTRACTING band is
+interpolated by chunks done/total. ETAs come from recent stage durations (none without history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pipeline.states import STAGE_BY_NAME, STAGES, StageSpec, Status, stage_after, stage_of
+
+#: Present participles for the step text.
+_DOING = {
+    "ingest": "ingesting the script",
+    "chunk": "finding episodes and scenes",
+    "extract": "extracting characters, props and locations",
+    "dedup": "merging assets",
+    "storyboard": "planning shots",
+    "report": "writing the report",
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a person watching a job wants to know."""
+
+    percent: float
+    step: str
+    eta_s: float | None
+
+
+def _band(stage: StageSpec, chunks_done: int, chunks_total: int) -> float:
+    start, end = stage.progress
+    if stage.name == "extract" and chunks_total > 0:
+        return start + (end - start) * min(chunks_done, chunks_total) / chunks_total
+    return float(start)
+
+
+def _expected(stage: StageSpec, times: Mapping[str, float], chunks: int) -> float | None:
+    """Expected seconds for a whole stage; extract's history is per chunk."""
+    t = times.get(stage.name)
+    if t is None:
+        return None
+    return t * max(chunks, 1) if stage.name == "extract" else t
+
+
+def progress(
+    status: Status,
+    *,
+    chunks_done: int = 0,
+    chunks_total: int = 0,
+    failed_stage: str | None = None,
+    times: Mapping[str, float] | None = None,
+    elapsed_in_stage_s: float = 0.0,
+) -> Progress:
+    """Compute a job's progress.
+
+    Args:
+        status: the job's status.
+        chunks_done: extract chunks finished.
+        chunks_total: extract chunks in all.
+        failed_stage: for FAILED and CANCELLED, the stage the job stopped in.
+        times: recent typical seconds per stage (extract: per chunk); missing → no ETA.
+        elapsed_in_stage_s: seconds since the running stage was claimed.
+
+    Returns:
+        Percent in [0, 100] (100 only when COMPLETED), a step text and an ETA in seconds or None.
+    """
+    times = times or {}
+    if status == Status.COMPLETED:
+        return Progress(100.0, "done", 0.0)
+    if status in (Status.FAILED, Status.CANCELLED):
+        stage = STAGE_BY_NAME.get(failed_stage or "")
+        percent = _band(stage, chunks_done, chunks_total) if stage else 0.0
+        where = f" in {stage.name}" if stage else ""
+        return Progress(percent, f"{status.value.lower()}{where}", None)
+
+    running = stage_of(status)
+    stage = running or stage_after(status)
+    assert stage is not None, f"status {status} belongs to no stage"
+    percent = _band(stage, chunks_done, chunks_total) if running else float(stage.progress[0])
+    if running and stage.name == "extract":
+        step = f"{_DOING[stage.name]}: {chunks_done} of {chunks_total} chunks done"
+    elif running:
+        step = _DOING[stage.name]
+    else:
+        step = f"waiting for {stage.name}"
+
+    eta: float | None = 0.0
+    for later in STAGES[STAGES.index(stage) :]:
+        expected = _expected(later, times, chunks_total - chunks_done if later is stage else chunks_total)
+        if expected is None:
+            eta = None
+            break
+        if later is stage and running and later.name != "extract":
+            expected = max(expected - elapsed_in_stage_s, 0.0)
+        assert eta is not None
+        eta += expected
+    return Progress(round(percent, 1), step, None if eta is None else round(eta, 1))

@@ -1,0 +1,152 @@
+"""The stage choreography, written once: claim → load → compute → save → advance.
+
+Every stage actor calls :func:`run_stage`; the extract fan-out uses the same
+:func:`claim_stage` and :func:`finish_stage` pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from dramatiq.middleware import CurrentMessage
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Job
+from models.base import utcnow
+from pipeline.db import as_utc
+from pipeline.errors import IllegalTransition
+from pipeline.logs import get_logger
+from pipeline.states import STAGES, StageSpec, Status
+from pipeline.transitions import transition
+from pipeline.uow import UnitOfWork, stage_message
+
+log = get_logger(__name__)
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+def message_info() -> tuple[str | None, int]:
+    """Return the current dramatiq message's id and retry count (``(None, 0)`` outside a worker)."""
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return None, 0
+    return message.message_id, int(message.options.get("retries", 0))
+
+
+def next_stage(spec: StageSpec) -> StageSpec | None:
+    """Return the stage after ``spec``, or ``None`` after the last."""
+    index = STAGES.index(spec)
+    return STAGES[index + 1] if index + 1 < len(STAGES) else None
+
+
+def claim_stage(session: Session, spec: StageSpec, job_id: str) -> Job | None:
+    """Take the job for ``spec``: compare-and-set its ready (or, on a retry, running) state to running.
+
+    A message for an unknown job, or one that is cancelled, failed or already past this stage,
+    is dropped with a log line and ``None``: losing that race is normal, not an error.
+
+    Returns:
+        The locked, claimed job, or ``None`` to drop the message.
+    """
+    message_id, attempt = message_info()
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None:
+        log.warning("message_dropped", reason="unknown job", job_id=job_id)
+        return None
+    status = Status(job.status)
+    if status not in (spec.ready, spec.running):
+        log.info("message_dropped", reason=f"job is {status}", job_id=job_id)
+        return None
+    now = utcnow()
+    again = status == spec.running
+    deliveries = job.deliveries + 1 if again else 1
+    started = job.stage_started_at if again and job.stage_started_at else now
+    transition(
+        session,
+        job_id,
+        status,
+        spec.running,
+        message_id=message_id,
+        attempt=attempt,
+        detail=f"re-claimed (delivery {deliveries})" if again else None,
+        values={"deliveries": deliveries, "stage_started_at": started},
+        now=now,
+    )
+    session.refresh(job)
+    return job
+
+
+def finish_stage(uow: UnitOfWork, spec: StageSpec, job: Job, *, units: int | None = None) -> bool:
+    """Move the job ``running → done`` and queue the next stage's message for after commit.
+
+    Returns:
+        ``False`` if the job has left the running state meanwhile (cancelled, or another
+        delivery finished first); the caller must then roll back its output.
+    """
+    message_id, attempt = message_info()
+    now = utcnow()
+    started = as_utc(job.stage_started_at) if job.stage_started_at else now
+    try:
+        transition(
+            uow.session,
+            job.id,
+            spec.running,
+            spec.done,
+            message_id=message_id,
+            attempt=attempt,
+            duration_s=(now - started).total_seconds(),
+            units=units,
+            values={"deliveries": 0},
+            now=now,
+        )
+    except IllegalTransition as exc:
+        log.info("stage_output_discarded", reason=str(exc))
+        return False
+    follower = next_stage(spec)
+    if follower is not None:
+        uow.send_after_commit(stage_message(follower, job.id))
+    return True
+
+
+class Discarded(Exception):
+    """The job moved on while the stage worked (cancelled, or finished by another delivery).
+
+    Raised inside a unit of work to roll the stage's output back; callers catch it.
+    """
+
+
+def run_stage(
+    spec: StageSpec,
+    job_id: str,
+    *,
+    load: Callable[[Session, Job], In],
+    compute: Callable[[In], Out],
+    save: Callable[[Session, Job, Out], Any],
+) -> None:
+    """Run one stage for one job, safely under redelivery, retries and cancellation.
+
+    Args:
+        spec: the stage.
+        job_id: the job the message names.
+        load: reads the stage's inputs, inside the claim's transaction.
+        compute: the pure core; runs outside any transaction.
+        save: replaces this stage's earlier output for the job (a redelivered message must not
+            duplicate rows); commits together with the ``running → done`` transition.
+    """
+    with UnitOfWork() as uow:
+        job = claim_stage(uow.session, spec, job_id)
+        if job is None:
+            return
+        inputs = load(uow.session, job)
+    outputs = compute(inputs)
+    try:
+        with UnitOfWork() as uow:
+            save(uow.session, job, outputs)
+            if not finish_stage(uow, spec, job):
+                raise Discarded
+    except Discarded:
+        return
+    log.info("stage_done", status=spec.done.value)

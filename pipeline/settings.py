@@ -1,0 +1,196 @@
+"""Juben's settings: one frozen, validated object, loaded once and passed down.
+
+Sources, highest priority first: init arguments, ``JUBEN_<SECTION>__<KEY>`` environment
+variables, then the TOML file named by ``JUBEN_SETTINGS`` (default: ``./settings.toml`` if it
+exists, else the one shipped beside the code). Stages never read ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from pipeline.errors import SettingsError
+
+#: The settings file shipped with the code, used when neither JUBEN_SETTINGS nor ./settings.toml exist.
+DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "settings.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatabaseSettings(_Section):
+    url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/juben"
+    pool_size: int = Field(10, ge=1)
+    max_overflow: int = Field(10, ge=0)
+    pool_timeout_s: float = Field(30.0, gt=0)
+    statement_timeout_ms: int = Field(60_000, ge=0)
+    echo: bool = False
+
+
+class BrokerSettings(_Section):
+    url: str = "redis://127.0.0.1:6379/0"
+    namespace: str = Field("juben", min_length=1)
+    worker_timeout_ms: int = Field(100, ge=10)
+    max_connections: int = Field(200, ge=10)
+
+
+class IngestSettings(_Section):
+    max_bytes: int = Field(20_000_000, ge=1)
+
+
+class ExtractSettings(_Section):
+    provider: Literal["rules"] = "rules"
+    max_chunk_chars: int = Field(6000, ge=200)
+
+
+class StageSettings(_Section):
+    max_retries: int = Field(3, ge=0)
+    min_backoff_ms: int = Field(1000, ge=0)
+    max_backoff_ms: int = Field(60_000, ge=0)
+    time_limit_s: int = Field(300, ge=1)
+
+
+class ExtractStageSettings(StageSettings):
+    """LLM calls are slow and flaky: more retries, longer backoff and time limit."""
+
+    max_retries: int = Field(5, ge=0)
+    min_backoff_ms: int = Field(2000, ge=0)
+    max_backoff_ms: int = Field(300_000, ge=0)
+    time_limit_s: int = Field(600, ge=1)
+
+
+class StagesSettings(_Section):
+    ingest: StageSettings = StageSettings()
+    chunk: StageSettings = StageSettings()
+    extract: ExtractStageSettings = ExtractStageSettings()
+    dedup: StageSettings = StageSettings()
+    storyboard: StageSettings = StageSettings()
+    report: StageSettings = StageSettings()
+
+    def for_stage(self, name: str) -> StageSettings:
+        """Return the settings of the stage called ``name``."""
+        value: StageSettings = getattr(self, name)
+        return value
+
+
+class ReportSettings(_Section):
+    dir: str = "reports"
+
+
+class EmbeddedSettings(_Section):
+    database_url: str = "sqlite:///.juben/juben.db"
+    worker_threads: int = Field(2, ge=1)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(BaseSettings):
+    """Every setting Juben reads; ``settings.toml`` documents each key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JUBEN_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+    )
+
+    database: DatabaseSettings = DatabaseSettings()
+    broker: BrokerSettings = BrokerSettings()
+    ingest: IngestSettings = IngestSettings()
+    extract: ExtractSettings = ExtractSettings()
+    stages: StagesSettings = StagesSettings()
+    report: ReportSettings = ReportSettings()
+    embedded: EmbeddedSettings = EmbeddedSettings()
+    logging: LoggingSettings = LoggingSettings()
+    #: "server" (PostgreSQL + Redis) or "embedded" (SQLite + in-process worker); set by the entry point.
+    mode: Literal["server", "embedded"] = "server"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=settings_file()),
+        )
+
+    @property
+    def database_url(self) -> str:
+        """The database this process talks to, by mode."""
+        return self.embedded.database_url if self.mode == "embedded" else self.database.url
+
+
+def settings_file() -> Path:
+    """Return the TOML file settings are read from."""
+    named = os.environ.get("JUBEN_SETTINGS")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise SettingsError(f"JUBEN_SETTINGS names {named!r}, which is not a file")
+        return path
+    local = Path("settings.toml")
+    return local if local.is_file() else DEFAULT_SETTINGS_FILE
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate the settings.
+
+    Args:
+        **overrides: section dicts or values that win over every other source.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        SettingsError: a key is unknown or a value is invalid; the message names the key.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            env = "JUBEN_" + "__".join(str(p) for p in err["loc"]).upper()
+            problems.append(
+                f"  {key}: {err['msg']} (got {err.get('input')!r}; set in {settings_file()} or {env})"
+            )
+        raise SettingsError("invalid settings:\n" + "\n".join(problems)) from None
+    except ValueError as exc:  # a malformed TOML file
+        raise SettingsError(f"cannot read settings from {settings_file()}: {exc}") from None
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """Return this process's settings, loaded on first use."""
+    global _current  # noqa: PLW0603 (one settings object per process, by design)
+    if _current is None:
+        _current = load_settings()
+    return _current
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Make ``settings`` this process's settings (entry points and tests); ``None`` reloads on next use."""
+    global _current  # noqa: PLW0603
+    _current = settings

@@ -1,0 +1,196 @@
+"""Reading script files for submission: size limits before reading, encoding detection, clean text.
+
+This is the ingest stage's input side. It runs where the files are (the submitting process),
+so bad input fails at the caller with a clear message and nothing is written.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputError
+
+#: File name endings read from a folder (other files in it are ignored).
+SCRIPT_SUFFIXES = (".txt", ".fountain", ".spmd", ".md", ".text")
+_BLOCK = 1 << 20
+_NATURAL = re.compile(r"(\d+)")
+_CONTROL_OK = {"\n", "\r", "\t", "\f", "\v", "\x1b"}
+
+
+@dataclass(frozen=True)
+class ScriptText:
+    """A script ready to store: normalised text, where each file's part is, and what was read."""
+
+    text: str
+    encoding: str
+    byte_count: int
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the normalised text."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+def natural_key(path: Path) -> list[Any]:
+    """Sort key that puts ``ep2`` before ``ep10``."""
+    return [int(p) if p.isdigit() else p.casefold() for p in _NATURAL.split(path.name)]
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Turn files and folders into the ordered list of files that make one job.
+
+    Raises:
+        InputError: a path does not exist, or a folder holds no script files.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SCRIPT_SUFFIXES),
+                key=natural_key,
+            )
+            if not found:
+                raise InputError(f"{path}: folder holds no script files ({', '.join(SCRIPT_SUFFIXES)})")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    if not files:
+        raise InputError("no script files given")
+    return files
+
+
+def read_limited(path: Path, max_bytes: int) -> bytes:
+    """Read a file, refusing it before reading it whole if it is larger than ``max_bytes``.
+
+    Raises:
+        InputError: the file is too large or unreadable.
+    """
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"{path}: {size:,} bytes is over the limit of {max_bytes:,} (ingest.max_bytes)")
+        parts: list[bytes] = []
+        total = 0
+        with path.open("rb") as fh:
+            while block := fh.read(_BLOCK):
+                total += len(block)
+                if total > max_bytes:  # the file grew while we read it
+                    raise InputError(f"{path}: over the limit of {max_bytes:,} bytes (ingest.max_bytes)")
+                parts.append(block)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return b"".join(parts)
+
+
+def _looks_utf16(data: bytes) -> str | None:
+    """Guess BOM-less UTF-16 from the NUL bytes ASCII and CJK text leave in one byte column."""
+    sample = data[:4096]
+    if len(sample) < 4:
+        return None
+    even = sample[0::2].count(0) / (len(sample) / 2)
+    odd = sample[1::2].count(0) / (len(sample) / 2)
+    if odd > 0.3 and even < 0.05:
+        return "utf-16-le"
+    if even > 0.3 and odd < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def decode_script(data: bytes, *, name: str = "script") -> tuple[str, str]:
+    """Decode script bytes: UTF-8 (with or without BOM), UTF-16 (BOM or not), GB18030/GBK.
+
+    Args:
+        data: the file's bytes.
+        name: the file name, for messages.
+
+    Returns:
+        (normalised text, encoding name). Line endings become ``\\n``; a BOM is dropped.
+
+    Raises:
+        InputError: the data is empty, binary, or in none of those encodings.
+    """
+    if not data.strip():
+        raise InputError(f"{name}: the file is empty")
+    if data.startswith(codecs.BOM_UTF8):
+        candidates = ["utf-8-sig"]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ["utf-16"]
+    elif utf16 := _looks_utf16(data):
+        candidates = [utf16]
+    elif b"\x00" in data[:8192]:
+        raise InputError(f"{name}: looks like a binary file, not a script (it contains NUL bytes)")
+    else:
+        candidates = ["utf-8", "gb18030"]
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        break
+    else:
+        raise InputError(f"{name}: not text in UTF-8, UTF-16 or GB18030/GBK")
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff"))
+    sample = text[:20000]
+    controls = sum(1 for ch in sample if unicodedata.category(ch) == "Cc" and ch not in _CONTROL_OK)
+    if controls > max(2, len(sample) // 100):
+        raise InputError(f"{name}: looks like a binary file, not a script ({controls} control characters)")
+    if not text.strip():
+        raise InputError(f"{name}: the file is empty")
+    return text, "gb18030" if encoding == "gb18030" else encoding.replace("-sig", "")
+
+
+def join_scripts(parts: list[tuple[str, str]], *, encoding: str, byte_count: int) -> ScriptText:
+    """Join (name, text) parts into one text, recording each part's offsets."""
+    pieces: list[str] = []
+    sources: list[dict[str, Any]] = []
+    offset = 0
+    for index, (name, text) in enumerate(parts):
+        if index:
+            pieces.append("\n\n")
+            offset += 2
+        body = text.rstrip("\n") + "\n"
+        sources.append({"name": name, "start": offset, "end": offset + len(body)})
+        pieces.append(body)
+        offset += len(body)
+    return ScriptText("".join(pieces), encoding, byte_count, sources)
+
+
+def read_scripts(paths: list[Path], *, max_bytes: int) -> ScriptText:
+    """Read files and folders into one script whose episodes are the files in name order.
+
+    Raises:
+        InputError: a file is missing, too large (alone or together), empty, binary or undecodable.
+    """
+    files = expand_paths(paths)
+    parts: list[tuple[str, str]] = []
+    encodings: set[str] = set()
+    total = 0
+    for path in files:
+        data = read_limited(path, max_bytes - total)
+        total += len(data)
+        text, encoding = decode_script(data, name=str(path))
+        encodings.add(encoding)
+        parts.append((path.name, text))
+    return join_scripts(parts, encoding="+".join(sorted(encodings)), byte_count=total)
+
+
+def script_from_text(text: str, *, name: str = "script.txt", max_bytes: int) -> ScriptText:
+    """Wrap text handed over by a Python caller, with the same checks as a file.
+
+    Raises:
+        InputError: the text is empty, too large or binary.
+    """
+    data = text.encode("utf-8")
+    if len(data) > max_bytes:
+        raise InputError(f"{name}: {len(data):,} bytes is over the limit of {max_bytes:,} (ingest.max_bytes)")
+    decoded, _ = decode_script(data, name=name)
+    return join_scripts([(name, decoded)], encoding="utf-8", byte_count=len(data))

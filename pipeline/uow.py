@@ -1,0 +1,60 @@
+"""A unit of work: one transaction, and messages that go out only after it commits."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+import dramatiq
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.db import session_factory
+from pipeline.states import StageSpec
+
+
+def stage_message(spec: StageSpec, *args: str | int, actor: str | None = None) -> dramatiq.Message[None]:
+    """Build the message that nudges ``spec``'s actor, without needing the actor imported here.
+
+    Messages carry ids only: the database is the source of truth.
+    """
+    return dramatiq.Message(
+        queue_name=spec.queue, actor_name=actor or spec.actor, args=args, kwargs={}, options={}
+    )
+
+
+class UnitOfWork:
+    """``with UnitOfWork() as uow:`` commits on success, rolls back on error, then sends its outbox.
+
+    A crash between the commit and the sends loses only the nudge, never state: the reconciler
+    finds jobs whose state has not moved and re-sends them.
+    """
+
+    def __init__(self, factory: sessionmaker[Session] | None = None) -> None:
+        self._factory = factory or session_factory()
+        self._outbox: list[dramatiq.Message[None]] = []
+        self.session: Session
+
+    def __enter__(self) -> Self:
+        self.session = self._factory()
+        self.session.begin()
+        return self
+
+    def send_after_commit(self, message: dramatiq.Message[None]) -> None:
+        """Queue ``message`` to be enqueued once (and only if) this unit of work commits."""
+        self._outbox.append(message)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        finally:
+            self.session.close()
+        if exc_type is None:
+            broker = dramatiq.get_broker()
+            for message in self._outbox:
+                broker.enqueue(message)
+        self._outbox.clear()

@@ -1,0 +1,19 @@
+"""Worker process boot: what each dramatiq worker process runs before importing the stages."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from pipeline.broker import setup_broker
+from pipeline.db import dispose_engines
+from pipeline.logs import configure_logging
+from pipeline.settings import get_settings
+
+
+def boot() -> dramatiq.Broker:
+    """Configure logging and the broker for a server-mode worker process (dramatiq calls this)."""
+    settings = get_settings()
+    configure_logging(settings)
+    # A forked process must not share the parent's pooled connections.
+    dispose_engines()
+    return setup_broker(settings, stub=False)

@@ -1,0 +1,238 @@
+"""Stage 4, dedup: merge the job's extraction records into the project's assets.
+
+The pure core :func:`merge_assets` matches each record to an asset by its exact normalised
+name, then by alias, and creates assets for the rest. The actor shell holds a per-project lock
+(the project row, ``FOR UPDATE``) while it reads and writes assets, so two jobs of one project
+cannot create the same asset twice.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from models import Asset, ExtractionRecord, Job, Project, Scene
+from pipeline.broker import actor_options
+from pipeline.runner import run_stage
+from pipeline.states import STAGE_BY_NAME
+
+DEDUP = STAGE_BY_NAME["dedup"]
+_SPACES = re.compile(r"\s+")
+_EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def normalize_name(name: str) -> str:
+    """The key names are matched on: NFKC, case-folded, single spaces, no edge punctuation.
+
+    >>> normalize_name("  Dr.  Smith ")
+    'dr. smith'
+    >>> normalize_name("小　娟")
+    '小 娟'
+    """
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return _EDGE_PUNCT.sub("", _SPACES.sub(" ", folded).strip())
+
+
+@dataclass(frozen=True)
+class RecordIn:
+    id: int
+    asset_type: str
+    raw_name: str
+    scene_number: int
+    episode: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AssetOut:
+    """An asset as dedup leaves it: ``id`` is ``None`` for one to create."""
+
+    id: int | None
+    type: str
+    key: str
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    description: str | None = None
+    gender: str | None = None
+    age: str | None = None
+    first_episode: int | None = None
+    first_scene: int | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    record_id: int
+    status: str
+    asset: int  # index into the returned asset list
+
+
+def merge_assets(
+    records: Sequence[RecordIn], existing: Sequence[AssetOut]
+) -> tuple[list[AssetOut], list[Decision]]:
+    """Match records to assets: exact key, then alias; create an asset for each unmatched name.
+
+    Deterministic: records are taken in (scene, id) order, so the same input gives the same
+    assets in the same order.
+
+    Args:
+        records: the job's extraction records.
+        existing: the project's assets (their aliases included).
+
+    Returns:
+        All assets (existing first, then new ones in order of first appearance) and one
+        decision per record: status ``exact``, ``alias`` or ``new``.
+    """
+    assets = list(existing)
+    by_key: dict[tuple[str, str], int] = {}
+    by_alias: dict[tuple[str, str], int] = {}
+    for index, asset in enumerate(assets):
+        by_key[(asset.type, asset.key)] = index
+        for alias in asset.aliases:
+            by_alias.setdefault((asset.type, normalize_name(alias)), index)
+    decisions: list[Decision] = []
+    for record in sorted(records, key=lambda r: (r.scene_number, r.id)):
+        key = normalize_name(record.raw_name)
+        if not key:
+            continue
+        if (index := by_key.get((record.asset_type, key))) is not None:
+            status = "exact"
+        elif (index := by_alias.get((record.asset_type, key))) is not None:
+            status = "alias"
+        else:
+            status, index = "new", len(assets)
+            assets.append(
+                AssetOut(
+                    id=None,
+                    type=record.asset_type,
+                    key=key,
+                    name=record.raw_name.strip(),
+                    first_episode=record.episode,
+                    first_scene=record.scene_number,
+                    changed=True,
+                )
+            )
+            by_key[(record.asset_type, key)] = index
+        asset = assets[index]
+        _absorb(asset, record)
+        for alias in asset.aliases:
+            by_alias.setdefault((asset.type, normalize_name(alias)), index)
+        decisions.append(Decision(record.id, status, index))
+    return assets, decisions
+
+
+def _absorb(asset: AssetOut, record: RecordIn) -> None:
+    """Add what a record says (surface forms, description, gender, age) where the asset lacks it."""
+    forms = [record.raw_name.strip(), *record.attributes.get("aliases", [])]
+    for form in forms:
+        if form and form != asset.name and form not in asset.aliases:
+            asset.aliases.append(form)
+            asset.changed = True
+    for attr in ("description", "gender", "age"):
+        value = record.attributes.get(attr)
+        if value and not getattr(asset, attr):
+            setattr(asset, attr, str(value))
+            asset.changed = True
+
+
+def _load(session: Session, job: Job) -> list[RecordIn]:
+    episodes = dict(session.execute(select(Scene.number, Scene.episode).where(Scene.job_id == job.id)).all())
+    rows = session.execute(
+        select(
+            ExtractionRecord.id,
+            ExtractionRecord.asset_type,
+            ExtractionRecord.raw_name,
+            ExtractionRecord.scene_number,
+            ExtractionRecord.attributes,
+        ).where(ExtractionRecord.job_id == job.id)
+    ).all()
+    return [
+        RecordIn(
+            r.id, r.asset_type, r.raw_name, r.scene_number, episodes.get(r.scene_number, 1), r.attributes
+        )
+        for r in rows
+    ]
+
+
+def _save(session: Session, job: Job, records: list[RecordIn]) -> None:
+    # The per-project lock: every dedup of this project queues here until we commit.
+    session.execute(select(Project.id).where(Project.id == job.project_id).with_for_update())
+    existing = [
+        AssetOut(
+            a.id,
+            a.type,
+            a.key,
+            a.name,
+            list(a.aliases or []),
+            a.description,
+            a.gender,
+            a.age,
+            a.first_episode,
+            a.first_scene,
+        )
+        for a in session.scalars(
+            select(Asset)
+            .where(Asset.project_id == job.project_id, Asset.deleted.is_(False))
+            .order_by(Asset.id)
+        )
+    ]
+    assets, decisions = merge_assets(records, existing)
+    created = [a for a in assets if a.id is None]
+    if created:
+        ids = session.scalars(
+            insert(Asset).returning(Asset.id, sort_by_parameter_order=True),
+            [
+                {
+                    "project_id": job.project_id,
+                    "type": a.type,
+                    "name": a.name[:500],
+                    "key": a.key[:500],
+                    "aliases": a.aliases,
+                    "description": a.description,
+                    "gender": a.gender,
+                    "age": a.age,
+                    "first_job_id": job.id,
+                    "first_episode": a.first_episode,
+                    "first_scene": a.first_scene,
+                }
+                for a in created
+            ],
+        ).all()
+        for asset, new_id in zip(created, ids, strict=True):
+            asset.id = new_id
+    fresh = {id(a) for a in created}
+    for asset in assets:
+        if asset.changed and id(asset) not in fresh:
+            session.execute(
+                update(Asset)
+                .where(Asset.id == asset.id)
+                .values(
+                    aliases=asset.aliases, description=asset.description, gender=asset.gender, age=asset.age
+                )
+            )
+    if decisions:
+        session.execute(
+            update(ExtractionRecord),
+            [
+                {
+                    "id": d.record_id,
+                    "dedup_status": d.status,
+                    "asset_id": assets[d.asset].id,
+                    "dedup_score": 1.0,
+                }
+                for d in decisions
+            ],
+        )
+
+
+@dramatiq.actor(actor_name="dedup", queue_name=DEDUP.queue, **actor_options("dedup"))
+def dedup(job_id: str) -> None:
+    """Deduplicate one job's records into its project's assets."""
+    run_stage(DEDUP, job_id, load=_load, compute=lambda records: records, save=_save)

@@ -1,0 +1,179 @@
+"""Stage 3, extract: fan out one message per chunk on the "ai" queue, fan in with a counter.
+
+``extract`` claims the job (CHUNKED → EXTRACTING) and sends one ``extract_chunk`` per chunk not
+yet done (so a re-driven job resumes with only its missing chunks). Each ``extract_chunk``
+replaces its chunk's records and bumps ``jobs.chunks_done`` in one transaction; the chunk that
+makes the count whole wins the EXTRACTING → EXTRACTED compare-and-set and alone enqueues dedup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dramatiq
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
+from pipeline.broker import actor_options
+from pipeline.logs import get_logger
+from pipeline.runner import Discarded, claim_stage, finish_stage
+from pipeline.states import STAGE_BY_NAME, Status
+from pipeline.uow import UnitOfWork, stage_message
+from stages.drafts import Mention, SceneSlice
+from stages.extract.rules import extract_rules
+
+EXTRACT = STAGE_BY_NAME["extract"]
+PROVIDER = "rules"
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkWork:
+    job_id: str
+    chunk_id: int
+    language: str
+    slices: tuple[SceneSlice, ...]
+
+
+def slice_scenes(chunk_text: str, chunk_start: int, scenes: Sequence[Scene]) -> tuple[SceneSlice, ...]:
+    """Cut a chunk's text into the parts that belong to each scene it overlaps."""
+    chunk_end = chunk_start + len(chunk_text)
+    slices = []
+    for scene in scenes:
+        lo, hi = max(scene.start, chunk_start), min(scene.end, chunk_end)
+        if lo >= hi:
+            continue
+        slices.append(
+            SceneSlice(
+                scene_number=scene.number,
+                heading=scene.heading,
+                location=scene.location,
+                text=chunk_text[lo - chunk_start : hi - chunk_start],
+                listed_characters=tuple(scene.listed_characters or ()),
+            )
+        )
+    return tuple(slices)
+
+
+@dramatiq.actor(actor_name="extract", queue_name=EXTRACT.queue, **actor_options("extract"))
+def extract(job_id: str) -> None:
+    """Claim the job for extract and send one message per chunk still to do."""
+    with UnitOfWork() as uow:
+        job = claim_stage(uow.session, EXTRACT, job_id)
+        if job is None:
+            return
+        session = uow.session
+        todo = session.scalars(
+            select(Chunk.id).where(Chunk.job_id == job_id, Chunk.status != "done").order_by(Chunk.number)
+        ).all()
+        total = session.scalar(select(func.count()).select_from(Chunk).where(Chunk.job_id == job_id)) or 0
+        session.execute(
+            update(Chunk)
+            .where(Chunk.job_id == job_id, Chunk.status != "done")
+            .values(status="pending", error=None)
+        )
+        session.execute(
+            update(Job).where(Job.id == job_id).values(chunks_total=total, chunks_done=total - len(todo))
+        )
+        if not todo:
+            finish_stage(uow, EXTRACT, job, units=total)
+            return
+        for chunk_id in todo:
+            uow.send_after_commit(stage_message(EXTRACT, job_id, chunk_id, actor="extract_chunk"))
+    log.info("extract_fanned_out", chunks=len(todo), total=total)
+
+
+def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | None:
+    row = session.execute(
+        select(
+            Job.status,
+            Job.language,
+            Chunk.status,
+            Chunk.start,
+            Chunk.end,
+            Chunk.first_scene,
+            Chunk.last_scene,
+        )
+        .join(Chunk, Chunk.job_id == Job.id)
+        .where(Job.id == job_id, Chunk.id == chunk_id)
+    ).one_or_none()
+    if row is None:
+        log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
+        return None
+    job_status, language, chunk_status, start, end, first, last = row
+    if job_status != Status.EXTRACTING.value or chunk_status == "done":
+        log.info("message_dropped", reason=f"job is {job_status}, chunk is {chunk_status}", chunk_id=chunk_id)
+        return None
+    session.execute(
+        update(Chunk).where(Chunk.id == chunk_id).values(status="running", attempts=Chunk.attempts + 1)
+    )
+    text = session.scalar(
+        select(func.substr(ScriptContent.text, start + 1, end - start)).where(ScriptContent.job_id == job_id)
+    )
+    scenes = session.scalars(
+        select(Scene).where(Scene.job_id == job_id, Scene.number.between(first, last)).order_by(Scene.number)
+    ).all()
+    return ChunkWork(job_id, chunk_id, language or "en", slice_scenes(text or "", start, scenes))
+
+
+def _save_chunk(uow: UnitOfWork, work: ChunkWork, mentions: Sequence[Mention]) -> bool:
+    session = uow.session
+    done = session.execute(
+        update(Chunk)
+        .where(Chunk.id == work.chunk_id, Chunk.status != "done")
+        .values(status="done", provider=PROVIDER, error=None)
+    )
+    if done.rowcount != 1:
+        return False  # another delivery finished this chunk first
+    session.execute(delete(ExtractionRecord).where(ExtractionRecord.chunk_id == work.chunk_id))
+    if mentions:
+        session.execute(
+            insert(ExtractionRecord),
+            [
+                {
+                    "job_id": work.job_id,
+                    "chunk_id": work.chunk_id,
+                    "scene_number": m.scene_number,
+                    "asset_type": m.asset_type,
+                    "raw_name": m.name[:500],
+                    "attributes": m.attributes,
+                    "provider": PROVIDER,
+                    "dedup_status": "pending",
+                }
+                for m in mentions
+            ],
+        )
+    counted = session.execute(
+        update(Job)
+        .where(Job.id == work.job_id, Job.status == Status.EXTRACTING.value)
+        .values(chunks_done=Job.chunks_done + 1)
+        .returning(Job.chunks_done, Job.chunks_total)
+    ).one_or_none()
+    if counted is None:
+        return False  # cancelled or failed meanwhile: discard
+    chunks_done, chunks_total = counted
+    if chunks_done >= chunks_total:
+        job = session.get(Job, work.job_id)
+        assert job is not None
+        return finish_stage(uow, EXTRACT, job, units=chunks_total)
+    return True
+
+
+@dramatiq.actor(actor_name="extract_chunk", queue_name=EXTRACT.queue, **actor_options("extract"))
+def extract_chunk(job_id: str, chunk_id: int) -> None:
+    """Extract one chunk; the last chunk of the job advances it to dedup."""
+    with UnitOfWork() as uow:
+        work = _load_chunk(uow.session, job_id, chunk_id)
+    if work is None:
+        return
+    mentions = extract_rules(work.slices, language=work.language)
+    try:
+        with UnitOfWork() as uow:
+            if not _save_chunk(uow, work, mentions):
+                raise Discarded
+    except Discarded:
+        log.info("chunk_output_discarded", chunk_id=chunk_id)
+        return
+    log.info("chunk_extracted", chunk_id=chunk_id, mentions=len(mentions))

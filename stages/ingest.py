@@ -1,0 +1,81 @@
+"""Stage 1, ingest: check the stored script and learn what it says about itself.
+
+Reading, size checks and decoding happen at submission (``pipeline.sources``), where the file
+is; this stage verifies the stored text's hash, reads the title page and detects the language.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+import dramatiq
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import Job, ScriptContent
+from pipeline.broker import actor_options
+from pipeline.errors import InputError
+from pipeline.runner import run_stage
+from pipeline.states import STAGE_BY_NAME
+from stages.screenplay import detect_language, parse_title_page
+
+INGEST = STAGE_BY_NAME["ingest"]
+
+
+@dataclass(frozen=True)
+class Ingested:
+    title: str | None
+    language: str
+    meta: dict[str, Any]
+
+
+def describe_script(text: str, *, sha256: str, files: list[str]) -> Ingested:
+    """Check the text against its hash and read its title page and language.
+
+    Args:
+        text: the stored script text.
+        sha256: the hash recorded at submission.
+        files: the submitted file names.
+
+    Returns:
+        The title (title page, else the first file's name), language and title-page metadata.
+
+    Raises:
+        InputError: the stored text does not match its hash.
+    """
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() != sha256:
+        raise InputError("the stored script does not match its sha256; resubmit it")
+    meta, body_start = parse_title_page(text)
+    title = meta.get("title") or (PurePath(files[0]).stem if files else None)
+    return Ingested(title=title, language=detect_language(text[body_start : body_start + 200_000]), meta=meta)
+
+
+def _load(session: Session, job: Job) -> tuple[str, str, list[str]]:
+    row = session.execute(
+        select(ScriptContent.text, ScriptContent.sha256, ScriptContent.sources).where(
+            ScriptContent.job_id == job.id
+        )
+    ).one()
+    return row.text, row.sha256, [s["name"] for s in row.sources]
+
+
+def _compute(inputs: tuple[str, str, list[str]]) -> Ingested:
+    text, sha, files = inputs
+    return describe_script(text, sha256=sha, files=files)
+
+
+def _save(session: Session, job: Job, out: Ingested) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id)
+        .values(title=job.title or out.title, language=out.language, meta={**(job.meta or {}), **out.meta})
+    )
+
+
+@dramatiq.actor(actor_name="ingest", queue_name=INGEST.queue, **actor_options("ingest"))
+def ingest(job_id: str) -> None:
+    """Ingest one job."""
+    run_stage(INGEST, job_id, load=_load, compute=_compute, save=_save)

@@ -1,0 +1,297 @@
+"""Stage 6, report: assemble the breakdown from the database and store it as JSON, HTML and CSV.
+
+:func:`build_report` is the pure core (rows in, the report dict out); rendering lives in
+``stages.reporting``. The report dict's field names are a contract other tools read.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from models import (
+    Asset,
+    Episode,
+    ExtractionRecord,
+    Job,
+    Project,
+    Report,
+    Scene,
+    ScriptContent,
+    Shot,
+    ShotAsset,
+)
+from models.base import utcnow
+from pipeline.broker import actor_options
+from pipeline.db import as_utc
+from pipeline.runner import run_stage
+from pipeline.states import STAGE_BY_NAME, Status
+from stages.reporting import render_csv, render_html, render_json
+
+REPORT = STAGE_BY_NAME["report"]
+#: Dialogue share at or above which a character is a lead, and a supporting character.
+LEAD_SHARE, SUPPORTING_SHARE = 0.15, 0.03
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    scene: int
+    asset_id: int
+    asset_type: str
+    dialogue_lines: int
+
+
+@dataclass(frozen=True)
+class AssetRow:
+    id: int
+    type: str
+    name: str
+    aliases: tuple[str, ...]
+    description: str | None
+    gender: str | None
+    age: str | None
+
+
+@dataclass(frozen=True)
+class ShotRow:
+    episode: int
+    scene: int
+    number: int
+    type: str
+    description: str
+    asset_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    job: dict[str, Any]
+    episodes: list[dict[str, Any]]
+    scenes: list[dict[str, Any]]
+    records: list[RecordRow]
+    assets: dict[int, AssetRow]
+    shots: list[ShotRow]
+
+
+def role_for(lines: int, total_lines: int) -> str:
+    """A character's role from their share of the dialogue: lead, supporting or minor.
+
+    >>> role_for(30, 100), role_for(5, 100), role_for(1, 100)
+    ('lead', 'supporting', 'minor')
+    """
+    share = lines / total_lines if total_lines else 0.0
+    if share >= LEAD_SHARE:
+        return "lead"
+    return "supporting" if share >= SUPPORTING_SHARE else "minor"
+
+
+def build_report(data: ReportInput) -> dict[str, Any]:
+    """Assemble the report dict (the JSON contract) from the job's rows.
+
+    Args:
+        data: the job's header, episodes, scenes (episode, number, heading, int_ext, time,
+            location), deduplicated records, their assets and the planned shots.
+
+    Returns:
+        ``{"job", "episodes", "scenes", "characters", "locations", "props", "shots"}``.
+    """
+    episode_of = {s["number"]: s["episode"] for s in data.scenes}
+    scenes_of: dict[int, set[int]] = defaultdict(set)
+    in_scene: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    lines: dict[int, int] = defaultdict(int)
+    for rec in sorted(data.records, key=lambda r: (r.scene, r.asset_id)):
+        if rec.asset_id not in scenes_of or rec.scene not in scenes_of[rec.asset_id]:
+            in_scene[rec.scene][rec.asset_type].append(rec.asset_id)
+        scenes_of[rec.asset_id].add(rec.scene)
+        lines[rec.asset_id] += rec.dialogue_lines
+    total_lines = sum(lines[a] for a in lines if data.assets[a].type == "character")
+
+    def ordered(kind: str) -> list[int]:
+        ids = [a for a in scenes_of if data.assets[a].type == kind]
+        if kind == "character":
+            return sorted(ids, key=lambda a: (-lines[a], min(scenes_of[a]), data.assets[a].name))
+        return sorted(ids, key=lambda a: (min(scenes_of[a]), data.assets[a].name))
+
+    characters = []
+    for aid in ordered("character"):
+        asset, scenes = data.assets[aid], sorted(scenes_of[aid])
+        characters.append(
+            {
+                "name": asset.name,
+                "aliases": list(asset.aliases),
+                "scenes": scenes,
+                "first_scene": scenes[0],
+                "first_episode": episode_of.get(scenes[0], 1),
+                "dialogue_lines": lines[aid],
+                "description": asset.description,
+                "gender": asset.gender,
+                "age": asset.age,
+                "role": role_for(lines[aid], total_lines),
+            }
+        )
+
+    def names(ids: Sequence[int]) -> list[str]:
+        return [data.assets[a].name for a in ids]
+
+    scenes = [
+        {
+            **s,
+            "characters": names(in_scene[s["number"]]["character"]),
+            "props": names(in_scene[s["number"]]["prop"]),
+        }
+        for s in data.scenes
+    ]
+    shots = [
+        {
+            "episode": shot.episode,
+            "scene": shot.scene,
+            "number": shot.number,
+            "type": shot.type,
+            "description": shot.description,
+            "characters": names([a for a in shot.asset_ids if data.assets[a].type == "character"]),
+            "props": names([a for a in shot.asset_ids if data.assets[a].type == "prop"]),
+        }
+        for shot in data.shots
+    ]
+    stats = {
+        **data.job.get("stats", {}),
+        "episodes": len(data.episodes),
+        "scenes": len(scenes),
+        "characters": len(characters),
+        "locations": len(ordered("location")),
+        "props": len(ordered("prop")),
+        "shots": len(shots),
+        "dialogue_lines": total_lines,
+    }
+    return {
+        "job": {**data.job, "stats": stats},
+        "episodes": data.episodes,
+        "scenes": scenes,
+        "characters": characters,
+        "locations": [
+            {"name": data.assets[a].name, "scenes": sorted(scenes_of[a])} for a in ordered("location")
+        ],
+        "props": [{"name": data.assets[a].name, "scenes": sorted(scenes_of[a])} for a in ordered("prop")],
+        "shots": shots,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return as_utc(value).isoformat() if value else None
+
+
+def _load(session: Session, job: Job) -> ReportInput:
+    project = session.scalar(select(Project.name).where(Project.id == job.project_id))
+    content = session.execute(
+        select(ScriptContent.char_count, ScriptContent.encoding).where(ScriptContent.job_id == job.id)
+    ).one()
+    header = {
+        "id": job.id,
+        "project": project,
+        "title": job.title,
+        "status": Status.COMPLETED.value,
+        "created_at": _iso(job.created_at),
+        "finished_at": utcnow().isoformat(),
+        "language": job.language,
+        "author": (job.meta or {}).get("author"),
+        "run": job.run,
+        "stats": {
+            "characters_in_script": content.char_count,
+            "encoding": content.encoding,
+            "chunks": job.chunks_total,
+            "provider": (job.options or {}).get("provider"),
+        },
+    }
+    episodes = [
+        {"number": n, "title": t}
+        for n, t in session.execute(
+            select(Episode.number, Episode.title).where(Episode.job_id == job.id).order_by(Episode.number)
+        )
+    ]
+    scenes = [
+        {
+            "episode": s.episode,
+            "number": s.number,
+            "heading": s.heading,
+            "int_ext": s.int_ext,
+            "time": s.time,
+            "location": s.location,
+        }
+        for s in session.execute(
+            select(Scene.episode, Scene.number, Scene.heading, Scene.int_ext, Scene.time, Scene.location)
+            .where(Scene.job_id == job.id)
+            .order_by(Scene.number)
+        )
+    ]
+    records = [
+        RecordRow(
+            r.scene_number, r.asset_id, r.asset_type, int((r.attributes or {}).get("dialogue_lines", 0) or 0)
+        )
+        for r in session.execute(
+            select(
+                ExtractionRecord.scene_number,
+                ExtractionRecord.asset_id,
+                ExtractionRecord.asset_type,
+                ExtractionRecord.attributes,
+            ).where(ExtractionRecord.job_id == job.id, ExtractionRecord.asset_id.is_not(None))
+        )
+    ]
+    refs: dict[int, list[int]] = defaultdict(list)
+    shot_rows = session.execute(
+        select(Shot.id, Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description)
+        .where(Shot.job_id == job.id)
+        .order_by(Shot.scene_number, Shot.number)
+    ).all()
+    for shot_id, asset_id in session.execute(
+        select(ShotAsset.shot_id, ShotAsset.asset_id)
+        .join(Shot, Shot.id == ShotAsset.shot_id)
+        .where(Shot.job_id == job.id)
+        .order_by(ShotAsset.shot_id, ShotAsset.position)
+    ):
+        refs[shot_id].append(asset_id)
+    asset_ids = {r.asset_id for r in records} | {a for ids in refs.values() for a in ids}
+    assets = (
+        {
+            a.id: AssetRow(a.id, a.type, a.name, tuple(a.aliases or ()), a.description, a.gender, a.age)
+            for a in session.scalars(select(Asset).where(Asset.id.in_(asset_ids)))
+        }
+        if asset_ids
+        else {}
+    )
+    shots = [
+        ShotRow(s.episode, s.scene_number, s.number, s.type, s.description, tuple(refs[s.id]))
+        for s in shot_rows
+    ]
+    return ReportInput(header, episodes, scenes, records, assets, shots)
+
+
+def render_all(data: ReportInput) -> dict[str, Any]:
+    """Build the report and render it in every stored format."""
+    report = build_report(data)
+    return {
+        "report": report,
+        "json": render_json(report),
+        "html": render_html(report),
+        "csv": render_csv(report, "scenes"),
+    }
+
+
+def _save(session: Session, job: Job, out: dict[str, Any]) -> None:
+    session.execute(delete(Report).where(Report.job_id == job.id))
+    session.execute(
+        insert(Report),
+        [{"job_id": job.id, "format": fmt, "content": out[fmt]} for fmt in ("json", "html", "csv")],
+    )
+    session.execute(update(Job).where(Job.id == job.id).values(stats=out["report"]["job"]["stats"]))
+
+
+@dramatiq.actor(actor_name="report", queue_name=REPORT.queue, **actor_options("report"))
+def report(job_id: str) -> None:
+    """Write one job's report."""
+    run_stage(REPORT, job_id, load=_load, compute=render_all, save=_save)

@@ -1,0 +1,144 @@
+"""Render a job's breakdown report dict as JSON, HTML or CSV text (pure: no I/O).
+
+The report dict's shape is a contract that other tools read (fields may be added, never
+renamed)::
+
+    {"job": {"id", "project", "title", "status", "created_at", "finished_at", "stats": {...}},
+     "episodes": [{"number", "title"}],
+     "scenes": [{"episode", "number", "heading", "int_ext", "time", "location",
+                 "characters": [names], "props": [names]}],
+     "characters": [{"name", "aliases", "scenes", "first_scene", "first_episode",
+                     "dialogue_lines", "description", "gender", "age", "role"}],
+     "locations": [{"name", "scenes"}], "props": [{"name", "scenes"}],
+     "shots": [{"episode", "scene", "number", "type", "description", "characters", "props"}]}
+
+Renderers tolerate missing keys and ``None`` values, because a report of a failed or partial
+job is still worth reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from stages.report_html import item_count, number_key, render_html
+
+__all__ = ["CSV_TABLES", "render_csv", "render_html", "render_json"]
+
+#: Tables ``render_csv`` can produce, in the order a reader meets them.
+CSV_TABLES: tuple[str, ...] = ("scenes", "characters", "locations", "props", "shots")
+#: Joins a list inside one CSV cell.
+LIST_SEPARATOR = "; "
+#: First characters that make a spreadsheet read a cell as a formula (full-width forms too).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+Row = Mapping[str, Any]
+Column = tuple[str, Callable[[Row], Any]]
+
+
+def render_json(report: Mapping[str, Any]) -> str:
+    """Render the report as indented JSON, keys in the order the report was built.
+
+    Args:
+        report: The report dict.
+
+    Returns:
+        UTF-8 ready text (non-ASCII kept as is) ending with a newline; values JSON cannot hold
+        (datetimes, say) are written as their ``str()``.
+    """
+    return json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def render_csv(report: Mapping[str, Any], table: str = "scenes") -> str:
+    """Render one table of the report as CSV: a header row, then one row per item.
+
+    Lists are joined with ``"; "``. A text cell that a spreadsheet would run as a formula
+    (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading
+    apostrophe; numbers are written as they are.
+
+    Args:
+        report: The report dict.
+        table: One of ``CSV_TABLES``.
+
+    Returns:
+        The CSV text, rows ended by ``\\r\\n`` as RFC 4180 says.
+
+    Raises:
+        ValueError: If ``table`` is not one of ``CSV_TABLES``.
+    """
+    if table not in CSV_TABLES:
+        raise ValueError(f"unknown CSV table {table!r}; valid tables: {', '.join(CSV_TABLES)}")
+    columns = _columns(report, table)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([name for name, _ in columns])
+    for row in _rows(report, table):
+        writer.writerow([_cell(get(row)) for _, get in columns])
+    return buffer.getvalue()
+
+
+def _rows(report: Mapping[str, Any], key: str) -> list[Row]:
+    return [row for row in report.get(key) or () if isinstance(row, Mapping)]
+
+
+def _columns(report: Mapping[str, Any], table: str) -> Sequence[Column]:
+    def field(name: str) -> Callable[[Row], Any]:
+        return lambda row: row.get(name)
+
+    def count(name: str) -> Callable[[Row], Any]:
+        return lambda row: item_count(row.get(name))
+
+    if table == "scenes":
+        shots: dict[tuple[Any, Any], int] = {}
+        for shot in _rows(report, "shots"):
+            key = (number_key(shot.get("episode")), number_key(shot.get("scene")))
+            shots[key] = shots.get(key, 0) + 1
+        return (
+            ("episode", field("episode")),
+            ("scene", field("number")),
+            ("heading", field("heading")),
+            ("int_ext", field("int_ext")),
+            ("time", field("time")),
+            ("location", field("location")),
+            ("characters", field("characters")),
+            ("props", field("props")),
+            (
+                "shots",
+                lambda row: shots.get((number_key(row.get("episode")), number_key(row.get("number"))), 0),
+            ),
+        )
+    if table == "characters":
+        names = ("name", "aliases", "role", "gender", "age", "dialogue_lines", "scenes")
+        return (
+            *((name, field(name)) for name in names),
+            ("scene_count", count("scenes")),
+            ("first_episode", field("first_episode")),
+            ("first_scene", field("first_scene")),
+            ("description", field("description")),
+        )
+    if table == "shots":
+        names = ("episode", "scene", "number", "type", "description", "characters", "props")
+        return tuple((name, field(name)) for name in names)
+    return (("name", field("name")), ("scenes", field("scenes")), ("scene_count", count("scenes")))
+
+
+def _cell(value: Any) -> str | int | float:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return _guard(str(value).lower())
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, set | frozenset):
+        value = sorted(map(str, value))
+    if isinstance(value, list | tuple):
+        return _guard(LIST_SEPARATOR.join("" if item is None else str(item) for item in value))
+    return _guard(str(value))
+
+
+def _guard(text: str) -> str:
+    """Defuse CSV formula injection: script text is hostile input to a spreadsheet."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text

@@ -1,0 +1,221 @@
+"""Recognise one scene heading line (English/Fountain or Chinese) and read its parts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from stages.drafts import IntExt
+from stages.screenplay.words import word_set
+
+#: ``INT. KITCHEN - NIGHT``, ``12 EXT. ROAD - DAY 12``, ``I/E CAR``, ``int. hall`` (dot needed
+#: when the prefix is lower case, so an action line starting "Est" is not a heading).
+EN_HEADING_RE = re.compile(
+    r"^\s*(?:(?P<num>\d+[A-Z]?)\s+)?"
+    r"(?P<prefix>INT\.?\s*/\s*EXT|EXT\.?\s*/\s*INT|I\s*/\s*E|INT|EXT|EST)(?P<sep>\.\s*|\s+|$)(?P<rest>.*)$",
+    re.IGNORECASE,
+)
+#: A forced Fountain heading: one dot, then a letter (``..`` and ``...`` are not headings).
+FORCED_HEADING_RE = re.compile(r"^\s*\.(?=[^\W\d_])(?P<rest>.*)$")
+#: Forced lines that are shots inside a scene, not new scenes.
+SHOT_RE = re.compile(r"^(?:POV|INSERT|CLOSE[ -]ON|CLOSE[ -]UP|ANGLE ON|WIDE ON|BACK TO SCENE)\b", re.I)
+#: Fountain scene number at the end of a heading: ``#12#``, ``#1A#``.
+SCENE_NUMBER_RE = re.compile(r"\s*#[\w.\-]+#\s*$")
+#: The separator before the time of day: `` - `` or `` -- `` (or an en/em dash).
+EN_TIME_SEP_RE = re.compile(r"\s+(?:-{1,2}|–|—)\s+|\s*,\s+")
+EN_TIME_WORDS = word_set(
+    "DAY NIGHT MORNING EVENING AFTERNOON DUSK DAWN SUNSET SUNRISE NOON MIDNIGHT LATER CONTINUOUS "
+    "SAME MOMENTS LATE EARLY MAGIC HOUR TWILIGHT MIDDAY NIGHTFALL DAYBREAK SIMULTANEOUS CONTINUING "
+    "PRESENT FLASHBACK LATER. CONT'D CONT"
+)
+EN_WORD_RE = re.compile(r"[A-Z'.]+")
+#: Brackets dropped from a location (their content stays).
+BRACKETS_RE = re.compile(r"[\[\]【】（）()《》<>「」]")
+#: Characters trimmed from both ends of a location.
+LOCATION_TRIM = " \t\u3000.-–—:：,，、;；#·"
+
+#: ``1-1 日 内 客厅``, ``1-1日 内 地点``, ``3－12 夜 外 街道``.
+CN_EPISODE_SCENE_RE = re.compile(r"^\s*\d+\s*[-－—–_]\s*\d+(?![\d.])[\s.．、:：]*(?P<rest>.*)$")
+#: ``第1场 内景：（县城商场）``, ``【第十二场】 …``.
+CN_SCENE_ORDINAL_RE = re.compile(
+    r"^\s*[【\[（(]?\s*第\s*[0-9０-９零〇一二三四五六七八九十百千两]+\s*场\s*[】\]）)]?[\s.．、:：]*(?P<rest>.*)$"
+)
+#: ``场：1 景：青山寨 时：日`` and ``场景1：客厅 日 内``.
+CN_KEYED_RE = re.compile(r"^\s*(?P<rest>(?:场|场景\s*\d*)\s*[:：].*)$")
+#: The keys of keyed headings (with the scene number after ``场：``), removed before reading.
+CN_KEY_RE = re.compile(r"(?:场次|场)\s*[:：]\s*\d*|(?:场景\s*\d*|景|时间|地点|时|内外)\s*[:：]")
+#: ``20、卫生间 日 内``, ``3．医院走廊 夜 内``, ``1 郊外 [日 外]`` (needs a time or 内/外 word).
+CN_NUMBERED_RE = re.compile(r"^\s*\d+\s*(?:[、.．:：]|\s)\s*(?P<rest>.*)$")
+#: ``内景 柱子家 中午`` (needs a time or 内/外 word too).
+CN_INT_EXT_FIRST_RE = re.compile(r"^\s*(?P<rest>(?:内外景|内景|外景|内/外景)[\s:：].*)$")
+#: Splits the rest of a Chinese heading into words.
+CN_TOKEN_SPLIT_RE = re.compile(r"[\s\u3000/／,，、:：;；·\[\]【】（）()《》<>「」]+")
+CN_TIMES = word_set(
+    "日 夜 晨 清晨 黄昏 傍晚 中午 黎明 晚 早 午后 深夜 白天 晚上 夜晚 早晨 上午 下午 凌晨 午 正午 早上 "
+    "半夜 夜里 日景 夜景 晨曦"
+)
+CN_INT_EXT: dict[str, IntExt] = {
+    "内": "INT",
+    "内景": "INT",
+    "外": "EXT",
+    "外景": "EXT",
+    "内外": "INT/EXT",
+    "外内": "INT/EXT",
+    "内外景": "INT/EXT",
+    "内/外": "INT/EXT",
+    "内/外景": "INT/EXT",
+}
+_TIMES_ALT = "|".join(sorted(CN_TIMES, key=len, reverse=True))
+#: ``内 日 客厅`` / ``夜 外 街道``: a bare 内/外 only counts next to a time word.
+CN_BARE_INT_EXT_RE = re.compile(
+    rf"^\s*(?P<rest>(?:内外|内|外)\s+(?:{_TIMES_ALT})\s.*|(?:{_TIMES_ALT})\s+(?:内外|内|外)\s.*)$"
+)
+#: ``日内``, ``夜外``, ``内夜`` written as one word.
+CN_TIME_INT_EXT_RE = re.compile(rf"^(?:({_TIMES_ALT})(内外|内|外)|(内外|内|外)({_TIMES_ALT}))$")
+CN_FIRST_TIME_CHARS = frozenset(word[0] for word in CN_TIMES)
+#: Notes in a heading that are neither place nor time.
+CN_SKIPPED = word_set("回忆 闪回 续 接上场 同上")
+#: A heading never ends like a sentence.
+SENTENCE_END = ("。", "！", "？", "…", "!", "?", "”", '"', ".")
+#: Longest Chinese heading rest worth reading.
+DEFAULT_MAX_CN_HEADING = 40
+
+
+@dataclass(frozen=True)
+class Heading:
+    """What a heading line says: interior/exterior, time of day and location."""
+
+    int_ext: IntExt | None
+    time: str | None
+    location: str | None
+
+
+def clean_location(raw: str) -> str | None:
+    """Trim brackets, scene numbers and punctuation from a location; ``None`` if nothing is left.
+
+    Args:
+        raw: The location part of a heading.
+
+    Returns:
+        The location with single spaces, or ``None``.
+    """
+    text = SCENE_NUMBER_RE.sub("", raw)
+    text = BRACKETS_RE.sub(" ", text)
+    text = " ".join(text.split()).strip(LOCATION_TRIM)
+    return text or None
+
+
+def _en_int_ext(prefix: str) -> IntExt:
+    letters = prefix.upper().replace(".", "").replace(" ", "")
+    if "/" in letters:
+        return "INT/EXT"
+    return "INT" if letters == "INT" else "EXT"
+
+
+def _split_en_time(rest: str) -> tuple[str, str | None]:
+    separators = list(EN_TIME_SEP_RE.finditer(rest))
+    if separators:
+        last = separators[-1]
+        time = rest[last.end() :].strip()
+        words = set(EN_WORD_RE.findall(time.upper()))
+        if time and (words & EN_TIME_WORDS or any(char.isdigit() for char in time)):
+            return rest[: last.start()], time
+    return rest, None
+
+
+def _english(line: str) -> Heading | None:
+    match = EN_HEADING_RE.match(line)
+    if match is None:
+        return None
+    prefix, sep, rest = match.group("prefix"), match.group("sep"), match.group("rest")
+    if not prefix.isupper() and (
+        not sep.startswith(".") or prefix.upper() == "EST" or rest.endswith(SENTENCE_END)
+    ):
+        return None  # lower-case "Est." or "int." opening a sentence is prose, not a heading
+    rest = SCENE_NUMBER_RE.sub("", rest)
+    number = match.group("num")
+    if number and rest.rstrip().endswith(f" {number}"):
+        rest = rest.rstrip()[: -len(number)]
+    place, time = _split_en_time(rest)
+    return Heading(_en_int_ext(prefix), time, clean_location(place))
+
+
+def _forced(line: str) -> Heading | None:
+    match = FORCED_HEADING_RE.match(line)
+    if match is None or SHOT_RE.match(match.group("rest")):
+        return None
+    rest = match.group("rest")
+    inner = _english(rest) or _chinese(rest)
+    if inner is not None:
+        return inner
+    place, time = _split_en_time(SCENE_NUMBER_RE.sub("", rest))
+    return Heading(None, time, clean_location(place))
+
+
+def _chinese_parts(rest: str, *, strong: bool) -> Heading | None:
+    rest = rest.strip()
+    if len(rest) > DEFAULT_MAX_CN_HEADING or rest.endswith(SENTENCE_END):
+        return None
+    int_ext: IntExt | None = None
+    time: str | None = None
+    place: list[str] = []
+    tokens = [token for token in CN_TOKEN_SPLIT_RE.split(CN_KEY_RE.sub(" ", rest)) if token]
+    for token in tokens:
+        combined = CN_TIME_INT_EXT_RE.match(token)
+        if token in CN_TIMES:
+            time = time or token
+        elif token in CN_INT_EXT:
+            int_ext = int_ext or CN_INT_EXT[token]
+        elif combined:
+            time = time or combined.group(1) or combined.group(4)
+            int_ext = int_ext or CN_INT_EXT[combined.group(2) or combined.group(3)]
+        elif token not in CN_SKIPPED:
+            place.append(token)
+    if not strong and ((time is None and int_ext is None) or len(place) > 3):
+        return None
+    return Heading(int_ext, time, clean_location(" ".join(place)))
+
+
+def _chinese(line: str) -> Heading | None:
+    for pattern, strong in (
+        (CN_EPISODE_SCENE_RE, True),
+        (CN_SCENE_ORDINAL_RE, True),
+        (CN_KEYED_RE, True),
+        (CN_NUMBERED_RE, False),
+        (CN_INT_EXT_FIRST_RE, False),
+        (CN_BARE_INT_EXT_RE, False),
+    ):
+        match = pattern.match(line)
+        if match:
+            return _chinese_parts(match.group("rest"), strong=strong)
+    return None
+
+
+def match_heading(line: str) -> Heading | None:
+    """Read ``line`` as a scene heading.
+
+    Args:
+        line: One line of a script, with or without its line break.
+
+    Returns:
+        The heading's parts, or ``None`` when the line is not a scene heading (shots such as
+        ``.POV`` or ``.INSERT`` are not headings).
+
+    >>> match_heading("INT. KITCHEN - NIGHT #3#")
+    Heading(int_ext='INT', time='NIGHT', location='KITCHEN')
+    >>> match_heading("1-1 日 内 客厅")
+    Heading(int_ext='INT', time='日', location='客厅')
+    """
+    stripped = line.lstrip(" \t\u3000\ufeff")
+    if not stripped:
+        return None
+    first = stripped[0]
+    if first == ".":
+        return _forced(line)
+    if first in "IiEe":
+        return _english(line)
+    if first.isdigit():
+        return _english(line) or _chinese(line)
+    if first in "第【[（(场内外" or first in CN_FIRST_TIME_CHARS:
+        return _chinese(line)
+    return None

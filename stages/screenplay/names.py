@@ -1,0 +1,203 @@
+"""Read who speaks or is listed in a line: character cues, ``人物：`` lists, ages in intros."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from stages.screenplay.words import word_set
+
+#: A Chinese cast line under a heading: ``人物：林晚、周默（前男友）``.
+CAST_LINE_RE = re.compile(r"^\s*(?:出场人物|登场人物|主要人物|人物|角色)\s*[:：]\s*(?P<names>.*)$")
+#: One entry of a cast line: a name and an optional bracketed description.
+CAST_ENTRY_RE = re.compile(r"([^、，,;；\s（(]+)\s*(?:[（(]([^）)]*)[）)])?")
+#: Trailing Fountain extensions such as ``(V.O.)``, ``(CONT'D)``, ``(on phone)``.
+EN_EXTENSION_RE = re.compile(r"\s*\([^()]*\)\s*$")
+EN_CONTD_RE = re.compile(r"\s+CONT['’]D\.?$", re.IGNORECASE)
+#: Transitions and other all-caps lines that are not speakers.
+EN_TRANSITION_RE = re.compile(
+    r"^(?:[A-Z .'’-]+ TO:|FADE (?:IN|OUT)\b.*|FADE TO BLACK.*|CUT TO BLACK.*|THE END.*|INTERCUT.*|"
+    r"BACK TO SCENE.*|CONTINUED.*|END OF .*|\(?MORE\)?|TITLE(?: CARD)?:?.*|SUPER:?.*|MONTAGE.*|"
+    r"SERIES OF SHOTS.*|END MONTAGE.*|LATER|SILENCE|BLACK(?: SCREEN)?|FLASHBACK.*|END FLASHBACK.*)$"
+)
+EN_GROUPS = frozenset({"ALL", "EVERYONE", "EVERYBODY", "THE CROWD", "CROWD", "BOTH", "TOGETHER"})
+#: The longest all-caps cue still read as a name.
+DEFAULT_MAX_CUE_CHARS = 38
+#: A Chinese speech line: names, optional bracketed notes (emotion, 画外音), a colon, speech.
+CN_CUE_RE = re.compile(
+    r"^[ \t\u3000]*(?P<names>[^\s：:（(【\[「“\"'△▲■●◆*#>~\-—][^：:（(【\[「“\"]{0,24}?)[ \t\u3000]*"
+    r"(?P<paren>(?:[（(][^）)]{0,40}[）)][ \t\u3000]*)*)[：:](?P<speech>.*)$"
+)
+CN_JOINT_SPLIT_RE = re.compile(r"[，,、/／&]")
+#: Voice marks written after a name without brackets: ``林晚OS``, ``林晚 画外音``.
+CN_VOICE_SUFFIX_RE = re.compile(
+    r"(?:\(?(?:O\.?S\.?|V\.?O\.?|画外音|旁白|内心独白|独白|内心)\)?)$", re.IGNORECASE
+)
+CN_NAME_RE = re.compile(r"^(?:[\u4e00-\u9fff·]{1,6}|[A-Za-z][A-Za-z.'’-]*(?: [A-Za-z][A-Za-z.'’-]*){0,2})$")
+#: Characters that never occur in a speaker's name but do in action lines before a colon.
+CN_NOT_IN_NAME = frozenset("的了着说他她你我这那在是把被就都又向对")
+#: Speech verbs that end an action line before a colon (``他低声说：``).
+CN_NOT_LAST = frozenset("说道问喊叫吼答骂念笑哭想写读称")
+#: ``孩子们``, ``学生若干``, ``设计部众人``, ``围观群众`` name groups too.
+CN_GROUP_ENDINGS = ("们", "若干", "众人", "群众", "等人")
+CN_GROUPS = frozenset({"众人", "大家", "所有人", "二人", "两人", "三人", "群众", "众", "全体", "齐声"})
+#: Keys of header and note lines (``时间：``, ``字幕：``) and voice-only speakers.
+CN_HEADER_KEYS = word_set(
+    """人物 出场人物 登场人物 主要人物 角色 场景 场次 场 景 时间 时 地点 内外 道具 服装 化妆
+    字幕 字幕卡 旁白 画外音 内心独白 独白 备注 注 说明 提示 剧名 片名 编剧 作者 导演 简介 梗概
+    故事梗概 大纲 背景 音乐 配乐 音效 插曲 特效 闪回 回忆 转场 特写 镜头 画面 全景 近景 远景 中景
+    空镜 黑屏 标题 片头 片尾 内景 外景 日期 时长 类型 题材 主题 人物小传 人物介绍 看点 卖点 钩子
+    OS VO PS Note Notes http https"""
+)
+#: Age in an English intro: ``JOHN (40s)``, ``MARY SMITH (32, a nurse)``, ``BOB (late 60s)``.
+EN_INTRO_RE = re.compile(
+    r"\b([A-Z][A-Z'’.\-]*[A-Z](?:\s+[A-Z][A-Z'’.\-]*){0,3})\s*"
+    r"\(\s*((?:early|mid|late)[- ]?\d{1,2}s|\d{1,2}s?)\b\s*[,;]?\s*([^)]*)\)"
+)
+#: Age in a Chinese description: ``50岁``, ``二十多岁``, ``30出头岁``.
+CN_AGE_RE = re.compile(r"([0-9]{1,3}|[一二三四五六七八九十两]{1,4})\s*(多|来|出头)?\s*岁")
+CN_PART_SPLIT_RE = re.compile(r"[，,、;；\s]+")
+CN_GENDERS = {"男": "male", "男性": "male", "女": "female", "女性": "female"}
+
+
+@dataclass(frozen=True)
+class ChineseCue:
+    """A Chinese speech line: the speakers (name, surface form), bracket notes and the speech."""
+
+    speakers: tuple[tuple[str, str], ...]
+    notes: str
+    speech: str
+
+
+def parse_cast_line(line: str) -> list[tuple[str, str | None]] | None:
+    """Read a ``人物：`` line.
+
+    Args:
+        line: One line of a script.
+
+    Returns:
+        ``[(name, description or None), ...]`` in order, or ``None`` if it is not a cast line.
+
+    >>> parse_cast_line("人物：林晚、吴婶（心直口快，50岁）")
+    [('林晚', None), ('吴婶', '心直口快，50岁')]
+    """
+    match = CAST_LINE_RE.match(line)
+    if match is None:
+        return None
+    entries: list[tuple[str, str | None]] = []
+    for name, description in CAST_ENTRY_RE.findall(match.group("names")):
+        cleaned = name.strip(" \t\u3000.。:：").removesuffix("等")
+        if cleaned:
+            entries.append((cleaned, description.strip() or None))
+    return entries
+
+
+def parse_english_cue(line: str) -> str | None:
+    """Read a Fountain character cue.
+
+    Args:
+        line: One line of a script (the caller checks that dialogue follows).
+
+    Returns:
+        The speaker as written, without extensions (``(V.O.)``, ``(CONT'D)``), ``@`` or the dual
+        dialogue ``^``; ``None`` for anything else, including group cues such as ``ALL``.
+
+    >>> parse_english_cue("JOHN (V.O.) (CONT'D)")
+    'JOHN'
+    """
+    text = line.strip()
+    forced = text.startswith("@")
+    text = text.removeprefix("@").rstrip("^ \t")
+    while (stripped := EN_EXTENSION_RE.sub("", text)) != text:
+        text = stripped
+    text = " ".join(EN_CONTD_RE.sub("", text).split())
+    if not text or len(text) > DEFAULT_MAX_CUE_CHARS or text.upper() in EN_GROUPS:
+        return None
+    if forced:
+        return text
+    letters = sum(char.isalpha() for char in text)
+    if (
+        text != text.upper()
+        or letters < 2
+        or (letters + text.count(" ")) / len(text) < 0.7
+        or text.endswith((".", ":", "!", "?", ","))
+        or text[0] in "!>=#[~(*_"
+        or len(text.split()) > 4
+        or EN_TRANSITION_RE.match(text)
+    ):
+        return None
+    return text
+
+
+def _chinese_name(raw: str) -> str | None:
+    surface = raw.strip()
+    name = "".join(surface.split()) if not surface.isascii() else " ".join(surface.split())
+    name = CN_VOICE_SUFFIX_RE.sub("", name).strip() if len(name) > 2 else name
+    if not name or not CN_NAME_RE.match(name) or name in CN_HEADER_KEYS:
+        return None
+    if not name.isascii() and (set(name) & CN_NOT_IN_NAME or name[-1] in CN_NOT_LAST):
+        return None
+    return name
+
+
+def parse_chinese_cue(line: str) -> ChineseCue | None:
+    """Read a Chinese speech line such as ``小 娟（哭）：你走吧。`` or ``少游，小花：快跑！``.
+
+    Args:
+        line: One line of a script.
+
+    Returns:
+        The cue (group speakers such as 众人 are dropped from ``speakers``), or ``None`` when the
+        line is not a speech line (header keys such as ``人物：`` or ``字幕：`` are not).
+    """
+    match = CN_CUE_RE.match(line)
+    if match is None:
+        return None
+    speakers: list[tuple[str, str]] = []
+    for raw in CN_JOINT_SPLIT_RE.split(match.group("names")):
+        name = _chinese_name(raw)
+        if name is None:
+            return None
+        if not is_group(name):
+            speakers.append((name, raw.strip()))
+    return ChineseCue(tuple(speakers), match.group("paren").strip(), match.group("speech").strip())
+
+
+def is_group(name: str) -> bool:
+    """Tell whether a cue names a group (``ALL``, ``众人``) rather than a character.
+
+    Args:
+        name: A speaker name.
+
+    Returns:
+        ``True`` for group cues.
+    """
+    return name.upper() in EN_GROUPS or name in CN_GROUPS or name.endswith(CN_GROUP_ENDINGS)
+
+
+def chinese_age(description: str) -> str | None:
+    """Find the age in a Chinese description (``心直口快的家庭妇女，50岁`` → ``"50"``).
+
+    Args:
+        description: Text from a cast list or an intro bracket.
+
+    Returns:
+        The age as written without 岁 (``"50"``, ``"二十多"``), or ``None``.
+    """
+    match = CN_AGE_RE.search(description)
+    return match.group(1) + (match.group(2) or "") if match else None
+
+
+def chinese_gender(description: str) -> str | None:
+    """Find an explicit gender (a ``男``/``女`` part) in a Chinese description.
+
+    Args:
+        description: Text from a cast list or an intro bracket.
+
+    Returns:
+        ``"male"``, ``"female"`` or ``None``.
+    """
+    for part in CN_PART_SPLIT_RE.split(description):
+        if part in CN_GENDERS:
+            return CN_GENDERS[part]
+    return None

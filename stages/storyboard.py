@@ -1,0 +1,331 @@
+"""Plan a scene's shot list from its text: an establishing shot, then one shot per beat."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import dramatiq
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from models import Asset, ExtractionRecord, Job, Scene, ScriptContent, Shot, ShotAsset
+from pipeline.broker import actor_options
+from pipeline.runner import run_stage
+from pipeline.states import STAGE_BY_NAME
+from stages.beats import Beat, split_beats, split_heading
+from stages.drafts import ShotDraft
+from stages.mentions import AssetMatcher
+
+#: Most shots planned for one scene, the establishing shot included; longer scenes get merged shots.
+DEFAULT_MAX_SHOTS = 60
+#: Longest shot description, in characters.
+MAX_DESCRIPTION_CHARS = 120
+
+SENTENCE_END = re.compile(
+    r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bvs)[.!?]+[\"'”’)]*(?=\s|$)"
+    r"|[。！？]+[”’」』）)]*"
+)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A shot before numbering; ``action`` says whether it came from action (and may be merged)."""
+
+    shot: ShotDraft
+    action: bool
+
+
+def plan_shots(
+    scene_text: str,
+    *,
+    heading: str,
+    location: str | None,
+    characters: Mapping[str, Sequence[str]],
+    props: Mapping[str, Sequence[str]],
+    language: str,
+    max_shots: int = DEFAULT_MAX_SHOTS,
+) -> list[ShotDraft]:
+    """Plan the shots of one scene, in order, numbered from 1.
+
+    Shot 1 establishes the location (unless there is neither location nor heading); then each
+    action paragraph becomes a wide, medium or insert shot and each speech a close-up, or an
+    over-the-shoulder shot (``characters`` = speaker, listener) when two characters alternate.
+
+    Args:
+        scene_text: The scene as written, heading and header lines included or not.
+        heading: The scene's heading line as written (may be empty).
+        location: The scene's location, if known.
+        characters: Canonical character name → surface forms that may appear in the text.
+        props: Canonical prop name → surface forms that may appear in the text.
+        language: The script's language (``"zh"``, ``"zh-CN"``, ``"en"`` …); picks the wording.
+        max_shots: Most shots to return; consecutive action shots are merged first to fit.
+
+    Returns:
+        The shots; their ``characters``/``props`` are canonical names in order of first appearance
+        (a speaker that is no known character appears as written).
+
+    Raises:
+        ValueError: If ``max_shots`` is less than 1.
+    """
+    if max_shots < 1:
+        raise ValueError(f"max_shots must be at least 1, got {max_shots}")
+    zh = language.lower().replace("_", "-").split("-")[0] in {"zh", "cmn", "yue", "chinese"}
+    matcher = AssetMatcher.build(characters, props)
+    beats = split_beats(scene_text, heading=heading, known_speakers=matcher.speakers)
+    planned = _plan_beats(beats, matcher, zh)
+    shots: list[ShotDraft] = []
+    establishing = _establishing(heading, location, zh)
+    if establishing is not None:
+        shots.append(ShotDraft(number=1, type="establishing", description=establishing))
+    planned = _cap(planned, max_shots - len(shots))
+    shots.extend(p.shot for p in planned)
+    return [replace(shot, number=number) for number, shot in enumerate(shots, start=1)]
+
+
+def _plan_beats(beats: Sequence[Beat], matcher: AssetMatcher, zh: bool) -> list[_Planned]:
+    planned: list[_Planned] = []
+    exchange: list[Beat] = []
+    for beat in [*beats, Beat("action", "")]:
+        if beat.kind == "dialogue":
+            if exchange and exchange[-1].speaker == beat.speaker:
+                # One speaker twice in a row is one speech that a parenthetical interrupted.
+                last = exchange.pop()
+                text, aside = f"{last.text} {beat.text}".strip(), f"{last.aside} {beat.aside}".strip()
+                exchange.append(Beat("dialogue", text, beat.speaker, aside))
+            else:
+                exchange.append(beat)
+            continue
+        planned.extend(_plan_exchange(exchange, matcher, zh))
+        exchange = []
+        if beat.text:
+            chars, props = matcher.find(beat.text)
+            shot = ShotDraft(0, _action_type(chars, props), _first_sentence(beat.text), chars, props)
+            planned.append(_Planned(shot, action=True))
+    return planned
+
+
+def _plan_exchange(speeches: Sequence[Beat], matcher: AssetMatcher, zh: bool) -> list[_Planned]:
+    """Close-ups for lone speeches; over-the-shoulder shots while two speakers alternate."""
+    who = [matcher.speaker(s.speaker or "") for s in speeches]
+    planned: list[_Planned] = []
+    start = 0
+    while start < len(speeches):
+        end = start + 1
+        # A run goes on while the speaker changes back and forth between the same two people.
+        while (
+            end < len(speeches)
+            and who[end] != who[end - 1]
+            and (end == start + 1 or who[end] == who[end - 2])
+        ):
+            end += 1
+        for i in range(start, end):
+            _, props = matcher.find(f"{speeches[i].text} {speeches[i].aside}")
+            colon = "：" if zh else ": "
+            prefix = f"{speeches[i].speaker}{colon}"
+            words = _first_sentence(speeches[i].text, MAX_DESCRIPTION_CHARS - len(prefix))
+            if end - start == 1:
+                shot = ShotDraft(0, "close-up", (prefix + words).strip(), (who[i],), props)
+            else:
+                listener = who[start + 1] if who[i] == who[start] else who[start]
+                shot = ShotDraft(0, "over-the-shoulder", (prefix + words).strip(), (who[i], listener), props)
+            planned.append(_Planned(shot, action=False))
+        start = end
+    return planned
+
+
+def _action_type(characters: Sequence[str], props: Sequence[str]) -> str:
+    if not characters:
+        return "insert" if props else "wide"
+    return "medium" if len(characters) <= 2 else "wide"
+
+
+def _first_sentence(text: str, limit: int = MAX_DESCRIPTION_CHARS) -> str:
+    """The first sentence of ``text`` on one line, cut to ``limit`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    match = SENTENCE_END.search(text)
+    if match is not None:
+        text = text[: match.end()]
+    return _clip(text, limit)
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - 1, 0)]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def _cap(planned: list[_Planned], budget: int) -> list[_Planned]:
+    """Fit ``planned`` into ``budget`` shots, keeping their order.
+
+    Neighbouring action shots are merged pairwise, pass after pass, so a long run of short
+    action lines shrinks evenly; if speeches alone still overflow, neighbours are grouped evenly.
+    """
+    if budget <= 0:
+        return []
+    while len(planned) > budget:
+        excess = len(planned) - budget
+        merged: list[_Planned] = []
+        fresh = False  # whether merged[-1] was already merged in this pass
+        for item in planned:
+            if excess and item.action and merged and merged[-1].action and not fresh:
+                merged[-1] = _merge([merged[-1], item])
+                excess -= 1
+                fresh = True
+            else:
+                merged.append(item)
+                fresh = False
+        if len(merged) == len(planned):
+            break
+        planned = merged
+    if len(planned) <= budget:
+        return planned
+    size = -(-len(planned) // budget)
+    return [_merge(planned[i : i + size]) for i in range(0, len(planned), size)]
+
+
+def _merge(group: Sequence[_Planned]) -> _Planned:
+    """One shot standing for ``group``: descriptions joined (then clipped), everyone's assets."""
+    first = group[0].shot
+    description = first.description
+    for item in group[1:]:
+        # Chinese sentences run on without a space; Latin ones take one.
+        sep = "" if description and ord(description[-1]) >= 0x2E80 else " "
+        description += sep + item.shot.description
+    chars = tuple(dict.fromkeys(name for p in group for name in p.shot.characters))
+    props = tuple(dict.fromkeys(name for p in group for name in p.shot.props))
+    action = all(p.action for p in group)
+    kind = _action_type(chars, props) if action else first.type
+    shot = ShotDraft(0, kind, _clip(description, MAX_DESCRIPTION_CHARS), chars, props)
+    return _Planned(shot, action)
+
+
+def _establishing(heading: str, location: str | None, zh: bool) -> str | None:
+    """The establishing shot's description, e.g. ``Establishing: KITCHEN, NIGHT`` / ``全景：客厅（夜）``."""
+    if not (location and location.strip()) and not heading.strip():
+        return None
+    place, time = split_heading(heading)
+    place = (location or "").strip() or place or heading.strip()
+    if zh:
+        text = f"全景：{place}（{time}）" if time else f"全景：{place}"
+    else:
+        text = f"Establishing: {place}, {time}" if time else f"Establishing: {place}"
+    return _clip(" ".join(text.split()), MAX_DESCRIPTION_CHARS)
+
+
+# --- actor shell: claim → plan shots per scene → replace shots and references → advance -----------
+
+STORYBOARD = STAGE_BY_NAME["storyboard"]
+
+
+@dataclass(frozen=True)
+class SceneToPlan:
+    episode: int
+    number: int
+    heading: str
+    location: str | None
+    text: str
+    characters: dict[str, list[str]]
+    props: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    scenes: list[tuple[SceneToPlan, list[ShotDraft]]]
+    asset_ids: dict[tuple[str, str], int]
+
+
+def _load(session: Session, job: Job) -> tuple[list[SceneToPlan], dict[tuple[str, str], int], str]:
+    text = session.scalar(select(ScriptContent.text).where(ScriptContent.job_id == job.id)) or ""
+    names: dict[int, dict[str, dict[str, list[str]]]] = {}
+    asset_ids: dict[tuple[str, str], int] = {}
+    rows = session.execute(
+        select(ExtractionRecord.scene_number, Asset.id, Asset.type, Asset.name, Asset.aliases)
+        .join(Asset, Asset.id == ExtractionRecord.asset_id)
+        .where(ExtractionRecord.job_id == job.id, Asset.type.in_(("character", "prop")))
+        .order_by(ExtractionRecord.scene_number, ExtractionRecord.id)
+    )
+    for scene_number, asset_id, kind, name, aliases in rows:
+        by_kind = names.setdefault(scene_number, {"character": {}, "prop": {}})
+        by_kind[kind].setdefault(name, [name, *(aliases or [])])
+        asset_ids[(kind, name)] = asset_id
+    scenes = []
+    for s in session.execute(
+        select(Scene.episode, Scene.number, Scene.heading, Scene.location, Scene.start, Scene.end)
+        .where(Scene.job_id == job.id)
+        .order_by(Scene.number)
+    ):
+        found = names.get(s.number, {"character": {}, "prop": {}})
+        scenes.append(
+            SceneToPlan(
+                s.episode,
+                s.number,
+                s.heading,
+                s.location,
+                text[s.start : s.end],
+                found["character"],
+                found["prop"],
+            )
+        )
+    return scenes, asset_ids, job.language or "en"
+
+
+def _compute(inputs: tuple[list[SceneToPlan], dict[tuple[str, str], int], str]) -> Plan:
+    scenes, asset_ids, language = inputs
+    planned = [
+        (
+            scene,
+            plan_shots(
+                scene.text,
+                heading=scene.heading,
+                location=scene.location,
+                characters=scene.characters,
+                props=scene.props,
+                language=language,
+            ),
+        )
+        for scene in scenes
+    ]
+    return Plan(planned, asset_ids)
+
+
+def _save(session: Session, job: Job, plan: Plan) -> None:
+    session.execute(delete(Shot).where(Shot.job_id == job.id))  # shot_assets cascade
+    rows = [
+        {
+            "job_id": job.id,
+            "episode": scene.episode,
+            "scene_number": scene.number,
+            "number": shot.number,
+            "type": shot.type,
+            "description": shot.description,
+        }
+        for scene, shots in plan.scenes
+        for shot in shots
+    ]
+    if not rows:
+        return
+    ids = session.scalars(insert(Shot).returning(Shot.id, sort_by_parameter_order=True), rows).all()
+    refs = []
+    flat = [shot for _, shots in plan.scenes for shot in shots]
+    for shot_id, shot in zip(ids, flat, strict=True):
+        seen: set[int] = set()
+        for kind, names in (("character", shot.characters), ("prop", shot.props)):
+            for name in names:
+                asset_id = plan.asset_ids.get((kind, name))
+                if asset_id is not None and asset_id not in seen:
+                    seen.add(asset_id)
+                    refs.append({"shot_id": shot_id, "asset_id": asset_id, "position": len(seen)})
+    if refs:
+        session.execute(insert(ShotAsset), refs)
+
+
+@dramatiq.actor(actor_name="storyboard", queue_name=STORYBOARD.queue, **actor_options("storyboard"))
+def storyboard(job_id: str) -> None:
+    """Plan one job's shots."""
+    run_stage(STORYBOARD, job_id, load=_load, compute=_compute, save=_save)

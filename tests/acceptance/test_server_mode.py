@@ -1,0 +1,136 @@
+"""Server mode end to end: real worker processes (`python worker.py`) and the `enqueue.py` CLI on
+real PostgreSQL and Redis, with the examples as input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, REDIS_URL, ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _env(database_url: str, namespace: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUBEN_")}
+    env.update(
+        JUBEN_DATABASE__URL=database_url,
+        JUBEN_BROKER__URL=REDIS_URL,
+        JUBEN_BROKER__NAMESPACE=namespace,
+        JUBEN_LOGGING__LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "enqueue.py"), *args],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"enqueue.py {' '.join(args)} exited {result.returncode}: {result.stderr}")
+    return result
+
+
+@pytest.fixture
+def workers(pg_database, redis_namespace):
+    """Two worker processes against the test's database and Redis namespace."""
+    env = _env(pg_database, redis_namespace)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "worker.py"), "--processes", "2", "--threads", "4"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    yield env
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _wait_all(env: dict[str, str], job_ids: list[str], limit_s: float = 120) -> dict[str, dict]:
+    """Poll `status --json` until every job has ended (bounded; not a timing assertion)."""
+    deadline = time.monotonic() + limit_s
+    views: dict[str, dict] = {}
+    while time.monotonic() < deadline:
+        views = {j: json.loads(cli(env, "status", j, "--json").stdout) for j in job_ids}
+        if all(v["status"] in ("COMPLETED", "FAILED", "CANCELLED") for v in views.values()):
+            return views
+        time.sleep(0.3)
+    raise AssertionError(f"jobs did not end: {[(j, v['status']) for j, v in views.items()]}")
+
+
+def test_jobs_submitted_from_the_cli_complete_on_worker_processes(workers):
+    """Several jobs submitted with `enqueue.py submit` all reach COMPLETED with a full report."""
+    env = workers
+    samples = sorted(p for p in EXAMPLES.iterdir() if p.is_file())
+    job_ids = [cli(env, "submit", str(p), "--project", "acceptance").stdout.strip() for p in samples]
+
+    views = _wait_all(env, job_ids)
+
+    assert {"COMPLETED"} == {v["status"] for v in views.values()}
+    for job_id in job_ids:
+        report = json.loads(cli(env, "report", job_id, "--format", "json").stdout)
+        assert report["scenes"], f"{job_id}: no scenes"
+        assert any(c["dialogue_lines"] > 0 for c in report["characters"]), f"{job_id}: no speaking characters"
+        assert [s["number"] for s in report["scenes"]] == list(range(1, len(report["scenes"]) + 1))
+    listing = json.loads(cli(env, "jobs", "--project", "acceptance", "--json").stdout)
+    assert sorted(job_ids) == sorted(item["id"] for item in listing["items"])
+
+
+def test_same_idempotency_key_returns_the_same_job(workers):
+    """Submitting twice with one idempotency key gives one job."""
+    env = workers
+    sample = str(next(p for p in sorted(EXAMPLES.iterdir()) if p.is_file()))
+
+    first = cli(env, "submit", sample, "--project", "idem", "--idempotency-key", "k-1", "--json")
+    second = cli(env, "submit", sample, "--project", "idem", "--idempotency-key", "k-1", "--json")
+
+    assert json.loads(first.stdout) == json.loads(second.stdout)
+
+
+def test_bad_input_exits_non_zero_and_writes_nothing(workers, tmp_path: Path):
+    """Empty, binary and oversize files, and unknown job ids, fail with a clear message and no job."""
+    env = workers
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+    binary = tmp_path / "image.txt"
+    binary.write_bytes(bytes(range(256)) * 40)
+    big = tmp_path / "big.txt"
+    big.write_text("INT. ROOM - DAY\n" * 2000)
+
+    results = {
+        "empty": cli(env, "submit", str(empty), check=False),
+        "binary": cli(env, "submit", str(binary), check=False),
+        "big": cli({**env, "JUBEN_INGEST__MAX_BYTES": "1000"}, "submit", str(big), check=False),
+        "missing": cli(env, "submit", str(tmp_path / "nope.txt"), check=False),
+        "status": cli(env, "status", "0" * 32, check=False),
+        "report": cli(env, "report", "0" * 32, check=False),
+    }
+
+    assert {"empty": 2, "binary": 2, "big": 2, "missing": 2, "status": 3, "report": 3} == {
+        k: r.returncode for k, r in results.items()
+    }
+    assert "empty" in results["empty"].stderr
+    assert "binary" in results["binary"].stderr
+    assert "ingest.max_bytes" in results["big"].stderr
+    assert "no job" in results["status"].stderr
+    assert [] == json.loads(cli(env, "jobs", "--json").stdout)["items"]

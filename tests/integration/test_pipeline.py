@@ -1,0 +1,243 @@
+"""The six stages on real PostgreSQL through a StubBroker: completion, redelivery, fan-in races,
+re-runs and dead letters."""
+
+from __future__ import annotations
+
+import threading
+
+import dramatiq
+import pytest
+from sqlalchemy import func, select, update
+
+from models import Chunk, DeadLetter, Episode, ExtractionRecord, Job, JobEvent, Scene, ScriptContent, Shot
+from pipeline import jobs
+from pipeline.db import session_factory
+from pipeline.states import Status
+from pipeline.testing import drain
+from pipeline.transitions import transition
+
+ENGLISH = """Title: The Test
+Author: Juben
+
+INT. KITCHEN - NIGHT
+
+MARY pours coffee. She picks up a revolver.
+
+MARY
+Who's there?
+
+JOHN (O.S.)
+Only me.
+
+EXT. GARDEN - DAY
+
+JOHN walks in with a SHOVEL.
+
+JOHN
+We need to talk.
+
+MARY
+Not now.
+"""
+
+CHINESE = """第1集 重逢
+
+1-1 日 内 客厅
+人物：小娟、老王
+△小娟拿起茶杯。
+小娟：你回来了？
+老王：嗯。
+
+1-2 夜 外 街道
+人物：老王
+老王（低声）：明天见。
+
+第2集 离别
+
+2-1 日 内 车站
+小娟：再见。
+老王：保重。
+"""
+
+
+def _counts(job_id: str) -> dict[str, int]:
+    with session_factory()() as s:
+        return {
+            t.__tablename__: s.scalar(select(func.count()).select_from(t).where(t.job_id == job_id))
+            for t in (Episode, Scene, Chunk, ExtractionRecord, Shot)
+        }
+
+
+def _status(job_id: str) -> str:
+    return jobs.get_status(job_id).status
+
+
+def test_a_job_runs_through_all_six_stages(stub_worker):
+    """An English and a Chinese script both reach COMPLETED with scenes, speakers and shots."""
+    broker, worker = stub_worker
+    english = jobs.submit(ENGLISH, project="it")
+    chinese = jobs.submit(CHINESE, project="it")
+
+    drain(broker, worker)
+
+    for job_id in (english, chinese):
+        view = jobs.get_status(job_id)
+        assert ("COMPLETED", 100.0) == (view.status, view.percent)
+        assert ["ingest", "chunk", "extract", "dedup", "storyboard", "report"] == [
+            t.stage for t in view.timings
+        ]
+    import json
+
+    report = json.loads(jobs.get_report(english, "json"))
+    assert "The Test" == report["job"]["title"]
+    assert ["KITCHEN", "GARDEN"] == [s["location"] for s in report["scenes"]]
+    assert {"MARY", "JOHN"} <= {c["name"] for c in report["characters"]}
+    zh = json.loads(jobs.get_report(chinese, "json"))
+    assert [1, 1, 2] == [s["episode"] for s in zh["scenes"]]
+    assert {"小娟", "老王"} <= {c["name"] for c in zh["characters"]}
+
+
+def _take(broker, queue: str) -> list[dramatiq.Message]:
+    """Pop every message waiting on a stub queue."""
+    taken = []
+    q = broker.queues[queue]
+    while not q.empty():
+        taken.append(dramatiq.Message.decode(q.get()))
+        q.task_done()
+    return taken
+
+
+def _call(broker, message: dramatiq.Message) -> None:
+    broker.get_actor(message.actor_name).fn(*message.args)
+
+
+def test_redelivered_stage_message_leaves_one_copy_and_one_next_message(pg_settings):
+    """A chunk message delivered twice (the first worker died after claiming) writes its rows once
+    and sends exactly one extract message."""
+    from pipeline.broker import setup_broker
+    from pipeline.testing import bind_actors
+
+    broker = setup_broker(pg_settings, stub=True)
+    bind_actors(broker)
+    job_id = jobs.submit(ENGLISH, project="redeliver")
+    [ingest_msg] = _take(broker, "default")
+    _call(broker, ingest_msg)
+    [chunk_msg] = _take(broker, "default")
+    with session_factory()() as s, s.begin():  # a first delivery claimed, then its worker died
+        transition(s, job_id, Status.INGESTED, Status.CHUNKING)
+
+    _call(broker, chunk_msg)
+    _call(broker, chunk_msg)
+
+    assert "CHUNKED" == _status(job_id)
+    assert ["extract"] == [m.actor_name for m in _take(broker, "ai")]
+    assert 2 == _counts(job_id)["scenes"]
+
+
+def test_last_two_chunks_finishing_together_send_one_dedup(pg_settings):
+    """When the last two chunks finish at the same moment, exactly one wins the fan-in."""
+    from pipeline.broker import setup_broker
+    from pipeline.testing import bind_actors
+
+    broker = setup_broker(pg_settings, stub=True)
+    bind_actors(broker)
+    for trial in range(5):
+        job_id = jobs.submit(
+            ENGLISH, project="race", options={"max_chunk_chars": 200}, idempotency_key=str(trial)
+        )
+        for _ in range(3):
+            for m in _take(broker, "default"):
+                _call(broker, m)
+            for m in _take(broker, "ai"):
+                if m.actor_name == "extract":
+                    _call(broker, m)
+        chunk_msgs = [m for m in _take(broker, "ai") if m.actor_name == "extract_chunk"]
+        assert len(chunk_msgs) >= 2
+        for m in chunk_msgs[:-2]:
+            _call(broker, m)
+        barrier = threading.Barrier(2)
+
+        def finish(message: dramatiq.Message, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            _call(broker, message)
+
+        threads = [threading.Thread(target=finish, args=(m,)) for m in chunk_msgs[-2:]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+        assert "EXTRACTED" == _status(job_id)
+        assert ["dedup"] == [m.actor_name for m in _take(broker, "default")]
+
+
+def test_rerun_from_a_stage_leaves_exactly_one_copy_of_each_output(stub_worker):
+    """Re-running a completed job from chunk rebuilds its rows without duplicating any."""
+    broker, worker = stub_worker
+    job_id = jobs.submit(CHINESE, project="rerun")
+    drain(broker, worker)
+    first = _counts(job_id)
+
+    with session_factory()() as s, s.begin():
+        transition(s, job_id, Status.COMPLETED, Status.INGESTED, values={"run": Job.run + 1})
+    from pipeline.states import STAGE_BY_NAME
+    from pipeline.uow import stage_message
+
+    broker.enqueue(stage_message(STAGE_BY_NAME["chunk"], job_id))
+    drain(broker, worker)
+
+    assert "COMPLETED" == _status(job_id)
+    assert first == _counts(job_id)
+
+
+def test_permanent_error_dead_letters_the_job(stub_worker):
+    """A stage that hits a permanent error fails the job at once with one dead letter, no retries."""
+    broker, worker = stub_worker
+    job_id = jobs.submit(ENGLISH, project="dead")
+    with session_factory()() as s, s.begin():
+        s.execute(update(ScriptContent).where(ScriptContent.job_id == job_id).values(sha256="0" * 64))
+
+    drain(broker, worker)
+
+    view = jobs.get_status(job_id)
+    assert ("FAILED", "ingest") == (view.status, view.failed_stage)
+    assert "sha256" in (view.error or "")
+    with session_factory()() as s:
+        letters = s.execute(select(DeadLetter.stage, DeadLetter.error_type, DeadLetter.attempts)).all()
+        events = s.scalars(
+            select(JobEvent.to_status).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+        ).all()
+    assert [("ingest", "InputError", 1)] == [tuple(r) for r in letters]
+    assert ["PENDING", "INGESTING", "FAILED"] == events
+
+
+def test_cancelled_job_drops_its_messages(stub_worker):
+    """A job cancelled before its first message runs stays CANCELLED and produces nothing."""
+    broker, worker = stub_worker
+    worker.pause()
+    job_id = jobs.submit(ENGLISH, project="cancel")
+    assert jobs.cancel(job_id)
+    worker.resume()
+
+    drain(broker, worker)
+
+    assert "CANCELLED" == _status(job_id)
+    assert {"episodes": 0, "scenes": 0, "chunks": 0, "extraction_records": 0, "shots": 0} == _counts(job_id)
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_job_listing_pages_newest_first(pg_settings, limit):
+    """`jobs` pages newest first with a cursor, each job exactly once."""
+    from pipeline.broker import setup_broker
+
+    setup_broker(pg_settings, stub=True)
+    ids = [jobs.submit(ENGLISH, project="list") for _ in range(5)]
+    seen, cursor = [], None
+    while True:
+        page = jobs.list_jobs(project="list", limit=limit, cursor=cursor)
+        seen += [item.id for item in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    assert list(reversed(ids)) == seen

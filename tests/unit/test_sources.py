@@ -1,0 +1,81 @@
+"""Reading script files: encodings, line endings, size limits, binary and empty input, folders."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.sources import decode_script, read_scripts, script_from_text
+
+TEXT = "第1集\n1-1 日 内 客厅\n小娟：你好。\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (TEXT.encode("utf-8"), "utf-8"),
+        (codecs.BOM_UTF8 + TEXT.encode("utf-8"), "utf-8"),
+        (TEXT.encode("utf-16"), "utf-16"),
+        (TEXT.encode("utf-16-le"), "utf-16-le"),
+        (TEXT.encode("utf-16-be"), "utf-16-be"),
+        (TEXT.encode("gb18030"), "gb18030"),
+        (TEXT.encode("gbk"), "gb18030"),
+    ],
+)
+def test_encodings_are_detected(data, encoding):
+    """UTF-8 with or without BOM, UTF-16 with or without BOM, GB18030 and GBK decode to the same text."""
+    assert (TEXT, encoding) == decode_script(data)
+
+
+def test_line_endings_are_normalised():
+    """CRLF and CR become LF."""
+    assert ("a\nb\nc\n", "utf-8") == decode_script(b"a\r\nb\rc\n")
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\n", "\ufeff".encode()])
+def test_empty_input_is_refused(data):
+    """Empty or blank input is an InputError saying so."""
+    with pytest.raises(InputError, match="empty"):
+        decode_script(data)
+
+
+@pytest.mark.parametrize("data", [bytes(range(256)) * 10, b"\x89PNG\r\n\x1a\n" + b"\x00\x01\x02" * 100])
+def test_binary_input_is_refused(data):
+    """Binary data is refused as binary."""
+    with pytest.raises(InputError, match="binary"):
+        decode_script(data)
+
+
+def test_oversize_file_is_refused_before_reading(tmp_path):
+    """A file over the limit is refused by its size, naming the setting."""
+    path = tmp_path / "big.txt"
+    path.write_text("x" * 5000)
+
+    with pytest.raises(InputError, match=r"ingest\.max_bytes"):
+        read_scripts([path], max_bytes=1000)
+
+
+def test_folder_files_become_parts_in_natural_name_order(tmp_path):
+    """A folder's script files are read in name order (ep2 before ep10), each with its offsets."""
+    for name in ("ep10.txt", "ep2.txt", "ep1.txt", "notes.pdf"):
+        (tmp_path / name).write_text(f"{name} body\n", encoding="utf-8")
+
+    script = read_scripts([tmp_path], max_bytes=10_000)
+
+    assert ["ep1.txt", "ep2.txt", "ep10.txt"] == [s["name"] for s in script.sources]
+    for source in script.sources:
+        assert script.text[source["start"] : source["end"]].startswith(source["name"])
+
+
+def test_missing_path_is_an_input_error(tmp_path):
+    """A path that does not exist is named in the error."""
+    with pytest.raises(InputError, match="no such file"):
+        read_scripts([tmp_path / "nope.txt"], max_bytes=10)
+
+
+def test_text_from_python_is_checked_like_a_file():
+    """script_from_text applies the same size limit."""
+    with pytest.raises(InputError, match="over the limit"):
+        script_from_text("x" * 100, max_bytes=10)
