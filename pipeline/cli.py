@@ -20,6 +20,7 @@ from rich.table import Table
 
 from pipeline import jobs
 from pipeline.errors import InputError, JobNotFound, JubenError, SettingsError
+from pipeline.logs import configure_logging
 from pipeline.schemas import JobView
 from pipeline.settings import Settings, get_settings, load_settings, set_settings
 from pipeline.states import TERMINAL, Status
@@ -48,9 +49,14 @@ def main(
     embedded: Annotated[
         bool, typer.Option("--embedded", help="Use the embedded database (where `run` keeps its jobs).")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log at the settings' level, not warnings only.")
+    ] = False,
 ) -> None:
     """Juben: ingest → chunk → extract → dedup → storyboard → report."""
-    set_settings(load_settings(mode="embedded") if embedded else load_settings())
+    settings = load_settings(mode="embedded") if embedded else load_settings()
+    set_settings(settings)
+    configure_logging(settings, stream=sys.stderr, level=None if verbose else "WARNING")
 
 
 def _fmt_eta(eta: float | None) -> str:

@@ -16,15 +16,18 @@ import structlog
 from pipeline.settings import Settings
 
 
-def configure_logging(settings: Settings, *, stream: TextIO | None = None, file: Path | None = None) -> None:
+def configure_logging(
+    settings: Settings, *, stream: TextIO | None = None, file: Path | None = None, level: str | None = None
+) -> None:
     """Set up structlog (and route stdlib logging, e.g. dramatiq's, through the same output).
 
     Args:
         settings: level and format come from ``settings.logging``.
         stream: where to write (default stderr).
         file: write to this file instead (the embedded mode keeps the terminal for the progress bar).
+        level: overrides ``settings.logging.level`` (the CLI shows warnings only unless ``-v``).
     """
-    level = getattr(logging, settings.logging.level)
+    level_no = getattr(logging, level or settings.logging.level)
     fmt = settings.logging.format
     if fmt == "auto":
         fmt = "console" if settings.mode == "embedded" and file is None and sys.stderr.isatty() else "json"
@@ -46,7 +49,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None, file:
     ]
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        wrapper_class=structlog.make_filtering_bound_logger(level_no),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
@@ -58,7 +61,7 @@ def configure_logging(settings: Settings, *, stream: TextIO | None = None, file:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level_no)
 
 
 def get_logger(name: str) -> Any:

@@ -45,18 +45,19 @@ def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Compl
 
 
 @pytest.fixture
-def workers(pg_database, redis_namespace):
-    """Two worker processes against the test's database and Redis namespace."""
+def workers(pg_database, redis_namespace, tmp_path):
+    """Two worker processes on the test's database and Redis namespace; their log is printed at the end."""
     env = _env(pg_database, redis_namespace)
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "worker.py"), "--processes", "2", "--threads", "4"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py"), "--processes", "2", "--threads", "4"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     yield env
     os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -64,6 +65,7 @@ def workers(pg_database, redis_namespace):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    print(log_path.read_text()[-5000:])
 
 
 def _wait_all(env: dict[str, str], job_ids: list[str], limit_s: float = 120) -> dict[str, dict]:

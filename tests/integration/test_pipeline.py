@@ -141,20 +141,22 @@ def test_last_two_chunks_finishing_together_send_one_dedup(pg_settings):
 
     broker = setup_broker(pg_settings, stub=True)
     bind_actors(broker)
-    for trial in range(5):
-        job_id = jobs.submit(
-            ENGLISH, project="race", options={"max_chunk_chars": 200}, idempotency_key=str(trial)
-        )
-        for _ in range(3):
-            for m in _take(broker, "default"):
-                _call(broker, m)
-            for m in _take(broker, "ai"):
-                if m.actor_name == "extract":
+    script = "\n\n".join(
+        f"INT. ROOM {n} - DAY\n\nMARY opens the door {n}.\n\nMARY\nHello {n}.\n" * 2 for n in range(4)
+    )
+    for _ in range(5):
+        job_id = jobs.submit(script, project="race", options={"max_chunk_chars": 200})
+        chunk_msgs: list[dramatiq.Message] = []
+        for _ in range(4):  # ingest, chunk, extract: each step's message appears after the last
+            for m in _take(broker, "default") + _take(broker, "ai"):
+                if m.actor_name == "extract_chunk":
+                    chunk_msgs.append(m)
+                else:
                     _call(broker, m)
-        chunk_msgs = [m for m in _take(broker, "ai") if m.actor_name == "extract_chunk"]
-        assert len(chunk_msgs) >= 2
+        assert len(chunk_msgs) >= 3
         for m in chunk_msgs[:-2]:
             _call(broker, m)
+        assert "EXTRACTING" == _status(job_id)
         barrier = threading.Barrier(2)
 
         def finish(message: dramatiq.Message, barrier: threading.Barrier = barrier) -> None:
