@@ -43,7 +43,7 @@ def setup_broker(settings: Settings | None = None, *, stub: bool | None = None) 
     if stub if stub is not None else settings.mode == "embedded":
         broker = StubBroker()
     else:
-        broker = RedisBroker(
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
             url=_with_max_connections(settings.broker.url, settings.broker.max_connections),
             namespace=settings.broker.namespace,
         )

@@ -35,6 +35,13 @@ def fingerprint(stage: str, error_type: str, message: str) -> str:
     return hashlib.sha256(f"{stage}|{error_type}|{masked}".encode()).hexdigest()[:16]
 
 
+def _actor_throws(broker: dramatiq.Broker, actor_name: str) -> Any:
+    try:
+        return broker.get_actor(actor_name).options.get("throws")
+    except dramatiq.errors.ActorNotFound:
+        return None
+
+
 class LogContext(Middleware):
     """Bind ``job_id``, ``stage`` and ``message_id`` to every log line written while a message runs."""
 
@@ -78,6 +85,11 @@ class DeadLetters(Middleware):
         error_type = type(exc).__name__ if exc else "Unknown"
         error = str(exc) if exc else "failed without an exception"
         detail = f"{error_type}: {error}"[:2000]
+        # Retries counts a failed attempt before giving up, except for ``throws`` errors, which it
+        # rejects before counting.
+        retries = int(message.options.get("retries", 0))
+        throws = message.options.get("throws") or _actor_throws(broker, message.actor_name)
+        attempts = retries + 1 if throws and isinstance(exc, throws) else max(retries, 1)
         try:
             with UnitOfWork() as uow:
                 uow.session.add(
@@ -91,7 +103,7 @@ class DeadLetters(Middleware):
                         error_type=error_type,
                         error=error,
                         traceback=message.options.get("traceback"),
-                        attempts=message.options.get("retries", 0) + 1,
+                        attempts=attempts,
                         fingerprint=fingerprint(stage, error_type, error),
                     )
                 )
@@ -108,7 +120,7 @@ class DeadLetters(Middleware):
                     Status.FAILED,
                     detail=detail,
                     message_id=message.message_id,
-                    attempt=message.options.get("retries", 0),
+                    attempt=attempts - 1,
                     values={"failed_stage": stage, "error": detail},
                 )
             log.error("dead_lettered", error_type=error_type, error=error[:300], left_status=left)

@@ -102,10 +102,12 @@ def merge_assets(
         key = normalize_name(record.raw_name)
         if not key:
             continue
-        if (index := by_key.get((record.asset_type, key))) is not None:
-            status = "exact"
-        elif (index := by_alias.get((record.asset_type, key))) is not None:
-            status = "alias"
+        exact_hit = by_key.get((record.asset_type, key))
+        alias_hit = by_alias.get((record.asset_type, key))
+        if exact_hit is not None:
+            status, index = "exact", exact_hit
+        elif alias_hit is not None:
+            status, index = "alias", alias_hit
         else:
             status, index = "new", len(assets)
             assets.append(

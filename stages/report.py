@@ -120,14 +120,14 @@ def build_report(data: ReportInput) -> dict[str, Any]:
 
     characters = []
     for aid in ordered("character"):
-        asset, scenes = data.assets[aid], sorted(scenes_of[aid])
+        asset, seen = data.assets[aid], sorted(scenes_of[aid])
         characters.append(
             {
                 "name": asset.name,
                 "aliases": list(asset.aliases),
-                "scenes": scenes,
-                "first_scene": scenes[0],
-                "first_episode": episode_of.get(scenes[0], 1),
+                "scenes": seen,
+                "first_scene": seen[0],
+                "first_episode": episode_of.get(seen[0], 1),
                 "dialogue_lines": lines[aid],
                 "description": asset.description,
                 "gender": asset.gender,

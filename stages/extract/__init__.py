@@ -124,8 +124,9 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, mentions: Sequence[Mention]) -
         update(Chunk)
         .where(Chunk.id == work.chunk_id, Chunk.status != "done")
         .values(status="done", provider=PROVIDER, error=None)
-    )
-    if done.rowcount != 1:
+        .returning(Chunk.id)
+    ).scalar_one_or_none()
+    if done is None:
         return False  # another delivery finished this chunk first
     session.execute(delete(ExtractionRecord).where(ExtractionRecord.chunk_id == work.chunk_id))
     if mentions:
