@@ -86,7 +86,7 @@ def main() -> None:
                 )
             if done >= len(ids):
                 break
-            time.sleep(0.05)
+            time.sleep(0.25)
         elapsed = time.monotonic() - start
         with engine.connect() as conn:
             failed = conn.scalar(select(func.count()).select_from(Job).where(Job.status == "FAILED"))

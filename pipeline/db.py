@@ -44,7 +44,6 @@ def make_engine(url: str, settings: Settings) -> Engine:
         pool_size=db.pool_size,
         max_overflow=db.max_overflow,
         pool_timeout=db.pool_timeout_s,
-        pool_pre_ping=True,
         connect_args=connect_args,
     )
 

@@ -18,8 +18,8 @@ from models.base import utcnow
 from pipeline.db import as_utc
 from pipeline.errors import IllegalTransition
 from pipeline.logs import get_logger
-from pipeline.states import STAGES, StageSpec, Status
-from pipeline.transitions import transition
+from pipeline.states import STAGES, StageSpec
+from pipeline.transitions import claim, transition
 from pipeline.uow import UnitOfWork, stage_message
 
 log = get_logger(__name__)
@@ -52,30 +52,11 @@ def claim_stage(session: Session, spec: StageSpec, job_id: str) -> Job | None:
         The locked, claimed job, or ``None`` to drop the message.
     """
     message_id, attempt = message_info()
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    job = claim(session, job_id, spec.ready, spec.running, message_id=message_id, attempt=attempt)
     if job is None:
-        log.warning("message_dropped", reason="unknown job", job_id=job_id)
-        return None
-    status = Status(job.status)
-    if status not in (spec.ready, spec.running):
-        log.info("message_dropped", reason=f"job is {status}", job_id=job_id)
-        return None
-    now = utcnow()
-    again = status == spec.running
-    deliveries = job.deliveries + 1 if again else 1
-    started = job.stage_started_at if again and job.stage_started_at else now
-    transition(
-        session,
-        job_id,
-        status,
-        spec.running,
-        message_id=message_id,
-        attempt=attempt,
-        detail=f"re-claimed (delivery {deliveries})" if again else None,
-        values={"deliveries": deliveries, "stage_started_at": started},
-        now=now,
-    )
-    session.refresh(job)
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+        reason = "unknown job" if status is None else f"job is {status}"
+        log.info("message_dropped", reason=reason, job_id=job_id)
     return job
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Job, JobEvent
@@ -70,13 +70,43 @@ def transition(
         if current is None:
             raise JobNotFound(f"no job {job_id}")
         raise IllegalTransition(f"job {job_id} is {current}, not {from_}; refusing {from_} → {to}")
-    session.add(
-        JobEvent(
+    _record(
+        session,
+        job_id,
+        run,
+        from_,
+        to,
+        at=now,
+        message_id=message_id,
+        attempt=attempt,
+        detail=detail,
+        duration_s=duration_s,
+        units=units,
+    )
+    return run
+
+
+def _record(
+    session: Session,
+    job_id: str,
+    run: int,
+    from_: Status,
+    to: Status,
+    *,
+    at: datetime,
+    message_id: str | None,
+    attempt: int | None,
+    detail: str | None = None,
+    duration_s: float | None = None,
+    units: int | None = None,
+) -> None:
+    session.execute(
+        insert(JobEvent).values(
             job_id=job_id,
             run=run,
             from_status=from_.value,
             to_status=to.value,
-            at=now,
+            at=at,
             message_id=message_id,
             attempt=attempt,
             duration_s=duration_s,
@@ -84,7 +114,57 @@ def transition(
             detail=detail,
         )
     )
-    return run
+
+
+def claim(
+    session: Session,
+    job_id: str,
+    ready: Status,
+    running: Status,
+    *,
+    message_id: str | None = None,
+    attempt: int | None = None,
+    now: datetime | None = None,
+) -> Job | None:
+    """Compare-and-set ``ready → running`` (or ``running → running`` for a retry) in one statement.
+
+    ``deliveries`` counts the claims of the current stage run: 1 from the ready state, +1 for
+    each re-claim (a retry, or a redelivery after a worker died). The stage's start time is kept
+    across re-claims.
+
+    Returns:
+        The claimed job (fresh from ``RETURNING``), or ``None`` if it is in neither state.
+    """
+    now = now or utcnow()
+    again = Job.status == running.value  # in SET, columns read the row's values before the update
+    kept_start = and_(again, Job.stage_started_at.is_not(None))
+    job = session.scalars(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_([ready.value, running.value]))
+        .values(
+            status=running.value,
+            updated_at=now,
+            deliveries=case((again, Job.deliveries + 1), else_=1),
+            stage_started_at=case((kept_start, Job.stage_started_at), else_=now),
+        )
+        .returning(Job)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).one_or_none()
+    if job is None:
+        return None
+    reclaimed = job.deliveries > 1
+    _record(
+        session,
+        job_id,
+        job.run,
+        running if reclaimed else ready,
+        running,
+        at=now,
+        message_id=message_id,
+        attempt=attempt,
+        detail=f"re-claimed (delivery {job.deliveries})" if reclaimed else None,
+    )
+    return job
 
 
 def force_transition(

@@ -105,7 +105,7 @@ def build_report(data: ReportInput) -> dict[str, Any]:
     scenes_of: dict[int, set[int]] = defaultdict(set)
     in_scene: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     lines: dict[int, int] = defaultdict(int)
-    for rec in sorted(data.records, key=lambda r: (r.scene, r.asset_id)):
+    for rec in sorted(data.records, key=lambda r: r.scene):  # stable: keeps extraction order in a scene
         if rec.asset_id not in scenes_of or rec.scene not in scenes_of[rec.asset_id]:
             in_scene[rec.scene][rec.asset_type].append(rec.asset_id)
         scenes_of[rec.asset_id].add(rec.scene)
@@ -239,7 +239,9 @@ def _load(session: Session, job: Job) -> ReportInput:
                 ExtractionRecord.asset_id,
                 ExtractionRecord.asset_type,
                 ExtractionRecord.attributes,
-            ).where(ExtractionRecord.job_id == job.id, ExtractionRecord.asset_id.is_not(None))
+            )
+            .where(ExtractionRecord.job_id == job.id, ExtractionRecord.asset_id.is_not(None))
+            .order_by(ExtractionRecord.id)
         )
     ]
     refs: dict[int, list[int]] = defaultdict(list)

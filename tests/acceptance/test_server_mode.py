@@ -96,6 +96,19 @@ def test_jobs_submitted_from_the_cli_complete_on_worker_processes(workers):
         assert [s["number"] for s in report["scenes"]] == list(range(1, len(report["scenes"]) + 1))
     listing = json.loads(cli(env, "jobs", "--project", "acceptance", "--json").stdout)
     assert sorted(job_ids) == sorted(item["id"] for item in listing["items"])
+    watched = json.loads(cli(env, "watch", job_ids[0], "--json").stdout)
+    assert ("COMPLETED", 100.0) == (watched["status"], watched["percent"])
+
+
+def test_watch_follows_a_running_job_to_the_end(workers):
+    """`watch` on a fresh job draws progress until COMPLETED and exits 0."""
+    env = workers
+    job_id = cli(env, "submit", str(EXAMPLES / "逆袭总裁.txt"), "--project", "watch").stdout.strip()
+
+    result = cli(env, "watch", job_id, "--interval", "0.1")
+
+    assert "100%" in result.stderr
+    assert "COMPLETED" in result.stderr
 
 
 def test_same_idempotency_key_returns_the_same_job(workers):
