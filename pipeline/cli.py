@@ -202,15 +202,16 @@ def list_jobs(
     if as_json:
         _emit_json(page)
         return
-    table = Table("job", "project", "title", "status", "progress", "created")
+    table = Table("project", "title", "status", "progress", "created")
+    table.add_column("job", no_wrap=True, min_width=32)  # ids are copied from here: never truncate
     for item in page.items:
         table.add_row(
-            item.id,
             item.project,
             item.title or "",
             item.status,
             f"{item.percent:.0f}%",
             item.created_at.isoformat(timespec="seconds"),
+            item.id,
         )
     out.print(table)
     if page.next_cursor:
@@ -258,20 +259,25 @@ def cancel(job_ids: list[str], as_json: JsonOpt = False) -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: JsonOpt = False) -> None:
     """Create the database if needed and apply every migration."""
     from pipeline import migrate
 
     migrate.upgrade(_settings())
-    out.print(f"database at revision {migrate.current(_settings())}")
+    db_current(as_json)
 
 
 @db_app.command("current")
-def db_current() -> None:
+def db_current(as_json: JsonOpt = False) -> None:
     """Print the database's schema revision."""
     from pipeline import migrate
 
-    out.print(migrate.current(_settings()) or "none (run: python enqueue.py db upgrade)")
+    revision = migrate.current(_settings())
+    if as_json:
+        _emit_json({"revision": revision})
+    else:
+        hint = "no schema: run `python enqueue.py db upgrade`"
+        out.print(f"database at revision {revision}" if revision else hint)
 
 
 #: Juben's error kinds → (exit code, label). Checked in order: subclasses first.
