@@ -28,7 +28,9 @@ def run_cli(cwd, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-SAMPLES = sorted(p.name for p in EXAMPLES.iterdir())
+#: Scripts in examples/ (truth files and notes beside them are not scripts).
+SCRIPT_SUFFIXES = (".fountain", ".txt", ".fdx")
+SAMPLES = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in SCRIPT_SUFFIXES or p.is_dir())
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda name: name.encode("unicode_escape").decode())
