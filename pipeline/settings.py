@@ -54,6 +54,13 @@ class ExtractSettings(_Section):
     max_chunk_chars: int = Field(6000, ge=200)
 
 
+class DedupSettings(_Section):
+    character_threshold: float = Field(90.0, ge=0, le=100)
+    location_threshold: float = Field(90.0, ge=0, le=100)
+    prop_threshold: float = Field(92.0, ge=0, le=100)
+    min_fuzzy_len: int = Field(5, ge=1)
+
+
 class StageSettings(_Section):
     max_retries: int = Field(3, ge=0)
     min_backoff_ms: int = Field(1000, ge=0)
@@ -112,6 +119,7 @@ class Settings(BaseSettings):
     broker: BrokerSettings = BrokerSettings()
     ingest: IngestSettings = IngestSettings()
     extract: ExtractSettings = ExtractSettings()
+    dedup: DedupSettings = DedupSettings()
     stages: StagesSettings = StagesSettings()
     report: ReportSettings = ReportSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()

@@ -8,8 +8,6 @@ cannot create the same asset twice.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,23 +19,11 @@ from sqlalchemy.orm import Session
 from models import Asset, ExtractionRecord, Job, Project, Scene
 from pipeline.broker import actor_options
 from pipeline.runner import run_stage
+from pipeline.settings import Settings, get_settings
 from pipeline.states import STAGE_BY_NAME
+from stages.merge import AssetIndex, Policy, normalize_name
 
 DEDUP = STAGE_BY_NAME["dedup"]
-_SPACES = re.compile(r"\s+")
-_EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
-
-
-def normalize_name(name: str) -> str:
-    """The key names are matched on: NFKC, case-folded, single spaces, no edge punctuation.
-
-    >>> normalize_name("  Dr.  Smith ")
-    'dr. smith'
-    >>> normalize_name("小　娟")
-    '小 娟'
-    """
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    return _EDGE_PUNCT.sub("", _SPACES.sub(" ", folded).strip())
 
 
 @dataclass(frozen=True)
@@ -72,44 +58,45 @@ class Decision:
     record_id: int
     status: str
     asset: int  # index into the returned asset list
+    score: float = 1.0
 
 
 def merge_assets(
-    records: Sequence[RecordIn], existing: Sequence[AssetOut]
+    records: Sequence[RecordIn], existing: Sequence[AssetOut], policy: Policy | None = None
 ) -> tuple[list[AssetOut], list[Decision]]:
-    """Match records to assets: exact key, then alias; create an asset for each unmatched name.
+    """Match records to assets (exact key, alias rules, fuzzy) and create assets for the rest.
 
     Deterministic: records are taken in (scene, id) order, so the same input gives the same
-    assets in the same order.
+    assets in the same order. Work is per distinct name, so 100k records of a few thousand
+    names cost a few thousand look-ups.
 
     Args:
         records: the job's extraction records.
         existing: the project's assets (their aliases included).
+        policy: fuzzy thresholds; default :class:`stages.merge.Policy`.
 
     Returns:
         All assets (existing first, then new ones in order of first appearance) and one
-        decision per record: status ``exact``, ``alias`` or ``new``.
+        decision per record: status ``exact``, ``alias``, ``fuzzy`` or ``new``, with a score.
     """
     assets = list(existing)
-    by_key: dict[tuple[str, str], int] = {}
-    by_alias: dict[tuple[str, str], int] = {}
-    for index, asset in enumerate(assets):
-        by_key[(asset.type, asset.key)] = index
-        for alias in asset.aliases:
-            by_alias.setdefault((asset.type, normalize_name(alias)), index)
+    index = AssetIndex(policy or Policy())
+    for position, asset in enumerate(assets):
+        index.add(position, asset.type, asset.key, asset.aliases)
+    decided: dict[tuple[str, str, tuple[str, ...]], tuple[int, str, float]] = {}
     decisions: list[Decision] = []
     for record in sorted(records, key=lambda r: (r.scene_number, r.id)):
         key = normalize_name(record.raw_name)
         if not key:
             continue
-        exact_hit = by_key.get((record.asset_type, key))
-        alias_hit = by_alias.get((record.asset_type, key))
-        if exact_hit is not None:
-            status, index = "exact", exact_hit
-        elif alias_hit is not None:
-            status, index = "alias", alias_hit
+        aliases = tuple(record.attributes.get("aliases") or ())
+        seen = decided.get((record.asset_type, key, aliases))
+        if seen is not None:
+            position, status, score = seen[0], ("exact" if seen[1] == "new" else seen[1]), seen[2]
+        elif (match := index.match(record.asset_type, key, aliases)) is not None:
+            position, status, score = match.index, match.status, match.score
         else:
-            status, index = "new", len(assets)
+            position, status, score = len(assets), "new", 1.0
             assets.append(
                 AssetOut(
                     id=None,
@@ -121,27 +108,44 @@ def merge_assets(
                     changed=True,
                 )
             )
-            by_key[(record.asset_type, key)] = index
-        asset = assets[index]
-        _absorb(asset, record)
-        for alias in asset.aliases:
-            by_alias.setdefault((asset.type, normalize_name(alias)), index)
-        decisions.append(Decision(record.id, status, index))
+            index.add(position, record.asset_type, key)
+        decided.setdefault((record.asset_type, key, aliases), (position, status, score))
+        asset = assets[position]
+        for alias in _absorb(asset, record):
+            index.add_alias(position, asset.type, normalize_name(alias))
+        decisions.append(Decision(record.id, status, position, score))
     return assets, decisions
 
 
-def _absorb(asset: AssetOut, record: RecordIn) -> None:
-    """Add what a record says (surface forms, description, gender, age) where the asset lacks it."""
-    forms = [record.raw_name.strip(), *record.attributes.get("aliases", [])]
-    for form in forms:
+def _absorb(asset: AssetOut, record: RecordIn) -> list[str]:
+    """Add what a record says (surface forms, description, gender, age) where the asset lacks it.
+
+    Returns:
+        The names that became new aliases of the asset.
+    """
+    added = []
+    for form in (record.raw_name.strip(), *record.attributes.get("aliases", [])):
         if form and form != asset.name and form not in asset.aliases:
             asset.aliases.append(form)
+            added.append(form)
             asset.changed = True
     for attr in ("description", "gender", "age"):
         value = record.attributes.get(attr)
         if value and not getattr(asset, attr):
             setattr(asset, attr, str(value))
             asset.changed = True
+    return added
+
+
+def dedup_policy(settings: Settings) -> Policy:
+    """The fuzzy-matching policy from ``[dedup]`` settings (a threshold of 0 turns it off)."""
+    d = settings.dedup
+    thresholds = {
+        "character": d.character_threshold,
+        "location": d.location_threshold,
+        "prop": d.prop_threshold,
+    }
+    return Policy({k: (v or None) for k, v in thresholds.items()}, min_fuzzy_len=d.min_fuzzy_len)
 
 
 def _load(session: Session, job: Job) -> list[RecordIn]:
@@ -185,7 +189,7 @@ def _save(session: Session, job: Job, records: list[RecordIn]) -> None:
             .order_by(Asset.id)
         )
     ]
-    assets, decisions = merge_assets(records, existing)
+    assets, decisions = merge_assets(records, existing, dedup_policy(get_settings()))
     created = [a for a in assets if a.id is None]
     if created:
         ids = session.scalars(
@@ -227,7 +231,7 @@ def _save(session: Session, job: Job, records: list[RecordIn]) -> None:
                     "id": d.record_id,
                     "dedup_status": d.status,
                     "asset_id": assets[d.asset].id,
-                    "dedup_score": 1.0,
+                    "dedup_score": d.score,
                 }
                 for d in decisions
             ],

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import dramatiq
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -21,6 +21,7 @@ from models import (
     Episode,
     ExtractionRecord,
     Job,
+    JobEvent,
     Project,
     Report,
     Scene,
@@ -32,7 +33,7 @@ from models.base import utcnow
 from pipeline.broker import actor_options
 from pipeline.db import as_utc
 from pipeline.runner import run_stage
-from pipeline.states import STAGE_BY_NAME, Status
+from pipeline.states import STAGE_BY_NAME, STAGES, Status
 from stages.reporting import render_csv, render_html, render_json
 
 REPORT = STAGE_BY_NAME["report"]
@@ -186,6 +187,20 @@ def _iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value else None
 
 
+def _stage_seconds(session: Session, job: Job) -> dict[str, float]:
+    """Seconds each finished stage of this run took (report itself is still running)."""
+    done = {spec.done.value: spec.name for spec in STAGES}
+    rows = session.execute(
+        select(JobEvent.to_status, JobEvent.duration_s).where(
+            JobEvent.job_id == job.id,
+            JobEvent.run == job.run,
+            JobEvent.duration_s.is_not(None),
+            JobEvent.to_status.in_(list(done)),
+        )
+    ).all()
+    return {done[to]: round(seconds or 0.0, 3) for to, seconds in rows}
+
+
 def _load(session: Session, job: Job) -> ReportInput:
     project = session.scalar(select(Project.name).where(Project.id == job.project_id))
     content = session.execute(
@@ -206,6 +221,15 @@ def _load(session: Session, job: Job) -> ReportInput:
             "encoding": content.encoding,
             "chunks": job.chunks_total,
             "provider": (job.options or {}).get("provider"),
+            "stage_seconds": _stage_seconds(session, job),
+            "dedup": dict(
+                session.execute(
+                    select(ExtractionRecord.dedup_status, func.count())
+                    .where(ExtractionRecord.job_id == job.id)
+                    .group_by(ExtractionRecord.dedup_status)
+                    .order_by(ExtractionRecord.dedup_status)
+                ).all()
+            ),
         },
     }
     episodes = [

@@ -243,3 +243,27 @@ def test_job_listing_pages_newest_first(pg_settings, limit):
             break
 
     assert list(reversed(ids)) == seen
+
+
+def test_jobs_of_one_project_share_assets_without_duplicates(stub_worker):
+    """Two jobs of one project dedup concurrently into one set of assets; the later one creates none."""
+    broker, worker = stub_worker
+    first = jobs.submit(CHINESE, project="shared")
+    second = jobs.submit(CHINESE, project="shared")
+
+    drain(broker, worker)
+
+    assert ["COMPLETED", "COMPLETED"] == [_status(first), _status(second)]
+    from models import Asset
+
+    with session_factory()() as s:
+        keys = s.execute(select(Asset.type, Asset.key)).all()
+        statuses = {
+            job_id: sorted(
+                set(s.scalars(select(ExtractionRecord.dedup_status).where(ExtractionRecord.job_id == job_id)))
+            )
+            for job_id in (first, second)
+        }
+    assert len(keys) == len(set(keys))
+    assert 1 == sum("new" in v for v in statuses.values())
+    assert all(set(v) <= {"new", "exact", "alias", "fuzzy"} for v in statuses.values())

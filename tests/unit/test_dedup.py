@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stages.dedup import AssetOut, RecordIn, merge_assets, normalize_name
+from stages.dedup import AssetOut, RecordIn, merge_assets
+from stages.merge import Policy, normalize_name
 
 
 def rec(id_: int, name: str, scene: int = 1, kind: str = "character", **attrs) -> RecordIn:
@@ -55,3 +56,83 @@ def test_attributes_fill_gaps():
 def test_normalize_name_folds_width_and_case():
     """Full-width letters and case fold to one key."""
     assert normalize_name("ＭＡＲＹ") == normalize_name("mary")
+
+
+def test_honorific_variants_are_one_character_but_different_titles_are_not():
+    """DR. SMITH and SMITH merge; MR. SMITH and MRS. SMITH stay apart."""
+    assets, decisions = merge_assets(
+        [rec(1, "DR. SMITH"), rec(2, "SMITH", 2), rec(3, "MR. JONES", 3), rec(4, "MRS. JONES", 4)], []
+    )
+
+    assert ["DR. SMITH", "MR. JONES", "MRS. JONES"] == [a.name for a in assets]
+    assert "alias" == decisions[1].status
+
+
+def test_given_name_matches_the_only_full_name_with_it():
+    """RITA joins RITA VALE; JOHN does not join when two JOHNs exist."""
+    existing = [
+        AssetOut(1, "character", "rita vale", "RITA VALE"),
+        AssetOut(2, "character", "john doe", "JOHN DOE"),
+        AssetOut(3, "character", "john roe", "JOHN ROE"),
+    ]
+
+    assets, decisions = merge_assets([rec(1, "RITA"), rec(2, "JOHN", 2)], existing)
+
+    assert [("alias", 0), ("new", 3)] == [(d.status, d.asset) for d in decisions]
+    assert "JOHN" == assets[3].name
+
+
+def test_record_aliases_point_at_an_asset():
+    """A record whose extractor-given alias is an asset's name joins that asset."""
+    existing = [AssetOut(9, "character", "陈默然", "陈默然")]
+
+    _, decisions = merge_assets([rec(1, "陈默", aliases=["陈默然"])], existing)
+
+    assert [("alias", 0)] == [(d.status, d.asset) for d in decisions]
+
+
+def test_chinese_title_prefix_names_the_same_person():
+    """秘书小唐 and 小唐 are one character; a single character like 唐 matches nothing."""
+    assets, decisions = merge_assets([rec(1, "秘书小唐"), rec(2, "小唐", 2), rec(3, "唐", 3)], [])
+
+    assert ["秘书小唐", "唐"] == [a.name for a in assets]
+    assert ["new", "alias", "new"] == [d.status for d in decisions]
+
+
+def test_fuzzy_matches_long_names_of_one_type_only():
+    """A misspelt long location merges with a score; short names and other types do not."""
+    records = [
+        rec(1, "HARBOR CITY SAVINGS BANK", kind="location"),
+        rec(2, "HARBOUR CITY SAVINGS BANK", 2, kind="location"),
+        rec(3, "HARBOUR CITY SAVINGS BANK", 3, kind="prop"),
+        rec(4, "BOB", 4),
+        rec(5, "ROB", 5),
+    ]
+
+    assets, decisions = merge_assets(records, [])
+
+    assert ["location", "prop", "character", "character"] == [a.type for a in assets]
+    assert "fuzzy" == decisions[1].status
+    assert 0.9 < decisions[1].score < 1.0
+
+
+def test_fuzzy_can_be_turned_off():
+    """With no threshold for a type, near-identical names stay apart."""
+    records = [rec(1, "HARBOR CITY BANK", kind="location"), rec(2, "HARBOUR CITY BANK", 2, kind="location")]
+
+    assets, _ = merge_assets(records, [], Policy({"location": None}))
+
+    assert 2 == len(assets)
+
+
+def test_large_inputs_are_deterministic():
+    """100k records of 3,000 names give the same assets and decisions on every run."""
+    names = [f"PROP NUMBER {n:04d}" for n in range(3000)]
+    records = [rec(i, names[(i * 7919) % 3000], scene=i % 500, kind="prop") for i in range(100_000)]
+
+    first = merge_assets(records, [])
+    second = merge_assets(list(reversed(records)), [])
+
+    assert [a.name for a in first[0]] == [a.name for a in second[0]]
+    assert 3000 == len(first[0])
+    assert sorted(first[1], key=lambda d: d.record_id) == sorted(second[1], key=lambda d: d.record_id)
