@@ -8,12 +8,13 @@ cannot create the same asset twice.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
-from sqlalchemy import insert, select, update
+from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Asset, ExtractionRecord, Job, Project, Scene
@@ -224,18 +225,55 @@ def _save(session: Session, job: Job, records: list[RecordIn]) -> None:
                 )
             )
     if decisions:
+        _record_decisions(session, [(d.record_id, d.status, assets[d.asset].id, d.score) for d in decisions])
+
+
+#: A per-connection scratch table for decisions: bulk INSERT then one UPDATE … FROM, instead of
+#: one UPDATE per record (100k records: ~2 s instead of ~40 s on PostgreSQL).
+_DECISIONS = Table(
+    "dedup_decisions",
+    MetaData(),
+    Column("id", BigInteger, primary_key=True),
+    Column("status", String(10)),
+    Column("asset_id", BigInteger),
+    Column("score", Float),
+    prefixes=["TEMPORARY"],
+)
+
+
+NULL = "\\N"  # COPY's text-format NULL
+
+
+def _record_decisions(session: Session, rows: list[tuple[int, str, int | None, float]]) -> None:
+    """Write each record's dedup decision (status, asset, score) in a few statements."""
+    connection = session.connection()
+    _DECISIONS.create(connection, checkfirst=True)
+    session.execute(delete(_DECISIONS))
+    if connection.dialect.name == "postgresql":
+        # COPY loads 100k rows in a fraction of a second; multi-row INSERTs take seconds.
+        lines = (f"{i}\t{s}\t{NULL if a is None else a}\t{sc}\n" for i, s, a, sc in rows)
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        cursor: Any = raw.cursor()  # psycopg2's cursor: copy_expert is not in the DB-API
+        try:
+            cursor.copy_expert(
+                "COPY dedup_decisions (id, status, asset_id, score) FROM STDIN", io.StringIO("".join(lines))
+            )
+        finally:
+            cursor.close()
+    else:
         session.execute(
-            update(ExtractionRecord),
-            [
-                {
-                    "id": d.record_id,
-                    "dedup_status": d.status,
-                    "asset_id": assets[d.asset].id,
-                    "dedup_score": d.score,
-                }
-                for d in decisions
-            ],
+            insert(_DECISIONS), [{"id": i, "status": s, "asset_id": a, "score": sc} for i, s, a, sc in rows]
         )
+    session.execute(
+        update(ExtractionRecord)
+        .where(ExtractionRecord.id == _DECISIONS.c.id)
+        .values(
+            dedup_status=_DECISIONS.c.status, asset_id=_DECISIONS.c.asset_id, dedup_score=_DECISIONS.c.score
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(_DECISIONS))
 
 
 @dramatiq.actor(actor_name="dedup", queue_name=DEDUP.queue, **actor_options("dedup"))

@@ -29,6 +29,7 @@ from rapidfuzz import fuzz, process
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_DIGITS = re.compile(r"\d+")
 #: Titles that do not change who a character is.
 HONORIFICS = frozenset(
     """dr dr. doctor mr mr. mrs mrs. ms ms. miss mx prof prof. professor sir madam officer detective
@@ -92,8 +93,9 @@ class AssetIndex:
         self._bare: dict[str, set[tuple[int, str]]] = defaultdict(set)
         self._part: dict[str, set[int]] = defaultdict(set)  # first/last token of multi-token names
         self._single: dict[str, set[int]] = defaultdict(set)  # single-token character keys
-        self._fuzzy_keys: dict[str, list[str]] = defaultdict(list)
-        self._fuzzy_owner: dict[str, list[int]] = defaultdict(list)
+        #: fuzzy candidates blocked by (type, digits in the name, length): a match needs equal
+        #: digits, and a ratio ≥ t needs lengths within a factor (2 - t) / t of each other.
+        self._blocks: dict[tuple[str, tuple[str, ...], int], tuple[list[str], list[int]]] = {}
         self._cjk_name: dict[str, set[int]] = defaultdict(set)  # Chinese character names
         self._cjk_suffix: dict[str, set[int]] = defaultdict(set)  # their suffixes of 2+ characters
 
@@ -101,8 +103,9 @@ class AssetIndex:
         """Index an asset under its key and aliases."""
         self._key.setdefault((kind, key), index)
         self._add_form(index, kind, key)
-        self._fuzzy_keys[kind].append(key)
-        self._fuzzy_owner[kind].append(index)
+        keys, owners = self._blocks.setdefault((kind, tuple(_DIGITS.findall(key)), len(key)), ([], []))
+        keys.append(key)
+        owners.append(index)
         for alias in aliases:
             self.add_alias(index, kind, normalize_name(alias))
 
@@ -166,22 +169,27 @@ class AssetIndex:
 
     def _fuzzy(self, kind: str, key: str) -> Match | None:
         threshold = self.policy.thresholds.get(kind)
-        keys = self._fuzzy_keys.get(kind)
-        if threshold is None or not keys or len(key) < self.policy.min_fuzzy_len:
+        if threshold is None or len(key) < self.policy.min_fuzzy_len:
             return None
-        for choice, score, position in process.extract(
-            key, keys, scorer=fuzz.ratio, score_cutoff=threshold, limit=5
+        t = threshold / 100
+        digits = tuple(_DIGITS.findall(key))
+        best: Match | None = None
+        for length in range(
+            max(self.policy.min_fuzzy_len, int(len(key) * t / (2 - t))), int(len(key) * (2 - t) / t) + 1
         ):
-            if len(choice) >= self.policy.min_fuzzy_len and _compatible(kind, key, choice):
-                return Match(self._fuzzy_owner[kind][position], "fuzzy", round(score / 100, 4))
-        return None
-
-
-_DIGITS = re.compile(r"\d+")
+            block = self._blocks.get((kind, digits, length))
+            if block is None:
+                continue
+            keys, owners = block
+            cutoff = max(threshold, best.score * 100 if best else 0.0)
+            for choice, score, position in process.extract(
+                key, keys, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3
+            ):
+                if (best is None or score > best.score * 100) and _compatible(kind, key, choice):
+                    best = Match(owners[position], "fuzzy", round(score / 100, 4))
+        return best
 
 
 def _compatible(kind: str, a: str, b: str) -> bool:
-    """Guards on a fuzzy match: ROOM 101 is not ROOM 102, MR. JONES is not MRS. JONES."""
-    if _DIGITS.findall(a) != _DIGITS.findall(b):
-        return False
+    """Guard on a fuzzy match (numbers are equal by blocking): MR. JONES is not MRS. JONES."""
     return kind != "character" or split_honorific(a)[0] == split_honorific(b)[0]
