@@ -47,6 +47,10 @@ def setup_broker(settings: Settings | None = None, *, stub: bool | None = None) 
             url=_with_max_connections(settings.broker.url, settings.broker.max_connections),
             namespace=settings.broker.namespace,
         )
+        if settings.reconcile.enabled:
+            from pipeline.reconciler import PeriodicReconciler
+
+            broker.add_middleware(PeriodicReconciler(settings))
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(LogContext())
     broker.add_middleware(DeadLetters())

@@ -38,7 +38,7 @@ def _settings() -> Settings:
     return get_settings()
 
 
-def _emit_json(value: Any) -> None:
+def emit_json(value: Any) -> None:
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
@@ -138,7 +138,7 @@ def run(
                 paths, settings=settings, project=project, title=title, on_progress=show
             )
     if as_json:
-        _emit_json({**view.model_dump(mode="json"), "report_files": {k: str(v) for k, v in files.items()}})
+        emit_json({**view.model_dump(mode="json"), "report_files": {k: str(v) for k, v in files.items()}})
     else:
         _print_view(view)
         for fmt, path in files.items():
@@ -163,7 +163,7 @@ def submit(
     setup_broker(_settings())
     job_id = jobs.submit(paths, project=project, title=title, idempotency_key=idempotency_key)
     if as_json:
-        _emit_json({"id": job_id})
+        emit_json({"id": job_id})
     else:
         out.print(job_id)
 
@@ -172,7 +172,7 @@ def submit(
 def status(job_id: str, as_json: JsonOpt = False) -> None:
     """Show a job's status, progress, current step, ETA, stage timings and error."""
     view = jobs.get_status(job_id)
-    _emit_json(view) if as_json else _print_view(view)
+    emit_json(view) if as_json else _print_view(view)
 
 
 @app.command()
@@ -184,7 +184,7 @@ def watch(
     """Show a live progress bar until the job ends."""
     view = _watch(job_id, interval)
     if as_json:
-        _emit_json(view)
+        emit_json(view)
     if view.status != Status.COMPLETED:
         raise typer.Exit(1)
 
@@ -200,7 +200,7 @@ def list_jobs(
     """List jobs, newest first."""
     page = jobs.list_jobs(status=status, project=project, limit=limit, cursor=cursor)
     if as_json:
-        _emit_json(page)
+        emit_json(page)
         return
     table = Table("project", "title", "status", "progress", "created")
     table.add_column("job", no_wrap=True, min_width=32)  # ids are copied from here: never truncate
@@ -247,7 +247,7 @@ def cancel(job_ids: list[str], as_json: JsonOpt = False) -> None:
     """Cancel jobs; their pending messages are dropped and late results discarded."""
     result = {job_id: jobs.cancel(job_id) for job_id in job_ids}
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "cancelled": [j for j, ok in result.items() if ok],
                 "already_ended": [j for j, ok in result.items() if not ok],
@@ -274,11 +274,14 @@ def db_current(as_json: JsonOpt = False) -> None:
 
     revision = migrate.current(_settings())
     if as_json:
-        _emit_json({"revision": revision})
+        emit_json({"revision": revision})
     else:
         hint = "no schema: run `python enqueue.py db upgrade`"
         out.print(f"database at revision {revision}" if revision else hint)
 
+
+# The ops commands (dlq, rerun, reconcile) live in their own module and register on `app`.
+from pipeline import cli_ops  # noqa: E402, F401
 
 #: Juben's error kinds → (exit code, label). Checked in order: subclasses first.
 EXIT_CODES: tuple[tuple[type[JubenError], int, str], ...] = (

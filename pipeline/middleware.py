@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import traceback
 from typing import Any
 
 import dramatiq
@@ -33,6 +34,11 @@ def fingerprint(stage: str, error_type: str, message: str) -> str:
     """Group "the same failure": stage, error type and the message with ids and numbers masked."""
     masked = _VOLATILE.sub("#", message)[:500]
     return hashlib.sha256(f"{stage}|{error_type}|{masked}".encode()).hexdigest()[:16]
+
+
+def _format(exc: BaseException | None) -> str | None:
+    """The traceback of an exception Retries did not format (``throws`` errors skip it)."""
+    return "".join(traceback.format_exception(exc, limit=30)) if exc is not None else None
 
 
 def _actor_throws(broker: dramatiq.Broker, actor_name: str) -> Any:
@@ -102,7 +108,7 @@ class DeadLetters(Middleware):
                         message=message.asdict(),
                         error_type=error_type,
                         error=error,
-                        traceback=message.options.get("traceback"),
+                        traceback=message.options.get("traceback") or _format(exc),
                         attempts=attempts,
                         fingerprint=fingerprint(stage, error_type, error),
                     )

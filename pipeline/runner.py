@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from models import Job
 from models.base import utcnow
 from pipeline.db import as_utc
-from pipeline.errors import IllegalTransition
+from pipeline.errors import IllegalTransition, PermanentError
 from pipeline.logs import get_logger
+from pipeline.settings import get_settings
 from pipeline.states import STAGES, StageSpec
 from pipeline.transitions import claim, transition
 from pipeline.uow import UnitOfWork, stage_message
@@ -26,6 +27,10 @@ log = get_logger(__name__)
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+
+
+class PoisonMessage(PermanentError):
+    """The stage keeps killing its worker (SIGKILL, OOM); it is dead-lettered instead of looping."""
 
 
 def message_info() -> tuple[str | None, int]:
@@ -57,6 +62,12 @@ def claim_stage(session: Session, spec: StageSpec, job_id: str) -> Job | None:
         status = session.scalar(select(Job.status).where(Job.id == job_id))
         reason = "unknown job" if status is None else f"job is {status}"
         log.info("message_dropped", reason=reason, job_id=job_id)
+        return None
+    # Claims beyond the first that are not counted retries: the worker holding it died (or its
+    # message was lost and re-sent). dramatiq redelivers those forever without counting.
+    deaths = job.deliveries - 1 - attempt
+    if deaths >= get_settings().stages.max_deaths:
+        raise PoisonMessage(f"worker died {deaths} times running {spec.name} for this job")
     return job
 
 

@@ -78,6 +78,7 @@ class ExtractStageSettings(StageSettings):
 
 
 class StagesSettings(_Section):
+    max_deaths: int = Field(3, ge=1)
     ingest: StageSettings = StageSettings()
     chunk: StageSettings = StageSettings()
     extract: ExtractStageSettings = ExtractStageSettings()
@@ -89,6 +90,13 @@ class StagesSettings(_Section):
         """Return the settings of the stage called ``name``."""
         value: StageSettings = getattr(self, name)
         return value
+
+
+class ReconcileSettings(_Section):
+    enabled: bool = True
+    interval_s: float = Field(60.0, gt=0)
+    ready_after_s: float = Field(120.0, gt=0)
+    grace_s: float = Field(60.0, ge=0)
 
 
 class ReportSettings(_Section):
@@ -121,6 +129,7 @@ class Settings(BaseSettings):
     extract: ExtractSettings = ExtractSettings()
     dedup: DedupSettings = DedupSettings()
     stages: StagesSettings = StagesSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
     report: ReportSettings = ReportSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
     logging: LoggingSettings = LoggingSettings()

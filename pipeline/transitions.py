@@ -116,6 +116,11 @@ def _record(
     )
 
 
+def record_note(session: Session, job_id: str, run: int, status: Status, detail: str) -> None:
+    """Append an event that changes nothing (a re-drive, an operator's action) to a job's history."""
+    _record(session, job_id, run, status, status, at=utcnow(), message_id=None, attempt=None, detail=detail)
+
+
 def claim(
     session: Session,
     job_id: str,

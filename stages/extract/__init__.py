@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
+from models.base import utcnow
 from pipeline.broker import actor_options
 from pipeline.logs import get_logger
 from pipeline.runner import Discarded, claim_stage, finish_stage
@@ -149,7 +150,7 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, mentions: Sequence[Mention]) -
     counted = session.execute(
         update(Job)
         .where(Job.id == work.job_id, Job.status == Status.EXTRACTING.value)
-        .values(chunks_done=Job.chunks_done + 1)
+        .values(chunks_done=Job.chunks_done + 1, updated_at=utcnow())  # progress keeps the reconciler off
         .returning(Job.chunks_done, Job.chunks_total)
     ).one_or_none()
     if counted is None:

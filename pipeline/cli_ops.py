@@ -1,0 +1,328 @@
+"""Ops commands: dead letters (dlq), re-runs and the reconciler. Registered on :data:`pipeline.cli.app`."""
+
+from __future__ import annotations
+
+import getpass
+import re
+import time
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from pipeline import deadletters, reruns
+from pipeline.cli import JsonOpt, app, emit_json, err, out
+from pipeline.db import session_factory
+from pipeline.errors import InputError
+from pipeline.reconciler import reconcile as run_reconcile
+from pipeline.states import STAGE_NAMES
+
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: inspect, group, re-drive, purge.")
+app.add_typer(dlq_app, name="dlq")
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``12h``, ``7d`` → a timedelta.
+
+    Raises:
+        InputError: not of that form.
+    """
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise InputError(f"not a duration: {text!r} (use e.g. 30m, 12h, 7d)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_when(text: str | None) -> datetime | None:
+    """An ISO timestamp, or a duration meaning that long ago (``2h``)."""
+    if text is None:
+        return None
+    try:
+        return datetime.now().astimezone() - parse_duration(text)
+    except InputError:
+        pass
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"not a time: {text!r} (use an ISO timestamp or a duration such as 2h)") from None
+
+
+def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs → a dict; integers and floats are converted."""
+    result: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set takes KEY=VALUE, got {pair!r}")
+        for cast in (int, float):
+            try:
+                result[key] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            result[key] = value
+    return result
+
+
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "operator"
+
+
+StageOpt = Annotated[str | None, typer.Option("--stage", help=f"One of {', '.join(STAGE_NAMES)}.")]
+
+
+@dlq_app.command("list")
+def dlq_list(
+    stage: StageOpt = None,
+    error: Annotated[str | None, typer.Option(help="Text in the error type or message.")] = None,
+    project: Annotated[str | None, typer.Option(help="Only this project's jobs.")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO time or a duration ago (2h, 7d).")] = None,
+    group: Annotated[bool, typer.Option("--group", help="Fold by fingerprint with counts.")] = False,
+    resolved: Annotated[bool, typer.Option("--resolved", help="Include resolved dead letters.")] = False,
+    limit: Annotated[int, typer.Option(help="Most rows to show.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """List dead letters, newest first, or grouped by fingerprint."""
+    filters: dict[str, Any] = {
+        "stage": stage,
+        "error": error,
+        "project": project,
+        "since": parse_when(since),
+        "resolved": resolved,
+    }
+    if group:
+        groups = deadletters.group_dead_letters(**filters)
+        if as_json:
+            emit_json([g.model_dump(mode="json") for g in groups])
+            return
+        table = Table("count", "jobs", "stage", "error", "first seen", "last seen")
+        table.add_column("fingerprint", no_wrap=True)
+        for g in groups:
+            table.add_row(
+                str(g.count),
+                str(g.jobs),
+                g.stage or "",
+                f"{g.error_type}: {g.error[:60]}",
+                g.first_seen.isoformat(timespec="seconds"),
+                g.last_seen.isoformat(timespec="seconds"),
+                g.fingerprint,
+            )
+        out.print(table)
+        return
+    letters = deadletters.list_dead_letters(**filters, limit=limit)
+    if as_json:
+        emit_json([d.model_dump(mode="json") for d in letters])
+        return
+    table = Table("id", "stage", "error", "tries", "at", "project")
+    table.add_column("job", no_wrap=True)
+    for d in letters:
+        table.add_row(
+            str(d.id),
+            d.stage or "",
+            f"{d.error_type}: {d.error[:60]}",
+            str(d.attempts),
+            d.created_at.isoformat(timespec="seconds"),
+            d.project or "",
+            d.job_id or "",
+        )
+    out.print(table)
+
+
+@dlq_app.command("show")
+def dlq_show(letter_id: int, as_json: JsonOpt = False) -> None:
+    """Everything about one dead letter: message, traceback and the job's event history."""
+    detail = deadletters.show_dead_letter(letter_id)
+    if as_json:
+        emit_json(detail)
+        return
+    for key in (
+        "id",
+        "job_id",
+        "project",
+        "stage",
+        "actor",
+        "queue",
+        "message_id",
+        "error_type",
+        "error",
+        "attempts",
+        "fingerprint",
+        "created_at",
+        "resolved_at",
+        "resolved_by",
+    ):
+        out.print(f"[bold]{key}[/bold]: {getattr(detail, key)}", highlight=False)
+    out.print("[bold]traceback[/bold]:")
+    out.print(detail.traceback or "(none)", markup=False, highlight=False)
+    table = Table("run", "from", "to", "at", "attempt", "detail")
+    for e in detail.events:
+        table.add_row(str(e["run"]), e["from"], e["to"], e["at"], str(e["attempt"] or ""), e["detail"] or "")
+    out.print(table)
+
+
+@dlq_app.command("retry")
+def dlq_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids.")] = None,
+    fingerprint: Annotated[
+        str | None, typer.Option(help="Every unresolved dead letter with this fingerprint.")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every unresolved dead letter (narrow with --stage).")
+    ] = False,
+    stage: StageOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be re-driven.")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE recorded on the job (e.g. max_chunk_chars=3000)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-drive failed jobs from the stage that failed; completed work is kept."""
+    results = deadletters.retry_dead_letters(
+        ids,
+        fingerprint=fingerprint,
+        all_=all_,
+        stage=stage,
+        dry_run=dry_run,
+        overrides=parse_sets(set_),
+        actor=_who(),
+    )
+    if as_json:
+        emit_json([r.model_dump(mode="json") for r in results])
+        return
+    for r in results:
+        verdict = "re-driven" if r.done else (r.reason or "")
+        out.print(
+            f"{r.job_id} from {r.stage}: {verdict} (dead letters {', '.join(map(str, r.dead_letter_ids))})"
+        )
+    if not results:
+        err.print("no unresolved dead letters matched")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    older_than: Annotated[
+        str, typer.Option(help="Drop dead letters older than this (and all resolved ones): 7d, 12h.")
+    ] = "7d",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drop resolved dead letters and those older than --older-than (dramatiq's copies too)."""
+    count = deadletters.purge_dead_letters(parse_duration(older_than), dry_run=dry_run)
+    if as_json:
+        emit_json({"purged" if not dry_run else "would_purge": count})
+    else:
+        out.print(f"{'would purge' if dry_run else 'purged'} {count} dead letters")
+
+
+@app.command()
+def rerun(
+    job_ids: Annotated[list[str] | None, typer.Argument(help="Jobs to re-run.")] = None,
+    from_stage: Annotated[
+        str, typer.Option("--from-stage", help=f"One of {', '.join(STAGE_NAMES)}.")
+    ] = "ingest",
+    status: Annotated[
+        str | None, typer.Option(help="Select jobs in this status (with --project/--since/--until).")
+    ] = None,
+    project: Annotated[str | None, typer.Option(help="Select jobs of this project.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Select jobs created since (ISO time or duration ago).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Select jobs created until (ISO time or duration ago).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List the jobs, change nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Cancel running jobs first.")] = False,
+    rate: Annotated[
+        float, typer.Option(help="Re-runs per second, so big batches do not flood the workers.")
+    ] = 20.0,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE recorded on the jobs.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-run jobs from a stage: reset to the ready state before it, drop its and later output, enqueue."""
+    from pipeline.broker import setup_broker
+    from pipeline.settings import get_settings
+
+    setup_broker(get_settings())
+    targets = list(job_ids or []) or _select_jobs(status, project, parse_when(since), parse_when(until))
+    if not targets:
+        raise InputError("no jobs selected: give job ids or --status/--project/--since/--until")
+    if dry_run:
+        emit_json({"would_rerun": targets, "from_stage": from_stage}) if as_json else out.print(
+            f"would re-run {len(targets)} jobs from {from_stage}:\n" + "\n".join(targets)
+        )
+        return
+    done, failed = [], {}
+    with Progress(console=err, transient=as_json) as bar:
+        task = bar.add_task(f"re-running from {from_stage}", total=len(targets))
+        for job_id in targets:
+            try:
+                done.append(
+                    reruns.rerun(
+                        job_id, from_stage, force=force, options=parse_sets(set_), actor=_who()
+                    ).job_id
+                )
+            except InputError as exc:
+                failed[job_id] = str(exc)
+            bar.advance(task)
+            time.sleep(1 / rate if rate > 0 else 0)
+    if as_json:
+        emit_json({"rerun": done, "refused": failed})
+    else:
+        out.print(f"re-running {len(done)} jobs from {from_stage}")
+        for job_id, why in failed.items():
+            err.print(f"{job_id}: {why}", markup=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _select_jobs(
+    status: str | None, project: str | None, since: datetime | None, until: datetime | None
+) -> list[str]:
+    from sqlalchemy import select
+
+    from models import Job, Project
+
+    if not any((status, project, since, until)):
+        return []
+    query = select(Job.id).join(Project, Project.id == Job.project_id).order_by(Job.created_at)
+    if status:
+        query = query.where(Job.status == status.upper())
+    if project:
+        query = query.where(Project.name == project)
+    if since:
+        query = query.where(Job.created_at >= since)
+    if until:
+        query = query.where(Job.created_at <= until)
+    with session_factory()() as session:
+        return list(session.scalars(query))
+
+
+@app.command()
+def reconcile(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list stranded jobs.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find jobs stranded longer than their stage allows and re-drive them (workers also do this)."""
+    from pipeline.broker import setup_broker
+    from pipeline.settings import get_settings
+
+    setup_broker(get_settings())
+    found = run_reconcile(dry_run=dry_run)
+    if as_json:
+        emit_json([s.model_dump(mode="json") for s in found])
+        return
+    table = Table("status", "stuck", "stage", "action")
+    table.add_column("job", no_wrap=True)
+    for s in found:
+        table.add_row(s.status, f"{s.stuck_s:.0f}s", s.stage, "re-driven" if s.redriven else "-", s.job_id)
+    out.print(table if found else "no stranded jobs")

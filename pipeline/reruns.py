@@ -1,0 +1,134 @@
+"""Re-running jobs from a stage: reset the state, drop that stage's and later stages' output.
+
+One transaction per job: the status goes back to the ready state before the stage (a legal
+transition from COMPLETED, FAILED or CANCELLED), the run number goes up, the outputs of the
+stage and every later one are deleted, and the stage's message is sent after commit. History
+(job_events, dead letters) is kept; project assets are shared and kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from models import Chunk, Episode, ExtractionRecord, Job, Report, Scene, Shot
+from pipeline.errors import InputError, JobNotFound
+from pipeline.settings import Settings
+from pipeline.states import RERUNNABLE, STAGE_BY_NAME, STAGE_NAMES, Status, stage_after, stage_of
+from pipeline.transitions import force_transition, transition
+from pipeline.uow import UnitOfWork, stage_message
+
+
+@dataclass(frozen=True)
+class RerunResult:
+    job_id: str
+    from_status: str
+    to_status: str
+    run: int
+
+
+def reset_outputs(session: Session, job_id: str, stage: str) -> None:
+    """Delete what ``stage`` and the stages after it wrote for a job."""
+    later = set(STAGE_NAMES[STAGE_NAMES.index(stage) :])
+    if "chunk" in later:  # episodes, scenes, chunks (extraction records cascade from chunks)
+        for table in (Chunk, Scene, Episode):
+            session.execute(delete(table).where(table.job_id == job_id))
+    elif "extract" in later:
+        session.execute(delete(ExtractionRecord).where(ExtractionRecord.job_id == job_id))
+        session.execute(
+            update(Chunk)
+            .where(Chunk.job_id == job_id)
+            .values(
+                status="pending", error=None, attempts=0, prompt_tokens=0, completion_tokens=0, cached=False
+            )
+        )
+    elif "dedup" in later:
+        session.execute(
+            update(ExtractionRecord)
+            .where(ExtractionRecord.job_id == job_id)
+            .values(dedup_status="pending", asset_id=None, dedup_score=None)
+        )
+    if "storyboard" in later:
+        session.execute(delete(Shot).where(Shot.job_id == job_id))
+    if "report" in later:
+        session.execute(delete(Report).where(Report.job_id == job_id))
+    values: dict[str, Any] = {"stats": {}}
+    if "extract" in later:
+        values["chunks_done"] = 0
+    if "chunk" in later:
+        values["chunks_total"] = 0
+    session.execute(update(Job).where(Job.id == job_id).values(**values))
+
+
+def rerun(
+    job_id: str,
+    from_stage: str,
+    *,
+    force: bool = False,
+    options: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+    actor: str = "operator",
+) -> RerunResult:
+    """Re-run a job from ``from_stage``.
+
+    Args:
+        job_id: the job.
+        from_stage: one of the stage names; the job goes to that stage's ready state.
+        force: cancel a job that is still running first (otherwise refused).
+        options: per-job overrides recorded on the job (e.g. ``{"max_chunk_chars": 3000}``).
+        settings: defaults to this process's settings.
+        actor: who asked, for the audit trail.
+
+    Returns:
+        What changed.
+
+    Raises:
+        InputError: unknown stage, or the job is running and ``force`` is not set.
+        JobNotFound: no such job.
+    """
+    if from_stage not in STAGE_BY_NAME:
+        raise InputError(f"unknown stage {from_stage!r}; one of {', '.join(STAGE_NAMES)}")
+    spec = STAGE_BY_NAME[from_stage]
+    from pipeline.db import session_factory
+
+    with UnitOfWork(session_factory(settings)) as uow:
+        session = uow.session
+        job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+        if job is None:
+            raise JobNotFound(f"no job {job_id}")
+        status = Status(job.status)
+        if status not in RERUNNABLE:
+            if not force:
+                raise InputError(f"job {job_id} is {status}; pass --force to cancel it and re-run")
+            running = stage_of(status) or stage_after(status)
+            force_transition(
+                session,
+                job_id,
+                Status.CANCELLED,
+                detail=f"cancelled by {actor} to re-run from {from_stage}",
+                values={"failed_stage": running.name if running else None},
+            )
+            status = Status.CANCELLED
+        reset_outputs(session, job_id, from_stage)
+        merged = {**(job.options or {}), **(options or {})}
+        run = transition(
+            session,
+            job_id,
+            status,
+            spec.ready,
+            detail=f"re-run from {from_stage} by {actor}" + (f" with {options}" if options else ""),
+            values={
+                "run": Job.run + 1,
+                "failed_stage": None,
+                "error": None,
+                "finished_at": None,
+                "deliveries": 0,
+                "stage_started_at": None,
+                "options": merged,
+            },
+        )
+        uow.send_after_commit(stage_message(spec, job_id))
+    return RerunResult(job_id, status.value, spec.ready.value, run)

@@ -1,0 +1,223 @@
+"""Ops tools on real PostgreSQL (and Redis for dramatiq's dead-letter queue): re-runs, dead
+letters, the reconciler and poison messages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import dramatiq
+import pytest
+import redis
+from sqlalchemy import func, select, update
+
+from models import DeadLetter, Job, JobEvent, Scene, ScriptContent, Shot
+from models.base import utcnow
+from pipeline import deadletters, jobs, reruns
+from pipeline.db import session_factory
+from pipeline.errors import InputError
+from pipeline.reconciler import reconcile
+from pipeline.states import Status
+from pipeline.testing import drain
+from pipeline.transitions import transition
+from tests.conftest import REDIS_URL
+
+SCRIPT = (
+    "INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n\nMARY\nWho's there?\n\nEXT. GARDEN - DAY\n\nJOHN digs.\n"
+)
+
+
+def _count(table, job_id: str) -> int:
+    with session_factory()() as s:
+        return s.scalar(select(func.count()).select_from(table).where(table.job_id == job_id))
+
+
+def _break_ingest(job_id: str) -> str:
+    """Corrupt the stored hash (a permanent ingest error); return the right one to fix it later."""
+    with session_factory()() as s, s.begin():
+        good = s.scalar(select(ScriptContent.sha256).where(ScriptContent.job_id == job_id))
+        s.execute(update(ScriptContent).where(ScriptContent.job_id == job_id).values(sha256="0" * 64))
+    return good
+
+
+def test_rerun_from_a_stage_bumps_the_run_and_rebuilds_its_output(stub_worker):
+    """Re-running a completed job from storyboard rebuilds the shots once and keeps the history."""
+    broker, worker = stub_worker
+    job_id = jobs.submit(SCRIPT, project="ops")
+    drain(broker, worker)
+    shots = _count(Shot, job_id)
+
+    result = reruns.rerun(job_id, "storyboard", actor="tester")
+    drain(broker, worker)
+
+    view = jobs.get_status(job_id)
+    assert ("COMPLETED", 2, "DEDUPED") == (view.status, view.run, result.to_status)
+    assert shots == _count(Shot, job_id)
+    assert 2 == _count(Scene, job_id)
+    with session_factory()() as s:
+        details = s.scalars(select(JobEvent.detail).where(JobEvent.job_id == job_id)).all()
+    assert "re-run from storyboard by tester" in details
+
+
+def test_rerun_of_a_running_job_needs_force(pg_settings):
+    """A job still in flight is not re-run unless --force cancels it first."""
+    from pipeline.broker import setup_broker
+
+    setup_broker(pg_settings, stub=True)
+    job_id = jobs.submit(SCRIPT, project="ops")
+
+    with pytest.raises(InputError, match="--force"):
+        reruns.rerun(job_id, "chunk")
+    result = reruns.rerun(job_id, "chunk", force=True)
+
+    assert ("CANCELLED", "INGESTED") == (result.from_status, result.to_status)
+
+
+def test_dead_letter_retry_completes_the_job_after_the_cause_is_fixed(stub_worker):
+    """A permanent error leaves one dead letter; after the fix, `dlq retry` completes the job."""
+    broker, worker = stub_worker
+    job_id = jobs.submit(SCRIPT, project="dlq")
+    good = _break_ingest(job_id)
+    drain(broker, worker)
+    [letter] = deadletters.list_dead_letters()
+    [group] = deadletters.group_dead_letters()
+    detail = deadletters.show_dead_letter(letter.id)
+
+    with session_factory()() as s, s.begin():
+        s.execute(update(ScriptContent).where(ScriptContent.job_id == job_id).values(sha256=good))
+    [redrive] = deadletters.retry_dead_letters([letter.id], actor="tester")
+    drain(broker, worker)
+
+    assert ("ingest", "InputError", 1) == (letter.stage, letter.error_type, group.count)
+    assert ["PENDING", "INGESTING", "FAILED"] == [e["to"] for e in detail.events]
+    assert "InputError" in (detail.traceback or "")
+    assert (True, "ingest") == (redrive.done, redrive.stage)
+    assert "COMPLETED" == jobs.get_status(job_id).status
+    assert [] == deadletters.list_dead_letters()
+    assert "tester" == deadletters.show_dead_letter(letter.id).resolved_by
+
+
+def test_purge_drops_resolved_and_old_dead_letters(stub_worker):
+    """Purge removes resolved dead letters and those past the age; a dry run only counts."""
+    broker, worker = stub_worker
+    for _ in range(2):
+        _break_ingest(jobs.submit(SCRIPT, project="purge"))
+    drain(broker, worker)
+    first = deadletters.list_dead_letters()[-1]
+    deadletters.retry_dead_letters([first.id])
+
+    assert 1 == deadletters.purge_dead_letters(timedelta(days=7), dry_run=True)
+    assert 1 == deadletters.purge_dead_letters(timedelta(days=7))
+    assert 1 == len(deadletters.list_dead_letters())
+    assert 1 == deadletters.purge_dead_letters(timedelta(seconds=0))
+
+
+def _strand(broker, job_id: str, age_s: float = 3600) -> None:
+    """Lose the job's pending messages and make its last change look old."""
+    for queue in broker.queues.values():
+        while not queue.empty():
+            queue.get()
+            queue.task_done()
+    with session_factory()() as s, s.begin():
+        s.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow() - timedelta(seconds=age_s)))
+
+
+def test_reconciler_redrives_a_job_whose_message_was_lost(stub_worker):
+    """A job left in a ready state by a lost message is found, re-driven once, and completes."""
+    broker, worker = stub_worker
+    worker.pause()
+    job_id = jobs.submit(SCRIPT, project="lost")
+    _strand(broker, job_id)
+    worker.resume()
+
+    found = reconcile(dry_run=True)
+    redriven = reconcile()
+    again = reconcile()
+    drain(broker, worker)
+
+    assert [(job_id, "PENDING", False)] == [(s.job_id, s.status, s.redriven) for s in found]
+    assert [True] == [s.redriven for s in redriven]
+    assert [] == again
+    assert "COMPLETED" == jobs.get_status(job_id).status
+
+
+def test_concurrent_reconcilers_redrive_a_job_once(pg_settings):
+    """Several reconcilers at once: exactly one re-drives each stranded job."""
+    from pipeline.broker import setup_broker
+
+    broker = setup_broker(pg_settings, stub=True)
+    job_ids = [jobs.submit(SCRIPT, project="race") for _ in range(5)]
+    for job_id in job_ids:
+        _strand(broker, job_id)
+    results: list[list] = []
+    barrier = threading.Barrier(3)
+
+    def run() -> None:
+        barrier.wait()
+        results.append(reconcile())
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    redriven = sorted(s.job_id for batch in results for s in batch if s.redriven)
+    assert sorted(job_ids) == redriven
+    assert 5 == broker.queues["default"].qsize()
+
+
+def test_a_stage_that_keeps_killing_its_worker_is_dead_lettered(stub_worker, pg_settings):
+    """A job whose ingest claim was taken max_deaths times without finishing fails with 'worker died'."""
+    broker, worker = stub_worker
+    worker.pause()
+    job_id = jobs.submit(SCRIPT, project="poison")
+    with session_factory()() as s, s.begin():
+        transition(
+            s, job_id, Status.PENDING, Status.INGESTING, values={"deliveries": pg_settings.stages.max_deaths}
+        )
+    worker.resume()
+
+    drain(broker, worker)
+
+    view = jobs.get_status(job_id)
+    assert ("FAILED", "ingest") == (view.status, view.failed_stage)
+    assert f"worker died {pg_settings.stages.max_deaths} times" in (view.error or "")
+
+
+def test_dead_letters_leave_dramatiqs_redis_queue_when_redriven(pg_settings, redis_namespace):
+    """With the Redis broker, a dead message sits in dramatiq's .XQ until `dlq retry` removes it."""
+    from pipeline.broker import setup_broker
+    from pipeline.testing import bind_actors
+
+    broker = setup_broker(pg_settings, stub=False)
+    bind_actors(broker)
+    broker.emit_after("process_boot")
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
+    worker.start()
+    client = redis.Redis.from_url(REDIS_URL)
+    xq = f"{redis_namespace}:default.XQ"
+    try:
+        job_id = jobs.submit(SCRIPT, project="xq")
+        good = _break_ingest(job_id)
+        deadline = time.monotonic() + 30
+        while jobs.get_status(job_id).status != "FAILED" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while client.zcard(xq) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        in_xq = client.zcard(xq)
+        with session_factory()() as s, s.begin():
+            s.execute(update(ScriptContent).where(ScriptContent.job_id == job_id).values(sha256=good))
+        deadletters.retry_dead_letters(all_=True)
+        while jobs.get_status(job_id).status != "COMPLETED" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        broker.close()
+
+    assert 1 == in_xq
+    assert (0, 0) == (client.zcard(xq), client.hlen(f"{xq}.msgs"))
+    assert "COMPLETED" == jobs.get_status(job_id).status
+    with session_factory()() as s:
+        assert 1 == s.scalar(select(func.count()).select_from(DeadLetter))
