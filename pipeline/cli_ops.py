@@ -104,6 +104,9 @@ def dlq_list(
         if as_json:
             emit_json([g.model_dump(mode="json") for g in groups])
             return
+        if not groups:
+            out.print("no dead letters")
+            return
         table = Table("count", "jobs", "stage", "error", "first seen", "last seen")
         table.add_column("fingerprint", no_wrap=True)
         for g in groups:
@@ -121,6 +124,9 @@ def dlq_list(
     letters = deadletters.list_dead_letters(**filters, limit=limit)
     if as_json:
         emit_json([d.model_dump(mode="json") for d in letters])
+        return
+    if not letters:
+        out.print("no dead letters")
         return
     table = Table("id", "stage", "error", "tries", "at", "project")
     table.add_column("job", no_wrap=True)
