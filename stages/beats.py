@@ -39,12 +39,21 @@ TRANSITION = re.compile(
 #: Fountain notes, boneyard, sections, synopses and page breaks.
 NOTE = re.compile(r"^(?:\[\[.*\]\]|/\*.*\*/|#+\s|={1,2}\s|={3,}$)")
 #: A cue line: optional ``@``, the name, any ``(V.O.)``/``(CONT'D)``, optional dual-dialogue ``^``.
-CUE = re.compile(r"^(?P<force>@)?(?P<name>[^(@^]+?)\s*(?:\([^)]*\)\s*)*\^?$")
+CUE = re.compile(r"^(?P<force>@)?(?P<name>[^(@^]+?)\s*(?P<ext>(?:\([^)]*\)\s*)*)\^?$")
 CUE_NAME = re.compile(r"^[^\W\d_][\w .'\-&#]*$")
 #: ``名字：台词`` and ``名字（情绪）：台词``, full- or half-width.
 COLON_SPEECH = re.compile(
-    r"^(?P<name>[^\s：:（）()△▲][^：:（）()△▲]{0,19}?)\s*(?:[（(][^）)]{0,20}[）)])?\s*[：:]\s*(?P<line>.*)$"
+    r"^(?P<name>[^\s：:（）()△▲][^：:（）()△▲]{0,19}?)\s*(?P<ext>[（(][^）)]{0,20}[）)])?\s*[：:]\s*(?P<line>.*)$"
 )
+#: A cue extension or parenthetical saying the speaker is heard, not seen (V.O., O.S., 画外音…).
+OFF_SCREEN = re.compile(
+    r"V\.?\s?O\.?|O\.?\s?[SC]\.?|VOICE[- ]?OVER|OFF[- ]?(?:SCREEN|CAMERA)|画外音?|旁白|内心独白|心声",
+    re.IGNORECASE,
+)
+#: One parenthetical, half- or full-width; group 1 is what it says.
+PARENTHETICAL = re.compile(r"[（(]\s*([^（）()]*?)\s*[）)]")
+#: Speakers that are a voice by nature, never on screen.
+NARRATORS = frozenset({"旁白", "画外音", "narrator"})
 #: Labels written like a speaker that are not one (captions, notes), so their lines are action.
 NOT_SPEAKERS = frozenset({"字幕", "注", "备注", "画面", "镜头", "特写", "提示", "说明"})
 #: A Chinese "name" ending in a speech verb is narration that quotes someone (``他说：…``).
@@ -56,6 +65,8 @@ HEADING_PREFIX = re.compile(
 )
 HEADING_DASH = re.compile(r"\s+[-–—]+\s+")
 TRAILING_SCENE_NUMBER = re.compile(r"\s+\d+[A-Z]?\s*$")
+#: Fountain's scene number at the end of a heading: ``#1#``, ``#12A#``, ``#I-1-A#``.
+FOUNTAIN_SCENE_NUMBER = re.compile(r"\s*#[\w.\-]+#\s*$")
 ZH_TOKEN_SPLIT = re.compile(r"[\s、，,/|｜（）()【】\[\]]+")
 ZH_SCENE_NUMBER = re.compile(r"^(?:\d+\s*[-－—–.．]\s*\d+|第[\d一二三四五六七八九十百零〇两]+[集场幕]|\d+)$")
 #: A leading label or scene number (``场景：``, ``3．``, ``1-2、``) before a Chinese heading's place.
@@ -75,13 +86,16 @@ ZH_INT_EXT = frozenset({"内", "外", "内外", "外内", "内/外", "INT", "EXT
 class Beat:
     """One beat: an action paragraph, or one speech with ``speaker`` as written (no extension).
 
-    ``text`` is the action or the spoken words; ``aside`` holds a speech's parentheticals.
+    ``text`` is the action or the spoken words; ``aside`` holds a speech's parentheticals;
+    ``voice`` is the off-screen mark as written (``V.O.``, ``画外音``, or the speaker's name for
+    a narrator), empty when the speaker is seen.
     """
 
     kind: BeatKind
     text: str
     speaker: str | None = None
     aside: str = ""
+    voice: str = ""
 
 
 class _Reader:
@@ -93,17 +107,24 @@ class _Reader:
         self.speaker: str | None = None
         self.spoken: list[str] = []
         self.asides: list[str] = []
+        self.voice = ""
 
     def flush(self) -> None:
         if self.action:
             self.beats.append(Beat("action", " ".join(self.action)))
         if self.speaker is not None:
-            self.beats.append(Beat("dialogue", " ".join(self.spoken), self.speaker, " ".join(self.asides)))
-        self.action, self.speaker, self.spoken, self.asides = [], None, [], []
+            spoken, asides = " ".join(self.spoken), " ".join(self.asides)
+            self.beats.append(Beat("dialogue", spoken, self.speaker, asides, self.voice))
+        self.action, self.speaker, self.spoken, self.asides, self.voice = [], None, [], [], ""
 
-    def start_speech(self, speaker: str, first_line: str = "") -> None:
+    def start_speech(self, speaker: str, first_line: str = "", extension: str = "") -> None:
         self.flush()
         self.speaker = speaker
+        self.voice = off_screen(speaker, extension)
+        lead = PARENTHETICAL.match(first_line)
+        if not self.voice and lead is not None and OFF_SCREEN.fullmatch(lead[1]):
+            # ``林夏：（画外音）…``: the mark opens the line instead of following the name.
+            self.voice, first_line = lead[1], first_line[lead.end() :].strip()
         if first_line:
             self.add_speech(first_line)
 
@@ -155,8 +176,8 @@ def split_beats(scene_text: str, *, heading: str = "", known_speakers: Collectio
         cue = _cue_name(line, known_speakers)
         after_blank = i == 0 or not lines[i - 1] or _is_skipped(lines[i - 1]) or lines[i - 1] == heading_line
         followed = i + 1 < len(lines) and bool(lines[i + 1])
-        if cue is not None and followed and (after_blank or cue.casefold() in known_speakers):
-            reader.start_speech(cue)
+        if cue is not None and followed and (after_blank or cue[0].casefold() in known_speakers):
+            reader.start_speech(*cue)
             continue
         if reader.action and CJK.search(line) and CJK.search(reader.action[-1]):
             # Chinese scripts are not hard-wrapped: each line is a paragraph of its own.
@@ -170,7 +191,21 @@ def _is_skipped(line: str) -> bool:
     return any(pattern.match(line) for pattern in (SCENE_HEADING, HEADER_LABEL, TRANSITION, NOTE))
 
 
-def _colon_speech(line: str, known_speakers: Collection[str]) -> tuple[str, str] | None:
+def off_screen(speaker: str, extension: str) -> str:
+    """The off-screen mark of a speech: the cue extension that says so, or a narrator's name.
+
+    >>> off_screen("MARY", "(V.O.) (CONT'D)"), off_screen("林夏", "（画外音）"), off_screen("旁白", "")
+    ('V.O.', '画外音', '旁白')
+    >>> off_screen("JOHN", "(CONT'D)")
+    ''
+    """
+    for aside in PARENTHETICAL.finditer(extension):
+        if OFF_SCREEN.fullmatch(aside[1]):
+            return aside[1]
+    return speaker.strip() if speaker.strip().casefold() in NARRATORS else ""
+
+
+def _colon_speech(line: str, known_speakers: Collection[str]) -> tuple[str, str, str] | None:
     match = COLON_SPEECH.match(line)
     if match is None:
         return None
@@ -180,20 +215,18 @@ def _colon_speech(line: str, known_speakers: Collection[str]) -> tuple[str, str]
             return None
         if len(name) > MAX_ZH_SPEAKER_CHARS or any(ch.isspace() for ch in name):
             return None
-    return name, match["line"].strip()
+    return name, match["line"].strip(), match["ext"] or ""
 
 
-def _cue_name(line: str, known_speakers: Collection[str]) -> str | None:
+def _cue_name(line: str, known_speakers: Collection[str]) -> tuple[str, str] | None:
     match = CUE.match(line)
     if match is None:
         return None
     name = match["name"].strip()
     if not name or len(name) > MAX_CUE_CHARS or CJK.search(name):
         return None
-    if match["force"]:
-        return name
-    if CUE_NAME.match(name) and name == name.upper():
-        return name
+    if match["force"] or (CUE_NAME.match(name) and name == name.upper()):
+        return name, match["ext"]
     return None
 
 
@@ -206,6 +239,7 @@ def split_heading(heading: str) -> tuple[str, str | None]:
     Returns:
         ``(place, time)``; ``time`` is None when the heading names no time of day.
     """
+    heading = FOUNTAIN_SCENE_NUMBER.sub("", heading)
     if CJK.search(heading):
         tokens = [t for t in ZH_TOKEN_SPLIT.split(ZH_LABEL.sub("", heading.strip())) if t]
         tokens = [t for t in tokens if not ZH_SCENE_NUMBER.match(t) and t.upper() not in ZH_INT_EXT]

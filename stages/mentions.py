@@ -12,6 +12,18 @@ from dataclasses import dataclass
 
 from stages.beats import CJK
 
+#: Common words holding a one-character prop or name in another sense (信 in 相信, 表 in 表示):
+#: a one-character Chinese form is not seen inside them. Kept short and conservative.
+CJK_WORDS = frozenset(
+    {"相信", "信任", "信心", "自信", "信息", "信号", "迷信", "信用", "诚信", "确信", "坚信", "深信"}
+    | {"信念", "信仰", "不信", "微信", "短信", "通信", "信誉", "威信", "信赖"}
+    | {"表示", "表情", "表现", "表达", "表演", "代表", "发表", "表面", "外表", "表白", "表格", "报表"}
+    | {"表哥", "表姐", "表弟", "表妹", "表态", "表扬", "书记", "秘书", "书房", "证书", "书法"}
+    | {"花钱", "花费", "花园", "花心", "花样", "眼花", "火花", "花生", "包括", "包含", "包围"}
+    | {"包容", "包庇", "面包", "酒店", "酒吧", "车站", "车库", "车祸", "车间", "灯光", "部门"}
+    | {"专门", "画面", "画外", "动画", "镜头", "锁定", "封锁", "火车", "发火"}
+    | {"火锅", "水平", "薪水", "口水", "泪水", "烟花", "烟雾", "刀疤", "药店"}
+)
 #: Characters that may not touch a Latin form on either side: it must stand as a whole word.
 LATIN_BEFORE = r"(?<![0-9A-Za-z\u00c0-\u024f])"
 LATIN_AFTER = r"(?![0-9A-Za-z\u00c0-\u024f])"
@@ -94,6 +106,8 @@ class AssetMatcher:
                     continue
                 if any(taken[start:end]):
                     continue
+                if form.length == 1 and CJK.match(match.group()) and _inside_word(text, start):
+                    continue
                 taken[start:end] = b"\x01" * (end - start)
                 key = (form.kind, form.canonical)
                 first[key] = min(start, first.get(key, start))
@@ -126,3 +140,27 @@ def _is_capitalised(word: str) -> bool:
     """Whether a Latin name is written as a name (``John``/``JOHN``), not as a word (``will``)."""
     first_letter = next((ch for ch in word if ch.isalpha()), "A")
     return first_letter.isupper()
+
+
+def _inside_word(text: str, index: int) -> bool:
+    """Whether the one character at ``index`` is part of a word in ``CJK_WORDS``.
+
+    >>> _inside_word("我相信你", 2), _inside_word("一封信", 2)
+    (True, False)
+    """
+    for word, offset in _WORDS_BY_CHAR.get(text[index], ()):
+        if index >= offset and text.startswith(word, index - offset):
+            return True
+    return False
+
+
+def _words_by_char() -> dict[str, tuple[tuple[str, int], ...]]:
+    found: dict[str, list[tuple[str, int]]] = {}
+    for word in sorted(CJK_WORDS):
+        for offset, char in enumerate(word):
+            found.setdefault(char, []).append((word, offset))
+    return {char: tuple(words) for char, words in found.items()}
+
+
+#: Each character of ``CJK_WORDS`` → the words holding it and where.
+_WORDS_BY_CHAR = _words_by_char()

@@ -1,68 +1,54 @@
 """Render a job's breakdown report dict as one self-contained HTML page (pure: no I/O).
 
-The page has inline CSS, no scripts and no external assets, so it can be mailed or opened
-offline. Every value taken from the report is escaped: script text is hostile input.
+The page has inline CSS, no scripts and no external assets, so it can be mailed, opened
+offline and printed: a cover (header, summary, processing figures), the scene overview and
+the cast, location and prop tables, then one breakdown sheet per scene, each on its own page
+when printed. Every value taken from the report is escaped: script text is hostile input.
 """
 
 from __future__ import annotations
 
-import html
-import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from stages.report_labels import labels_for, word
+from stages.report_markup import (
+    esc,
+    facts,
+    item_count,
+    mapping,
+    number_key,
+    rows,
+    scene_links,
+    table,
+    when,
+)
+from stages.report_sheets import SHEET_CSS, legend, location_uses, overview, sheets
+from stages.scene_kinds import classify
+
+__all__ = ["item_count", "number_key", "render_html"]
 
 #: ``lang`` attribute when the job names no language (or an invalid one).
 DEFAULT_LANGUAGE = "en"
 #: A BCP 47 tag, loosely: only such a tag may reach the ``lang`` attribute.
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*$")
-
-#: Page wording: (key, English, Chinese).
-LABEL_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("report", "Breakdown report", "剧本拆解报告"),
-    ("project", "Project", "项目"),
-    ("job", "Job", "任务"),
-    ("status", "Status", "状态"),
-    ("created", "Created", "创建时间"),
-    ("finished", "Finished", "完成时间"),
-    ("stats", "Statistics", "统计"),
-    ("summary", "Summary", "概览"),
-    ("episodes", "Episodes", "集数"),
-    ("scenes", "Scenes", "场次"),
-    ("characters", "Characters", "人物"),
-    ("locations", "Locations", "场景"),
-    ("props", "Props", "道具"),
-    ("shots", "Shots", "镜头"),
-    ("name", "Name", "名称"),
-    ("aliases", "Aliases", "别名"),
-    ("role", "Role", "角色类型"),
-    ("gender", "Gender", "性别"),
-    ("age", "Age", "年龄"),
-    ("dialogue_lines", "Dialogue lines", "台词数"),
-    ("scene_count", "Scenes", "场次数"),
-    ("first", "First appearance", "首次出场"),
-    ("description", "Description", "描述"),
-    ("scene_numbers", "Scene numbers", "场次"),
-    ("episode", "Episode", "集"),
-    ("scene", "Scene", "场"),
-    ("int_ext", "INT/EXT", "内/外"),
-    ("time", "Time", "时间"),
-    ("episode_name", "Episode {number}", "第{number}集"),
-    ("scene_name", "Scene {number}", "第{number}场"),
-    ("location", "Location", "地点"),
-    ("number", "#", "#"),
-    ("type", "Type", "景别"),
-    ("none", "None", "无"),
-    ("no_shots", "No shots planned.", "未规划镜头。"),
-    ("other_shots", "Shots of unlisted scenes", "未列出场次的镜头"),
-    ("first_value", "Ep {episode} · Scene {scene}", "第{episode}集 · 第{scene}场"),
-    ("title_sep", ": ", "："),
-    ("author", "Author", "编剧"),
+#: Report lists counted in the summary, in reading order.
+COUNTED = ("episodes", "scenes", "characters", "locations", "props", "shots")
+#: Stats the summary already shows; the processing section leaves them out.
+SUMMARY_STATS = frozenset({*COUNTED, "dialogue_lines"})
+#: Processing stats with a label of their own, in display order.
+KNOWN_STATS = (
+    "characters_in_script",
+    "encoding",
+    "chunks",
+    "provider",
+    "llm_calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_hits",
+    "dedup",
 )
-LABELS: dict[str, dict[str, str]] = {
-    "en": {key: en for key, en, _ in LABEL_ROWS},
-    "zh": {key: zh for key, _, zh in LABEL_ROWS},
-}
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei","Noto Sans CJK SC",
@@ -72,12 +58,22 @@ h3{margin-bottom:.4rem}dl.facts{display:grid;grid-template-columns:max-content 1
 dl.facts dt{font-weight:600;color:#555}dl.facts dd{margin:0}
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;font-size:.92rem}
 th,td{border:1px solid #d0d0d0;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f1f1f4}tbody tr:nth-child(even){background:#fafafa}
+th{background:#f1f1f4}table:not(.overview) tbody tr:nth-child(even){background:#fafafa}
+td.num,th.num{text-align:right}a{color:inherit}
 ul.counts{display:flex;flex-wrap:wrap;gap:1rem;list-style:none;padding:0}
 ul.counts li{border:1px solid #d0d0d0;border-radius:.4rem;padding:.5rem 1rem;min-width:6rem}
-ul.counts strong{display:block;font-size:1.6rem}.scene{break-inside:avoid;margin-left:1rem}
-.empty{color:#777;font-style:italic}
-@media print{body{margin:0;max-width:none}.episode{break-before:page}}
+ul.counts strong{display:block;font-size:1.6rem}nav ul{display:flex;flex-wrap:wrap;gap:.3rem 1.2rem;padding:0;
+list-style:none}.empty,.note{color:#666;font-style:italic}.print-only{display:none}
+@media print{
+@page{size:A4;margin:12mm}
+body{margin:0;max-width:none;font-size:10pt}
+*{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+nav{display:none}.print-only{display:block}a{text-decoration:none}
+h2,h3,h4{break-after:avoid}tr,.box,.sheet-head,ul.counts li{break-inside:avoid}
+thead{display:table-header-group}
+.break,.episode-title,.sheet{break-before:page}#sheets+.episode-title,.episode-title+.sheet{break-before:avoid}
+.episode-title{margin-top:0}.sheet{margin:0 0 1rem}
+}
 """.strip()
 
 
@@ -91,126 +87,135 @@ def render_html(report: Mapping[str, Any]) -> str:
     Returns:
         The page; every value from the report is HTML-escaped.
     """
-    job = _mapping(report.get("job"))
+    job = mapping(report.get("job"))
     language = str(job.get("language") or DEFAULT_LANGUAGE)
     if not LANGUAGE_TAG.match(language):
         language = DEFAULT_LANGUAGE
-    labels = LABELS["zh" if language.lower().startswith("zh") else "en"]
+    labels = labels_for(language)
     title = str(job.get("title") or job.get("project") or labels["report"])
+    cast_ids = {
+        row["name"]: i
+        for i, row in enumerate(rows(report, "characters"), start=1)
+        if isinstance(row.get("name"), str)
+    }
+    scene_numbers = [scene.get("number") for scene in rows(report, "scenes")]
     parts = [
         "<!DOCTYPE html>",
-        f'<html lang="{_esc(language.replace("_", "-"))}">',
+        f'<html lang="{esc(language.replace("_", "-"))}">',
         '<head>\n<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_esc(title)} · {_esc(labels['report'])}</title>",
-        f"<style>\n{CSS}\n</style>\n</head>\n<body>",
+        f"<title>{esc(title)} · {esc(labels['report'])}</title>",
+        f"<style>\n{CSS}\n{SHEET_CSS}\n</style>\n</head>\n<body>",
         _header(job, title, labels),
+        _contents(labels),
         _summary(report, labels),
-        _characters(_rows(report, "characters"), labels),
-        *(_named(_rows(report, key), key, labels) for key in ("locations", "props")),
-        _episodes(report, labels),
+        _processing(mapping(job.get("stats")), labels),
+        _section("overview", labels, overview(report, labels, cast_ids), css="break"),
+        _section("characters", labels, _characters(report, labels, scene_numbers), css="break"),
+        _section("locations", labels, _locations(report, labels, scene_numbers)),
+        _section("props", labels, _named(rows(report, "props"), labels, scene_numbers)),
+        _section("sheets", labels, legend(labels), css="break"),
+        sheets(report, labels, cast_ids),
         "</body>\n</html>\n",
     ]
     return "\n".join(parts)
 
 
-def _esc(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return html.escape(", ".join("" if item is None else str(item) for item in value))
-    if isinstance(value, Mapping):
-        return html.escape(json.dumps(value, ensure_ascii=False, default=str))
-    return html.escape(str(value))
-
-
-def number_key(value: Any) -> Any:
-    """Make an episode or scene number safe to use as a dict key.
-
-    Args:
-        value: The number as found in the report.
-
-    Returns:
-        ``value`` itself, or its ``repr`` when it is out of contract and unhashable (a list, say).
-    """
-    return value if value is None or isinstance(value, int | float | str) else repr(value)
-
-
-def item_count(value: Any) -> int:
-    """Count the items of a list field of the report.
-
-    Args:
-        value: The field's value.
-
-    Returns:
-        Its length, or 0 when it is missing or not a list.
-    """
-    return len(value) if isinstance(value, list | tuple | set | frozenset) else 0
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _rows(report: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    return [row for row in report.get(key) or () if isinstance(row, Mapping)]
-
-
-def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str) -> str:
-    body = "\n".join("<tr>" + "".join(f"<td>{_esc(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    if not body:
-        return f'<p class="empty">{_esc(empty)}</p>'
-    head = "".join(f"<th>{_esc(header)}</th>" for header in headers)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
-
-
-def _facts(pairs: Iterable[tuple[str, Any]], css: str = "facts") -> str:
-    items = "".join(f"<dt>{_esc(label)}</dt><dd>{_esc(value)}</dd>" for label, value in pairs)
-    return f'<dl class="{css}">{items}</dl>'
+def _section(key: str, labels: Mapping[str, str], body: str, css: str = "") -> str:
+    cls = f' class="{css}"' if css else ""
+    return f'<section id="{key}"{cls}>\n<h2>{esc(labels[key])}</h2>\n{body}\n</section>'
 
 
 def _header(job: Mapping[str, Any], title: str, labels: Mapping[str, str]) -> str:
-    facts = _facts(
-        [
-            (labels["project"], job.get("project")),
-            *([(labels["author"], job["author"])] if job.get("author") else []),
-            (labels["job"], job.get("id")),
-            (labels["status"], job.get("status")),
-            (labels["created"], job.get("created_at")),
-            (labels["finished"], job.get("finished_at")),
-        ]
-    )
-    stats = _mapping(job.get("stats"))
-    parts = ["<header>", f"<h1>{_esc(title)}</h1>", facts]
-    if stats:
-        pairs = ((str(key).replace("_", " "), value) for key, value in stats.items())
-        parts += [f"<h2>{_esc(labels['stats'])}</h2>", _facts(pairs)]
-    return "\n".join([*parts, "</header>"])
+    pairs = [
+        (labels["project"], job.get("project")),
+        *([(labels["author"], job["author"])] if job.get("author") else []),
+        (labels["job"], job.get("id")),
+        (labels["status"], job.get("status")),
+        *([(labels["run"], job["run"])] if job.get("run") is not None else []),
+        *([(labels["language"], job["language"])] if job.get("language") else []),
+        (labels["created"], when(job.get("created_at"))),
+        (labels["finished"], when(job.get("finished_at"))),
+    ]
+    return "\n".join(["<header>", f"<h1>{esc(title)}</h1>", facts(pairs), "</header>"])
+
+
+def _contents(labels: Mapping[str, str]) -> str:
+    keys = ("summary", "processing", "overview", "characters", "locations", "props", "sheets")
+    links = "".join(f'<li><a href="#{key}">{esc(labels[key])}</a></li>' for key in keys)
+    return f'<nav aria-label="{esc(labels["contents"])}"><ul>{links}</ul></nav>'
 
 
 def _summary(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
-    keys = ("episodes", "scenes", "characters", "locations", "props", "shots")
-    items = "".join(f"<li><strong>{len(_rows(report, key))}</strong>{_esc(labels[key])}</li>" for key in keys)
-    return f'<section>\n<h2>{_esc(labels["summary"])}</h2>\n<ul class="counts">{items}</ul>\n</section>'
+    counts: list[tuple[Any, str]] = [(len(rows(report, key)), labels[key]) for key in COUNTED]
+    lines = mapping(mapping(report.get("job")).get("stats")).get("dialogue_lines")
+    if lines is not None:
+        counts.append((lines, labels["dialogue_lines"]))
+    kinds = classify(rows(report, "scenes"))
+    if kinds:
+        sides = [sum(1 for s, _ in kinds if s == side) for side in ("INT", "EXT")]
+        lights = [sum(1 for _, lit in kinds if lit == name) for name in ("day", "night")]
+        counts.append((f"{sides[0]} / {sides[1]}", labels["int_ext_split"]))
+        counts.append((f"{lights[0]} / {lights[1]}", labels["day_night_split"]))
+    items = "".join(f"<li><strong>{esc(count)}</strong>{esc(label)}</li>" for count, label in counts)
+    heading = f"<h2>{esc(labels['summary'])}</h2>"
+    return f'<section id="summary">\n{heading}\n<ul class="counts">{items}</ul>\n</section>'
 
 
-def _characters(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> str:
-    keys = ("name", "aliases", "role", "gender", "age", "dialogue_lines")
-    headers = [labels[key] for key in (*keys, "scene_count", "first", "description")]
-    table = _table(
-        headers,
-        (
-            [
-                *(row.get(key) for key in keys),
-                item_count(row.get("scenes")),
-                _first(row, labels),
-                row.get("description"),
-            ]
-            for row in rows
-        ),
-        labels["none"],
+def _stat(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return value
+
+
+def _processing(stats: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    """Known figures as a fact list, time per stage as a table, any other figure as key/value rows."""
+    known = [(labels[f"stat:{key}"], _stat(stats[key])) for key in KNOWN_STATS if stats.get(key) is not None]
+    parts = [facts(known)] if known else []
+    seconds = mapping(stats.get("stage_seconds"))
+    if seconds:
+        timed = [(name, value) for name, value in seconds.items() if isinstance(value, int | float)]
+        body: list[list[Any]] = [[word(labels, name), f"{value:.2f}"] for name, value in timed]
+        body.append([labels["total"], f"{sum(value for _, value in timed):.2f}"])
+        parts += [
+            f"<h3>{esc(labels['stage_seconds'])}</h3>",
+            table([labels["stage"], labels["seconds"]], body, ""),
+        ]
+    other = [
+        [str(key).replace("_", " "), _stat(value)]
+        for key, value in stats.items()
+        if key not in SUMMARY_STATS and key not in KNOWN_STATS and key != "stage_seconds"
+    ]
+    if other:
+        parts += [
+            f"<h3>{esc(labels['other_stats'])}</h3>",
+            table([labels["key"], labels["value"]], other, ""),
+        ]
+    if not parts:
+        parts = [f'<p class="empty">{esc(labels["none"])}</p>']
+    return _section("processing", labels, "\n".join(parts))
+
+
+def _characters(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: Sequence[Any]) -> str:
+    keys = ("cast_id", "name", "aliases", "role", "gender", "age", "dialogue_lines", "scene_count", "first")
+    body = (
+        [
+            i,
+            row.get("name"),
+            row.get("aliases"),
+            word(labels, row.get("role")),
+            word(labels, row.get("gender")),
+            row.get("age"),
+            row.get("dialogue_lines"),
+            item_count(row.get("scenes")),
+            _first(row, labels),
+            scene_links(row.get("scenes"), scene_numbers),
+            row.get("description"),
+        ]
+        for i, row in enumerate(rows(report, "characters"), start=1)
     )
-    return f"<section>\n<h2>{_esc(labels['characters'])}</h2>\n{table}\n</section>"
+    headers = [*(labels[key] for key in keys), labels["scene_numbers"], labels["description"]]
+    return table(headers, body, labels["none"], css="characters")
 
 
 def _first(row: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
@@ -221,56 +226,27 @@ def _first(row: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
     return labels["first_value"].format(episode=row["first_episode"], scene=row["first_scene"])
 
 
-def _named(rows: Sequence[Mapping[str, Any]], key: str, labels: Mapping[str, str]) -> str:
-    table = _table(
-        [labels["name"], labels["scene_count"], labels["scene_numbers"]],
-        ([row.get("name"), item_count(row.get("scenes")), row.get("scenes")] for row in rows),
-        labels["none"],
+def _locations(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: Sequence[Any]) -> str:
+    """Locations with their scenes, and whether they are shot as interior, exterior or both."""
+    used = location_uses(report)
+    body = (
+        [
+            row.get("name"),
+            item_count(row.get("scenes")),
+            scene_links(row.get("scenes"), scene_numbers),
+            " / ".join(used.get(number_key(row.get("name")), [])),
+        ]
+        for row in rows(report, "locations")
     )
-    return f"<section>\n<h2>{_esc(labels[key])}</h2>\n{table}\n</section>"
+    headers = [labels["name"], labels["scene_count"], labels["scene_numbers"], labels["used_as"]]
+    return table(headers, body, labels["none"], css="locations")
 
 
-def _episodes(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
-    """One section per episode (listed ones first), each holding its scenes and their shots."""
-    titles = {number_key(row.get("number")): row.get("title") for row in _rows(report, "episodes")}
-    scenes: dict[Any, list[Mapping[str, Any]]] = {number: [] for number in titles}
-    for scene in _rows(report, "scenes"):
-        scenes.setdefault(number_key(scene.get("episode")), []).append(scene)
-    shots: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
-    for shot in _rows(report, "shots"):
-        shots.setdefault((number_key(shot.get("episode")), number_key(shot.get("scene"))), []).append(shot)
-    parts: list[str] = []
-    for number, episode_scenes in scenes.items():
-        name = labels["episode_name"].format(number=number)
-        title = titles.get(number)
-        heading = f"{name}{labels['title_sep']}{title}" if title else name
-        parts.append(f'<section class="episode">\n<h2>{_esc(heading)}</h2>')
-        for scene in episode_scenes:
-            parts.append(_scene(scene, shots.pop((number, number_key(scene.get("number"))), []), labels))
-        parts.append("</section>")
-    orphans = [shot for group in shots.values() for shot in group]
-    if orphans:
-        parts.append(f"<section>\n<h2>{_esc(labels['other_shots'])}</h2>")
-        parts.append(_shot_table(orphans, labels, with_scene=True))
-        parts.append("</section>")
-    return "\n".join(parts)
-
-
-def _scene(scene: Mapping[str, Any], shots: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> str:
-    number = scene.get("number")
-    name = labels["scene_name"].format(number=number)
-    heading = f"{name}{labels['title_sep']}{scene['heading']}" if scene.get("heading") else name
-    facts = _facts(
-        (labels[key], scene.get(key)) for key in ("int_ext", "time", "location", "characters", "props")
-    )
-    shot_list = _shot_table(shots, labels) if shots else f'<p class="empty">{_esc(labels["no_shots"])}</p>'
-    return f'<section class="scene">\n<h3>{_esc(heading)}</h3>\n{facts}\n{shot_list}\n</section>'
-
-
-def _shot_table(
-    shots: Sequence[Mapping[str, Any]], labels: Mapping[str, str], *, with_scene: bool = False
+def _named(
+    items: Sequence[Mapping[str, Any]], labels: Mapping[str, str], scene_numbers: Sequence[Any]
 ) -> str:
-    keys: tuple[str, ...] = ("episode", "scene") if with_scene else ()
-    keys += ("number", "type", "description", "characters", "props")
-    rows = ([shot.get(key) for key in keys] for shot in shots)
-    return _table([labels[key] for key in keys], rows, labels["none"])
+    body = (
+        [row.get("name"), item_count(row.get("scenes")), scene_links(row.get("scenes"), scene_numbers)]
+        for row in items
+    )
+    return table([labels["name"], labels["scene_count"], labels["scene_numbers"]], body, labels["none"])

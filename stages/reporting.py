@@ -24,7 +24,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from stages.report_html import item_count, number_key, render_html
+from stages.report_html import render_html
+from stages.report_markup import item_count, number_key
+from stages.report_sheets import location_uses
+from stages.scene_kinds import classify
 
 __all__ = ["CSV_TABLES", "render_csv", "render_html", "render_json"]
 
@@ -55,9 +58,12 @@ def render_json(report: Mapping[str, Any]) -> str:
 def render_csv(report: Mapping[str, Any], table: str = "scenes") -> str:
     """Render one table of the report as CSV: a header row, then one row per item.
 
-    Lists are joined with ``"; "``. A text cell that a spreadsheet would run as a formula
-    (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a leading
-    apostrophe; numbers are written as they are.
+    Besides the report's own fields, ``scenes`` rows carry ``shots``, ``day_night`` (``day``,
+    ``night`` or empty; see ``stages.scene_kinds``), ``character_count`` and ``prop_count``;
+    ``characters`` rows ``scene_count`` and ``cast_id`` (the number the HTML sheets use);
+    ``locations`` rows ``int_ext`` (how the place is shot). Lists are joined with ``"; "``.
+    A text cell that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
+    ``@``, a tab or a carriage return) gets a leading apostrophe; numbers are written as they are.
 
     Args:
         report: The report dict.
@@ -92,6 +98,9 @@ def _columns(report: Mapping[str, Any], table: str) -> Sequence[Column]:
         return lambda row: item_count(row.get(name))
 
     if table == "scenes":
+        scenes = _rows(report, "scenes")
+        # Keyed by identity: _rows hands back these same row objects when the table is written.
+        light = {id(row): kind[1] for row, kind in zip(scenes, classify(scenes), strict=True)}
         shots: dict[tuple[Any, Any], int] = {}
         for shot in _rows(report, "shots"):
             key = (number_key(shot.get("episode")), number_key(shot.get("scene")))
@@ -109,8 +118,12 @@ def _columns(report: Mapping[str, Any], table: str) -> Sequence[Column]:
                 "shots",
                 lambda row: shots.get((number_key(row.get("episode")), number_key(row.get("number"))), 0),
             ),
+            ("day_night", lambda row: light.get(id(row))),
+            ("character_count", count("characters")),
+            ("prop_count", count("props")),
         )
     if table == "characters":
+        cast_ids = {id(row): i for i, row in enumerate(_rows(report, "characters"), start=1)}
         names = ("name", "aliases", "role", "gender", "age", "dialogue_lines", "scenes")
         return (
             *((name, field(name)) for name in names),
@@ -118,11 +131,20 @@ def _columns(report: Mapping[str, Any], table: str) -> Sequence[Column]:
             ("first_episode", field("first_episode")),
             ("first_scene", field("first_scene")),
             ("description", field("description")),
+            ("cast_id", lambda row: cast_ids.get(id(row))),
         )
     if table == "shots":
         names = ("episode", "scene", "number", "type", "description", "characters", "props")
         return tuple((name, field(name)) for name in names)
-    return (("name", field("name")), ("scenes", field("scenes")), ("scene_count", count("scenes")))
+    columns: tuple[Column, ...] = (
+        ("name", field("name")),
+        ("scenes", field("scenes")),
+        ("scene_count", count("scenes")),
+    )
+    if table == "locations":
+        used = location_uses(report)
+        columns += (("int_ext", lambda row: used.get(number_key(row.get("name")), [])),)
+    return columns
 
 
 def _cell(value: Any) -> str | int | float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -17,24 +16,12 @@ from pipeline.states import STAGE_BY_NAME
 from stages.beats import Beat, split_beats, split_heading
 from stages.drafts import ShotDraft
 from stages.mentions import AssetMatcher
+from stages.shot_fit import MAX_DESCRIPTION_CHARS, Planned, action_type, cap, clip, first_sentence
+
+__all__ = ["DEFAULT_MAX_SHOTS", "MAX_DESCRIPTION_CHARS", "plan_shots"]
 
 #: Most shots planned for one scene, the establishing shot included; longer scenes get merged shots.
 DEFAULT_MAX_SHOTS = 60
-#: Longest shot description, in characters.
-MAX_DESCRIPTION_CHARS = 120
-
-SENTENCE_END = re.compile(
-    r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bvs)[.!?]+[\"'”’)]*(?=\s|$)"
-    r"|[。！？]+[”’」』）)]*"
-)
-
-
-@dataclass(frozen=True)
-class _Planned:
-    """A shot before numbering; ``action`` says whether it came from action (and may be merged)."""
-
-    shot: ShotDraft
-    action: bool
 
 
 def plan_shots(
@@ -52,6 +39,8 @@ def plan_shots(
     Shot 1 establishes the location (unless there is neither location nor heading); then each
     action paragraph becomes a wide, medium or insert shot and each speech a close-up, or an
     over-the-shoulder shot (``characters`` = speaker, listener) when two characters alternate.
+    A voice heard off screen (V.O., O.S., 画外音, a narrator) gets a medium or wide shot of the
+    characters already on screen instead of a close-up of its speaker.
 
     Args:
         scene_text: The scene as written, heading and header lines included or not.
@@ -79,16 +68,23 @@ def plan_shots(
     establishing = _establishing(heading, location, zh)
     if establishing is not None:
         shots.append(ShotDraft(number=1, type="establishing", description=establishing))
-    planned = _cap(planned, max_shots - len(shots))
+    planned = cap(planned, max_shots - len(shots))
     shots.extend(p.shot for p in planned)
     return [replace(shot, number=number) for number, shot in enumerate(shots, start=1)]
 
 
-def _plan_beats(beats: Sequence[Beat], matcher: AssetMatcher, zh: bool) -> list[_Planned]:
-    planned: list[_Planned] = []
+def _plan_beats(beats: Sequence[Beat], matcher: AssetMatcher, zh: bool) -> list[Planned]:
+    planned: list[Planned] = []
     exchange: list[Beat] = []
+    seen: dict[str, None] = {}  # characters on screen so far, in order of appearance
     for beat in [*beats, Beat("action", "")]:
+        if beat.kind == "dialogue" and beat.voice:
+            planned.extend(_plan_exchange(exchange, matcher, zh))
+            exchange = []
+            planned.append(_plan_voice(beat, tuple(seen), matcher, zh))
+            continue
         if beat.kind == "dialogue":
+            seen.setdefault(matcher.speaker(beat.speaker or ""), None)
             if exchange and exchange[-1].speaker == beat.speaker:
                 # One speaker twice in a row is one speech that a parenthetical interrupted.
                 last = exchange.pop()
@@ -101,15 +97,16 @@ def _plan_beats(beats: Sequence[Beat], matcher: AssetMatcher, zh: bool) -> list[
         exchange = []
         if beat.text:
             chars, props = matcher.find(beat.text)
-            shot = ShotDraft(0, _action_type(chars, props), _first_sentence(beat.text), chars, props)
-            planned.append(_Planned(shot, action=True))
+            seen.update(dict.fromkeys(chars))
+            shot = ShotDraft(0, action_type(chars, props), first_sentence(beat.text), chars, props)
+            planned.append(Planned(shot, action=True))
     return planned
 
 
-def _plan_exchange(speeches: Sequence[Beat], matcher: AssetMatcher, zh: bool) -> list[_Planned]:
+def _plan_exchange(speeches: Sequence[Beat], matcher: AssetMatcher, zh: bool) -> list[Planned]:
     """Close-ups for lone speeches; over-the-shoulder shots while two speakers alternate."""
     who = [matcher.speaker(s.speaker or "") for s in speeches]
-    planned: list[_Planned] = []
+    planned: list[Planned] = []
     start = 0
     while start < len(speeches):
         end = start + 1
@@ -124,85 +121,33 @@ def _plan_exchange(speeches: Sequence[Beat], matcher: AssetMatcher, zh: bool) ->
             _, props = matcher.find(f"{speeches[i].text} {speeches[i].aside}")
             colon = "：" if zh else ": "
             prefix = f"{speeches[i].speaker}{colon}"
-            words = _first_sentence(speeches[i].text, MAX_DESCRIPTION_CHARS - len(prefix))
+            words = first_sentence(speeches[i].text, MAX_DESCRIPTION_CHARS - len(prefix))
             if end - start == 1:
                 shot = ShotDraft(0, "close-up", (prefix + words).strip(), (who[i],), props)
             else:
                 listener = who[start + 1] if who[i] == who[start] else who[start]
                 shot = ShotDraft(0, "over-the-shoulder", (prefix + words).strip(), (who[i], listener), props)
-            planned.append(_Planned(shot, action=False))
+            planned.append(Planned(shot, action=False))
         start = end
     return planned
 
 
-def _action_type(characters: Sequence[str], props: Sequence[str]) -> str:
-    if not characters:
-        return "insert" if props else "wide"
-    return "medium" if len(characters) <= 2 else "wide"
+def _plan_voice(speech: Beat, seen: Sequence[str], matcher: AssetMatcher, zh: bool) -> Planned:
+    """A voice heard off screen: no close-up of its speaker, but a shot of who is there to hear it.
 
-
-def _first_sentence(text: str, limit: int = MAX_DESCRIPTION_CHARS) -> str:
-    """The first sentence of ``text`` on one line, cut to ``limit`` characters with an ellipsis."""
-    text = " ".join(text.split())
-    match = SENTENCE_END.search(text)
-    if match is not None:
-        text = text[: match.end()]
-    return _clip(text, limit)
-
-
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: max(limit - 1, 0)]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:-") + "…"
-
-
-def _cap(planned: list[_Planned], budget: int) -> list[_Planned]:
-    """Fit ``planned`` into ``budget`` shots, keeping their order.
-
-    Neighbouring action shots are merged pairwise, pass after pass, so a long run of short
-    action lines shrinks evenly; if speeches alone still overflow, neighbours are grouped evenly.
+    The shot is medium on the one or two characters already seen in the scene, wide on more
+    or on none (the scene itself); the description keeps the mark (``MARY (V.O.): …``).
     """
-    if budget <= 0:
-        return []
-    while len(planned) > budget:
-        excess = len(planned) - budget
-        merged: list[_Planned] = []
-        fresh = False  # whether merged[-1] was already merged in this pass
-        for item in planned:
-            if excess and item.action and merged and merged[-1].action and not fresh:
-                merged[-1] = _merge([merged[-1], item])
-                excess -= 1
-                fresh = True
-            else:
-                merged.append(item)
-                fresh = False
-        if len(merged) == len(planned):
-            break
-        planned = merged
-    if len(planned) <= budget:
-        return planned
-    size = -(-len(planned) // budget)
-    return [_merge(planned[i : i + size]) for i in range(0, len(planned), size)]
-
-
-def _merge(group: Sequence[_Planned]) -> _Planned:
-    """One shot standing for ``group``: descriptions joined (then clipped), everyone's assets."""
-    first = group[0].shot
-    description = first.description
-    for item in group[1:]:
-        # Chinese sentences run on without a space; Latin ones take one.
-        sep = "" if description and ord(description[-1]) >= 0x2E80 else " "
-        description += sep + item.shot.description
-    chars = tuple(dict.fromkeys(name for p in group for name in p.shot.characters))
-    props = tuple(dict.fromkeys(name for p in group for name in p.shot.props))
-    action = all(p.action for p in group)
-    kind = _action_type(chars, props) if action else first.type
-    shot = ShotDraft(0, kind, _clip(description, MAX_DESCRIPTION_CHARS), chars, props)
-    return _Planned(shot, action)
+    speaker = speech.speaker or ""
+    listeners = tuple(name for name in seen if name != matcher.speaker(speaker))
+    _, props = matcher.find(f"{speech.text} {speech.aside}")
+    mark = ""
+    if speech.voice.casefold() != speaker.strip().casefold():
+        mark = f"（{speech.voice}）" if zh else f" ({speech.voice})"
+    prefix = f"{speaker}{mark}{'：' if zh else ': '}"
+    words = first_sentence(speech.text, MAX_DESCRIPTION_CHARS - len(prefix))
+    kind = "medium" if 0 < len(listeners) <= 2 else "wide"
+    return Planned(ShotDraft(0, kind, (prefix + words).strip(), listeners, props), action=False)
 
 
 def _establishing(heading: str, location: str | None, zh: bool) -> str | None:
@@ -215,7 +160,7 @@ def _establishing(heading: str, location: str | None, zh: bool) -> str | None:
         text = f"全景：{place}（{time}）" if time else f"全景：{place}"
     else:
         text = f"Establishing: {place}, {time}" if time else f"Establishing: {place}"
-    return _clip(" ".join(text.split()), MAX_DESCRIPTION_CHARS)
+    return clip(" ".join(text.split()), MAX_DESCRIPTION_CHARS)
 
 
 # --- actor shell: claim → plan shots per scene → replace shots and references → advance -----------

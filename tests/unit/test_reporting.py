@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from stages.reporting import CSV_TABLES, render_csv, render_html, render_json
+from stages.scene_kinds import SHEET_COLOURS, classify, colour_class
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -186,31 +187,147 @@ def test_render_html_is_a_self_contained_utf8_page_without_scripts() -> None:
 
 
 def test_render_html_shows_header_summary_tables_and_shot_lists() -> None:
-    """Title, project, status, stats, counts, each table and each scene's shots are on the page."""
+    """Title, project, status, counts, each table and each scene's shots are on the page."""
     page = render_html(make_report())
 
     expected_fragments = [
         "<h1>Pilot</h1>",
         "<dt>Project</dt><dd>Night Shift</dd>",
         "<dt>Status</dt><dd>completed</dd>",
-        "<dt>shots</dt><dd>3</dd>",
+        "<dt>Created</dt><dd>2024-05-01 10:00 UTC</dd>",
         "<li><strong>2</strong>Scenes</li>",
         "<li><strong>3</strong>Shots</li>",
-        "<td>JOHN</td><td>John, Johnny</td><td>lead</td><td>male</td><td>40s</td><td>2</td><td>1</td>"
-        "<td>Ep 1 · Scene 1</td><td>A tired cook.</td>",
-        "<td>KITCHEN</td><td>1</td><td>1</td>",
-        "<h2>Episode 1: Arrival</h2>",
-        "<h3>Scene 1: INT. KITCHEN - NIGHT</h3>",
+        "<li><strong>1 / 1</strong>INT / EXT</li>",
+        "<td>1</td><td>JOHN</td><td>John, Johnny</td><td>lead</td><td>male</td><td>40s</td>"
+        '<td>2</td><td>1</td><td>Ep 1 · Scene 1</td><td><a href="#scene-1">1</a></td><td>A tired cook.</td>',
+        '<td>KITCHEN</td><td>1</td><td><a href="#scene-1">1</a></td><td>INT</td>',
+        '<td>knife</td><td>1</td><td><a href="#scene-1">1</a></td>',
+        '<h2 class="episode-title">Episode 1: Arrival</h2>',
+        "<h3>INT. KITCHEN - NIGHT</h3>",
         "<td>2</td><td>over-the-shoulder</td><td>JOHN: You&#x27;re late.</td>"
         "<td>JOHN, MARY</td><td>knife</td>",
     ]
     assert [True] * len(expected_fragments) == [fragment in page for fragment in expected_fragments]
 
 
-def test_render_html_puts_each_shot_under_its_own_scene() -> None:
-    """Scene 2's section holds its establishing shot and none of scene 1's shots."""
+def test_render_html_processing_section_shows_every_stat() -> None:
+    """Known stats get labels, stage times a table with a total, unknown keys a key/value table."""
+    stats = {
+        "characters_in_script": 2880,
+        "encoding": "utf-8",
+        "chunks": 1,
+        "provider": "rules",
+        "llm_calls": 4,
+        "prompt_tokens": 12000,
+        "completion_tokens": 300,
+        "cache_hits": 1,
+        "stage_seconds": {"ingest": 0.5, "extract": 1.25},
+        "gpu": "none",
+        "scenes": 2,
+    }
+    page = render_html(make_report(stats=stats))
+    processing = page.split('<section id="processing">')[1].split("</section>")[0]
+
+    expected_fragments = [
+        "<dt>Script length (characters)</dt><dd>2,880</dd>",
+        "<dt>Encoding</dt><dd>utf-8</dd>",
+        "<dt>Chunks</dt><dd>1</dd>",
+        "<dt>Extraction provider</dt><dd>rules</dd>",
+        "<dt>LLM calls</dt><dd>4</dd>",
+        "<dt>Prompt tokens</dt><dd>12,000</dd>",
+        "<dt>Completion tokens</dt><dd>300</dd>",
+        "<dt>Cache hits</dt><dd>1</dd>",
+        "<td>extract</td><td>1.25</td>",
+        "<td>Total</td><td>1.75</td>",
+        "<td>gpu</td><td>none</td>",
+    ]
+    assert [True] * len(expected_fragments) == [fragment in processing for fragment in expected_fragments]
+    assert "<td>scenes</td>" not in processing
+
+
+def test_render_html_gives_each_scene_a_breakdown_sheet_coloured_by_int_ext_and_time() -> None:
+    """Scene 1 (INT night) gets a blue sheet, scene 2 (EXT day) a yellow one, each with its facts."""
     page = render_html(make_report())
-    scene_two = page.split("<h3>Scene 2: EXT. STREET - DAY</h3>")[1]
+
+    expected_fragments = [
+        '<article class="sheet" id="scene-1">\n<header class="sheet-head int-night">',
+        '<article class="sheet" id="scene-2">\n<header class="sheet-head ext-day">',
+        "<div><dt>Episode</dt><dd>1</dd></div><div><dt>INT/EXT</dt><dd>INT</dd></div>"
+        "<div><dt>Time</dt><dd>NIGHT</dd></div><div><dt>Day/Night</dt><dd>Night</dd></div>"
+        "<div><dt>Location / Set</dt><dd>KITCHEN</dd></div><div><dt>Shots</dt><dd>2</dd></div>",
+        '<section class="box cast"><h4>Cast members</h4><ul><li><span class="cast-id">1</span>JOHN</li>'
+        "<li>MARY</li></ul></section>",
+        '<section class="box props"><h4>Props</h4><ul><li>knife</li></ul></section>',
+        '<tr class="int-night"><td><a href="#scene-1">1</a></td><td>1</td><td>INT</td><td>Night</td>'
+        "<td>KITCHEN</td><td>1, MARY</td><td>1</td><td>2</td></tr>",
+    ]
+    assert [True] * len(expected_fragments) == [fragment in page for fragment in expected_fragments]
+
+
+def test_sheet_colours_follow_the_industry_scheme_in_english_and_chinese() -> None:
+    """INT day white, EXT day yellow, INT night blue, EXT night green; 内/外 and Chinese times too."""
+    cases = [
+        ("INT", "DAY"),
+        ("EXT", "MORNING"),
+        ("INT", "NIGHT"),
+        ("EXT", "DUSK"),
+        ("内", "清晨"),
+        ("外", "中午"),
+        ("内", "傍晚"),
+        ("外", "黄昏"),
+        ("内", "晚"),
+        ("外", "深夜"),
+        ("内", "黎明"),
+        ("INT/EXT", "夜"),
+        ("INT", None),
+        (None, "DAY"),
+    ]
+    scenes = [{"int_ext": int_ext, "time": time} for int_ext, time in cases]
+
+    expected = ["int-day", "ext-day", "int-night", "ext-day", "int-day", "ext-day", "int-day", "ext-day"]
+    expected += ["int-night", "ext-night", "int-night", "ext-night", "unsorted", "unsorted"]
+    assert expected == [colour_class(kind) for kind in classify(scenes)]
+    assert {"int-day": "#ffffff", "ext-day": "#fff176", "int-night": "#90caf9", "ext-night": "#a5d6a7"} == {
+        key: SHEET_COLOURS[key] for key in ("int-day", "ext-day", "int-night", "ext-night")
+    }
+
+
+def test_continuity_time_takes_the_light_of_the_scene_before() -> None:
+    """A CONTINUOUS or 接上 scene is day or night as the scene before it is."""
+    scenes = [
+        {"int_ext": "EXT", "time": "NIGHT"},
+        {"int_ext": "INT", "time": "CONTINUOUS"},
+        {"int_ext": "内", "time": "日"},
+        {"int_ext": "外", "time": "接上"},
+    ]
+
+    expected = [("EXT", "night"), ("INT", "night"), ("INT", "day"), ("EXT", "day")]
+    assert expected == classify(scenes)
+
+
+def test_render_html_has_a_colour_key_and_prints_one_sheet_per_page() -> None:
+    """The legend names every colour, and print CSS breaks before sheets and never inside a row."""
+    page = render_html(make_report())
+
+    expected_fragments = [
+        "INT day: white",
+        "EXT day: yellow",
+        "INT night: blue",
+        "EXT night: green",
+        "Cast: red",
+        "Props: violet",
+        "@media print{",
+        ".sheet{break-before:page}",
+        "tr,.box,.sheet-head,ul.counts li{break-inside:avoid}",
+        "print-color-adjust:exact",
+    ]
+    assert [True] * len(expected_fragments) == [fragment in page for fragment in expected_fragments]
+
+
+def test_render_html_puts_each_shot_under_its_own_scene() -> None:
+    """Scene 2's sheet holds its establishing shot and none of scene 1's shots."""
+    page = render_html(make_report())
+    scene_two = page.split("<h3>EXT. STREET - DAY</h3>")[1]
 
     expected = (True, False)
     assert expected == ("Establishing: STREET, DAY" in scene_two, "You&#x27;re late" in scene_two)
@@ -221,8 +338,9 @@ def test_render_html_escapes_every_user_derived_value() -> None:
     page = render_html(hostile_report())
 
     assert "<script" not in page
-    # 20 hostile fields in hostile_report(); the title shows twice (<title> and <h1>).
-    expected = 21
+    # 20 hostile fields in hostile_report(); the title shows twice (<title> and <h1>) and scene 1's
+    # location twice (its breakdown sheet and the scene overview).
+    expected = 22
     assert expected == page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;")
 
 
@@ -248,9 +366,11 @@ def test_render_html_labels_a_chinese_report_in_chinese() -> None:
 
     expected_fragments = [
         "<h2>人物</h2>",
-        "<h2>第1集：第一集</h2>",
-        "<h3>第1场：1-1 客厅 夜 内</h3>",
-        "<td>林夏：烧了。</td>",
+        '<h2 class="episode-title">第1集：第一集</h2>',
+        "<h3>1-1 客厅 夜 内</h3>",
+        "<div><dt>日/夜</dt><dd>夜</dd></div>",
+        "<td>特写</td><td>林夏：烧了。</td>",
+        "内景 夜：蓝色",
     ]
     assert [True] * len(expected_fragments) == [fragment in page for fragment in expected_fragments]
 
@@ -281,11 +401,37 @@ def test_render_html_tolerates_an_empty_report() -> None:
 
 
 def test_render_csv_scenes_has_one_row_per_scene_with_its_shot_count() -> None:
-    """The scenes table joins lists with "; " and counts each scene's shots."""
+    """The scenes table joins lists with "; ", counts each scene's shots and says day or night."""
     expected = [
-        ["episode", "scene", "heading", "int_ext", "time", "location", "characters", "props", "shots"],
-        ["1", "1", "INT. KITCHEN - NIGHT", "INT", "NIGHT", "KITCHEN", "JOHN; MARY", "knife", "2"],
-        ["1", "2", "EXT. STREET - DAY", "EXT", "DAY", "STREET", "", "", "1"],
+        [
+            "episode",
+            "scene",
+            "heading",
+            "int_ext",
+            "time",
+            "location",
+            "characters",
+            "props",
+            "shots",
+            "day_night",
+            "character_count",
+            "prop_count",
+        ],
+        [
+            "1",
+            "1",
+            "INT. KITCHEN - NIGHT",
+            "INT",
+            "NIGHT",
+            "KITCHEN",
+            "JOHN; MARY",
+            "knife",
+            "2",
+            "night",
+            "2",
+            "1",
+        ],
+        ["1", "2", "EXT. STREET - DAY", "EXT", "DAY", "STREET", "", "", "1", "day", "0", "0"],
     ]
     assert expected == read_csv(render_csv(make_report()))
 
@@ -303,6 +449,9 @@ def test_render_csv_has_a_header_row_for_every_table() -> None:
             "characters",
             "props",
             "shots",
+            "day_night",
+            "character_count",
+            "prop_count",
         ],
         "characters": [
             "name",
@@ -316,8 +465,9 @@ def test_render_csv_has_a_header_row_for_every_table() -> None:
             "first_episode",
             "first_scene",
             "description",
+            "cast_id",
         ],
-        "locations": ["name", "scenes", "scene_count"],
+        "locations": ["name", "scenes", "scene_count", "int_ext"],
         "props": ["name", "scenes", "scene_count"],
         "shots": ["episode", "scene", "number", "type", "description", "characters", "props"],
     }
@@ -325,11 +475,11 @@ def test_render_csv_has_a_header_row_for_every_table() -> None:
 
 
 def test_render_csv_characters_and_shots_rows() -> None:
-    """Character and shot rows carry their fields, lists joined with "; "."""
+    """Character and shot rows carry their fields, lists joined with "; "; cast ids count from 1."""
     report = make_report()
 
     expected = (
-        ["JOHN", "John; Johnny", "lead", "male", "40s", "2", "1", "1", "1", "1", "A tired cook."],
+        ["JOHN", "John; Johnny", "lead", "male", "40s", "2", "1", "1", "1", "1", "A tired cook.", "1"],
         ["1", "1", "2", "over-the-shoulder", "JOHN: You're late.", "JOHN; MARY", "knife"],
     )
     assert expected == (
@@ -338,9 +488,15 @@ def test_render_csv_characters_and_shots_rows() -> None:
     )
 
 
+def test_render_csv_locations_say_how_each_place_is_used() -> None:
+    """The locations table gives each place's scenes and whether it is shot INT, EXT or both."""
+    expected = [["KITCHEN", "1", "1", "INT"], ["STREET", "2", "1", "EXT"]]
+    assert expected == read_csv(render_csv(make_report(), "locations"))[1:]
+
+
 def test_render_csv_keeps_chinese_text() -> None:
     """Chinese names and headings come through the CSV unchanged."""
-    expected = ["1", "1", "1-1 客厅 夜 内", "INT", "夜", "客厅", "林夏; 陈默", "信", "1"]
+    expected = ["1", "1", "1-1 客厅 夜 内", "INT", "夜", "客厅", "林夏; 陈默", "信", "1", "night", "2", "1"]
     assert expected == read_csv(render_csv(make_chinese_report(), "scenes"))[1]
 
 

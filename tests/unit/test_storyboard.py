@@ -126,6 +126,13 @@ def test_establishing_shot_wording_follows_the_language() -> None:
     assert [ShotDraft(1, "establishing", "全景：医院走廊（日）")] == chinese
 
 
+def test_establishing_shot_keeps_the_time_of_a_fountain_numbered_heading() -> None:
+    """A Fountain scene number (``#1#``) after the time does not hide the time of day."""
+    shots = plan("", heading="EXT. HARBOR CITY SAVINGS BANK - NIGHT #1#", location="HARBOR CITY SAVINGS BANK")
+
+    assert [ShotDraft(1, "establishing", "Establishing: HARBOR CITY SAVINGS BANK, NIGHT")] == shots
+
+
 def test_establishing_shot_without_location_reads_the_heading() -> None:
     """Without a location the place comes from the heading, scene numbers and INT/EXT dropped."""
     shots = plan("", heading="12 INT./EXT. CAR - MOVING - NIGHT 12")
@@ -171,11 +178,41 @@ def test_action_type_follows_how_many_characters_it_names() -> None:
 
 
 def test_single_speech_is_a_close_up_of_the_speaker() -> None:
-    """A lone speech is a close-up of its speaker; the cue's (V.O.) and the parenthetical are dropped."""
-    text = "JOHN waits.\n\nMARY (V.O.)\n(softly)\nI'm outside. Open up.\n\nJOHN opens the door."
+    """A lone speech is a close-up of its speaker; the cue's (CONT'D) and the parenthetical are dropped."""
+    text = "JOHN waits.\n\nMARY (CONT'D)\n(softly)\nI'm outside. Open up.\n\nJOHN opens the door."
     shots = plan(text, characters=EN_CHARACTERS)
 
     assert ShotDraft(2, "close-up", "MARY: I'm outside.", ("MARY",)) == shots[1]
+
+
+def test_voice_over_is_a_shot_of_who_is_on_screen_not_of_the_speaker() -> None:
+    """A V.O. or O.S. speech is a medium shot of the characters seen so far, noting the mark."""
+    text = "JOHN waits by the phone.\n\nMARY (V.O.)\nI'm outside.\n\nJOHN\nCome in.\n\nBOB (O.S.)\nWho is it?"
+    shots = plan(text, characters=EN_CHARACTERS)
+
+    assert [
+        ShotDraft(1, "medium", "JOHN waits by the phone.", ("JOHN",)),
+        ShotDraft(2, "medium", "MARY (V.O.): I'm outside.", ("JOHN",)),
+        ShotDraft(3, "close-up", "JOHN: Come in.", ("JOHN",)),
+        ShotDraft(4, "medium", "BOB (O.S.): Who is it?", ("JOHN",)),
+    ] == shots
+
+
+def test_chinese_off_screen_voices_and_narrators_get_no_close_up() -> None:
+    """（画外音）, （OS）, a leading （画外音） and a 旁白 speaker are heard over the scene, not shown."""
+    text = (
+        "旁白：那一年，她离开了。\n△ 林夏推门而入。\n"
+        "陈默（画外音）：你回来了。\n陈默（OS）：别走。\n王妈：（画外音）吃饭了！"
+    )
+    shots = plan(text, characters=ZH_CHARACTERS, language="zh")
+
+    assert [
+        ShotDraft(1, "wide", "旁白：那一年，她离开了。"),
+        ShotDraft(2, "medium", "林夏推门而入。", ("林夏",)),
+        ShotDraft(3, "medium", "陈默（画外音）：你回来了。", ("林夏",)),
+        ShotDraft(4, "medium", "陈默（OS）：别走。", ("林夏",)),
+        ShotDraft(5, "medium", "王妈（画外音）：吃饭了！", ("林夏",)),
+    ] == shots
 
 
 def test_third_speaker_ends_the_over_the_shoulder_run() -> None:
@@ -203,7 +240,7 @@ def test_action_between_speeches_breaks_the_exchange() -> None:
 
 def test_speech_interrupted_by_a_cont_d_cue_is_one_shot() -> None:
     """The same speaker twice in a row (a CONT'D cue) is one speech, hence one shot."""
-    text = "SARAH (O.S.)\nHello?\n\nSARAH (CONT'D)\n(louder)\nAnyone home?"
+    text = "SARAH\nHello?\n\nSARAH (CONT'D)\n(louder)\nAnyone home?"
     shots = plan(text, characters={"SARAH": ["Sarah"]})
 
     assert [ShotDraft(1, "close-up", "SARAH: Hello?", ("SARAH",))] == shots
@@ -284,6 +321,15 @@ def test_props_match_case_insensitively_on_word_boundaries_with_plurals() -> Non
     shots = plan("A gunshot.\n\nTwo GUNS on the bed.\n\nGun drawn.", props={"gun": ["gun"]})
 
     expected = [(), ("gun",), ("gun",)]
+    assert expected == [shot.props for shot in shots]
+
+
+def test_one_character_chinese_prop_is_not_seen_inside_a_common_word() -> None:
+    """The prop 信 (letter) is not in 相信 (believe), but is in 一封信 and 那封信."""
+    text = "△ 林夏说她相信陈默。\n△ 林夏拿出一封信。\n△ 陈默不信。"
+    shots = plan(text, characters=ZH_CHARACTERS, props=ZH_PROPS, language="zh")
+
+    expected = [(), ("信",), ()]
     assert expected == [shot.props for shot in shots]
 
 
