@@ -21,6 +21,10 @@ def main(argv: list[str]) -> int:
         return 2
     # Must be set before dramatiq.worker is imported: the idle poll interval (DESIGN.md §7).
     os.environ.setdefault("dramatiq_worker_timeout", str(settings.broker.worker_timeout_ms))
+    if settings.metrics.enabled:  # before anything imports prometheus_client
+        from pipeline.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(settings)
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 

@@ -47,6 +47,11 @@ def setup_broker(settings: Settings | None = None, *, stub: bool | None = None) 
             url=_with_max_connections(settings.broker.url, settings.broker.max_connections),
             namespace=settings.broker.namespace,
         )
+        if settings.metrics.enabled:
+            from pipeline.metrics import dramatiq_middleware
+
+            for middleware in dramatiq_middleware():
+                broker.add_middleware(middleware)
         if settings.reconcile.enabled:
             from pipeline.reconciler import PeriodicReconciler
 

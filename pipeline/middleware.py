@@ -15,6 +15,7 @@ from sqlalchemy import update
 from models import Chunk, DeadLetter
 from pipeline.errors import JobNotFound
 from pipeline.logs import get_logger
+from pipeline.metrics import metrics
 from pipeline.states import Status
 
 log = get_logger(__name__)
@@ -129,6 +130,7 @@ class DeadLetters(Middleware):
                     attempt=attempts - 1,
                     values={"failed_stage": stage, "error": detail},
                 )
+            metrics().dead_letters.labels(stage).inc()
             log.error("dead_lettered", error_type=error_type, error=error[:300], left_status=left)
         except JobNotFound:
             log.warning("dead_letter_for_unknown_job", job_id=job_id)

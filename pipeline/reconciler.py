@@ -26,6 +26,7 @@ from models import Job
 from models.base import utcnow
 from pipeline.db import as_utc, session_factory
 from pipeline.logs import get_logger
+from pipeline.metrics import metrics
 from pipeline.settings import Settings, get_settings
 from pipeline.states import STAGES, StageSpec, Status
 from pipeline.transitions import record_note
@@ -112,6 +113,7 @@ def _redrive(factory: object, job_id: str, rule: _Rule, seen_updated_at: datetim
             uow.session, job_id, won, rule.status, f"reconciler re-drive after {stuck:.0f}s in {rule.status}"
         )
         uow.send_after_commit(stage_message(rule.stage, job_id))
+    metrics().redrives.labels(rule.status.value).inc()
     log.warning("job_redriven", job_id=job_id, status=rule.status.value, stuck_s=round(stuck, 1))
     return True
 

@@ -18,6 +18,7 @@ from models.base import utcnow
 from pipeline.db import as_utc
 from pipeline.errors import IllegalTransition, PermanentError
 from pipeline.logs import get_logger
+from pipeline.metrics import metrics
 from pipeline.settings import get_settings
 from pipeline.states import STAGES, StageSpec
 from pipeline.transitions import claim, transition
@@ -62,7 +63,10 @@ def claim_stage(session: Session, spec: StageSpec, job_id: str) -> Job | None:
         status = session.scalar(select(Job.status).where(Job.id == job_id))
         reason = "unknown job" if status is None else f"job is {status}"
         log.info("message_dropped", reason=reason, job_id=job_id)
+        metrics().dropped.labels(spec.name).inc()
         return None
+    if job.deliveries > 1:
+        metrics().retries.labels(spec.name).inc()
     # Claims beyond the first that are not counted retries: the worker holding it died (or its
     # message was lost and re-sent). dramatiq redelivers those forever without counting.
     deaths = job.deliveries - 1 - attempt
@@ -97,6 +101,7 @@ def finish_stage(uow: UnitOfWork, spec: StageSpec, job: Job, *, units: int | Non
     except IllegalTransition as exc:
         log.info("stage_output_discarded", reason=str(exc))
         return False
+    metrics().stage_seconds.labels(spec.name).observe((now - started).total_seconds())
     follower = next_stage(spec)
     if follower is not None:
         uow.send_after_commit(stage_message(follower, job.id))

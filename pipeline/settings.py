@@ -99,6 +99,13 @@ class ReconcileSettings(_Section):
     grace_s: float = Field(60.0, ge=0)
 
 
+class MetricsSettings(_Section):
+    enabled: bool = True
+    host: str = "0.0.0.0"  # noqa: S104 (scraped from outside the host by design)
+    port: int = Field(9191, ge=1, le=65535)
+    dir: str = "/tmp/juben-prometheus"  # noqa: S108 (a per-host scratch dir, emptied at worker start)
+
+
 class ReportSettings(_Section):
     dir: str = "reports"
 
@@ -130,6 +137,7 @@ class Settings(BaseSettings):
     dedup: DedupSettings = DedupSettings()
     stages: StagesSettings = StagesSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    metrics: MetricsSettings = MetricsSettings()
     report: ReportSettings = ReportSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
     logging: LoggingSettings = LoggingSettings()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,12 @@ from tests.conftest import EXAMPLES, REDIS_URL, ROOT
 pytestmark = pytest.mark.slow
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _env(database_url: str, namespace: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUBEN_")}
     env.update(
@@ -25,6 +33,9 @@ def _env(database_url: str, namespace: str) -> dict[str, str]:
         JUBEN_BROKER__URL=REDIS_URL,
         JUBEN_BROKER__NAMESPACE=namespace,
         JUBEN_LOGGING__LEVEL="WARNING",
+        JUBEN_METRICS__HOST="127.0.0.1",
+        JUBEN_METRICS__PORT=str(_free_port()),
+        JUBEN_METRICS__DIR=f"/tmp/juben-test-metrics-{namespace}",
         PYTHONPATH=str(ROOT),
     )
     return env
@@ -149,3 +160,25 @@ def test_bad_input_exits_non_zero_and_writes_nothing(workers, tmp_path: Path):
     assert "ingest.max_bytes" in results["big"].stderr
     assert "no job" in results["status"].stderr
     assert [] == json.loads(cli(env, "jobs", "--json").stdout)["items"]
+
+
+def test_worker_serves_prometheus_metrics(workers):
+    """The worker's metrics endpoint has dramatiq's message counts, stage durations and jobs by status."""
+    env = workers
+    job_id = cli(env, "submit", str(EXAMPLES / "the-heist.fountain"), "--project", "metrics").stdout.strip()
+    _wait_all(env, [job_id])
+
+    url = f"http://127.0.0.1:{env['JUBEN_METRICS__PORT']}/metrics"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            body = urllib.request.urlopen(url, timeout=5).read().decode()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+    assert 'juben_jobs{status="COMPLETED"} 1.0' in body
+    assert 'juben_stage_duration_seconds_count{stage="ingest"} 1.0' in body
+    assert "dramatiq_messages_total" in body
