@@ -332,3 +332,30 @@ def reconcile(
     for s in found:
         table.add_row(s.status, f"{s.stuck_s:.0f}s", s.stage, "re-driven" if s.redriven else "-", s.job_id)
     out.print(table if found else "no stranded jobs")
+
+
+@app.command()
+def stats(as_json: JsonOpt = False) -> None:
+    """Jobs by status, dead letters, stage durations, retries, re-drives and LLM use."""
+    from pipeline.stats import collect_stats
+
+    figures = collect_stats()
+    if as_json:
+        emit_json(figures)
+        return
+    jobs = Table("status", "jobs", title="jobs")
+    for status, count in figures["jobs"].items():
+        if count:
+            jobs.add_row(status, str(count))
+    out.print(jobs)
+    stages = Table("stage", "finished", "p50", "p95", title="stage durations (recent)")
+    for stage, d in figures["stage_durations"].items():
+        stages.add_row(stage, str(d["count"]), f"{d['p50_s'] or 0:.2f}s", f"{d['p95_s'] or 0:.2f}s")
+    out.print(stages)
+    letters = ", ".join(f"{k}: {v}" for k, v in figures["dead_letters_unresolved"].items()) or "none"
+    out.print(f"unresolved dead letters: {letters}")
+    out.print(f"retries: {figures['retries']}   reconciler re-drives: {figures['reconciler_redrives']}")
+    llm = figures["llm"]
+    out.print(
+        f"LLM tokens: {llm['prompt_tokens']} prompt, {llm['completion_tokens']} completion; cache hits {llm['cache_hits']}"
+    )

@@ -221,3 +221,23 @@ def test_dead_letters_leave_dramatiqs_redis_queue_when_redriven(pg_settings, red
     assert "COMPLETED" == jobs.get_status(job_id).status
     with session_factory()() as s:
         assert 1 == s.scalar(select(func.count()).select_from(DeadLetter))
+
+
+def test_stats_count_jobs_dead_letters_and_stage_durations(stub_worker):
+    """`stats` figures: jobs by status, unresolved dead letters by stage, finished stages."""
+    from pipeline.stats import collect_stats
+
+    broker, worker = stub_worker
+    ok = jobs.submit(SCRIPT, project="stats")
+    _break_ingest(jobs.submit(SCRIPT, project="stats"))
+    drain(broker, worker)
+
+    figures = collect_stats()
+
+    assert (1, 1) == (figures["jobs"]["COMPLETED"], figures["jobs"]["FAILED"])
+    assert {"ingest": 1} == figures["dead_letters_unresolved"]
+    assert (1, 1) == (
+        figures["stage_durations"]["ingest"]["count"],
+        figures["stage_durations"]["report"]["count"],
+    )
+    assert "COMPLETED" == jobs.get_status(ok).status

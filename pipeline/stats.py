@@ -1,0 +1,73 @@
+"""The figures `enqueue.py stats` prints for a person: what the metrics endpoint shows machines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from models import Chunk, DeadLetter, Job, JobEvent
+from pipeline.db import session_factory
+from pipeline.settings import Settings
+from pipeline.states import STAGES, Status
+
+#: Recent stage-ending events per stage the duration percentiles are taken over.
+DURATION_SAMPLE = 500
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def collect_stats(settings: Settings | None = None) -> dict[str, Any]:
+    """Jobs by status, dead letters, stage durations, retries, re-drives and LLM use."""
+    with session_factory(settings)() as session:
+        jobs = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+        letters = dict(
+            session.execute(
+                select(DeadLetter.stage, func.count())
+                .where(DeadLetter.resolved_at.is_(None))
+                .group_by(DeadLetter.stage)
+            ).all()
+        )
+        durations: dict[str, dict[str, float | int | None]] = {}
+        for spec in STAGES:
+            values = [
+                v
+                for v in session.scalars(
+                    select(JobEvent.duration_s)
+                    .where(JobEvent.to_status == spec.done.value, JobEvent.duration_s.is_not(None))
+                    .order_by(JobEvent.id.desc())
+                    .limit(DURATION_SAMPLE)
+                )
+                if v is not None
+            ]
+            durations[spec.name] = {
+                "count": len(values),
+                "p50_s": _percentile(values, 0.5),
+                "p95_s": _percentile(values, 0.95),
+            }
+        retries = session.scalar(
+            select(func.count()).select_from(JobEvent).where(JobEvent.detail.like("re-claimed%"))
+        )
+        redrives = session.scalar(
+            select(func.count()).select_from(JobEvent).where(JobEvent.detail.like("reconciler re-drive%"))
+        )
+        llm = session.execute(
+            select(
+                func.coalesce(func.sum(Chunk.prompt_tokens), 0),
+                func.coalesce(func.sum(Chunk.completion_tokens), 0),
+                func.count().filter(Chunk.cached.is_(True)),
+            )
+        ).one()
+    return {
+        "jobs": {s.value: jobs.get(s.value, 0) for s in Status},
+        "dead_letters_unresolved": {k or "": v for k, v in letters.items()},
+        "stage_durations": durations,
+        "retries": retries or 0,
+        "reconciler_redrives": redrives or 0,
+        "llm": {"prompt_tokens": llm[0], "completion_tokens": llm[1], "cache_hits": llm[2]},
+    }
