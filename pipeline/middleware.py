@@ -12,7 +12,7 @@ import structlog
 from dramatiq.middleware import Middleware
 from sqlalchemy import update
 
-from models import Chunk, DeadLetter
+from models import Chunk, DeadLetter, Job
 from pipeline.errors import JobNotFound
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
@@ -35,6 +35,17 @@ def fingerprint(stage: str, error_type: str, message: str) -> str:
     """Group "the same failure": stage, error type and the message with ids and numbers masked."""
     masked = _VOLATILE.sub("#", message)[:500]
     return hashlib.sha256(f"{stage}|{error_type}|{masked}".encode()).hexdigest()[:16]
+
+
+def is_known_job(value: object) -> bool:
+    """Tell whether a message argument names an existing job (dead letters may carry garbage)."""
+    from pipeline.db import session_factory
+    from pipeline.runner import is_job_id
+
+    if not is_job_id(value):
+        return False
+    with session_factory()() as session:
+        return session.get(Job, value) is not None
 
 
 def _format(exc: BaseException | None) -> str | None:
@@ -88,7 +99,7 @@ class DeadLetters(Middleware):
 
         exc = getattr(message, "_exception", None)
         stage = stage_for_actor(message.actor_name)
-        job_id = message.args[0] if message.args else None
+        job_id = message.args[0] if message.args and is_known_job(message.args[0]) else None
         error_type = type(exc).__name__ if exc else "Unknown"
         error = str(exc) if exc else "failed without an exception"
         detail = f"{error_type}: {error}"[:2000]

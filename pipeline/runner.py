@@ -6,6 +6,7 @@ Every stage actor calls :func:`run_stage`; the extract fan-out uses the same
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,6 +35,14 @@ class PoisonMessage(PermanentError):
     """The stage keeps killing its worker (SIGKILL, OOM); it is dead-lettered instead of looping."""
 
 
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_job_id(value: object) -> bool:
+    """Tell whether a message argument can be a job id (malformed messages are dropped, not retried)."""
+    return isinstance(value, str) and bool(_JOB_ID.match(value))
+
+
 def message_info() -> tuple[str | None, int]:
     """Return the current dramatiq message's id and retry count (``(None, 0)`` outside a worker)."""
     message = CurrentMessage.get_current_message()
@@ -57,6 +66,10 @@ def claim_stage(session: Session, spec: StageSpec, job_id: str) -> Job | None:
     Returns:
         The locked, claimed job, or ``None`` to drop the message.
     """
+    if not is_job_id(job_id):
+        log.warning("message_dropped", reason="malformed job id", job_id=repr(job_id)[:80])
+        metrics().dropped.labels(spec.name).inc()
+        return None
     message_id, attempt = message_info()
     job = claim(session, job_id, spec.ready, spec.running, message_id=message_id, attempt=attempt)
     if job is None:

@@ -19,7 +19,8 @@ from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
 from models.base import utcnow
 from pipeline.broker import actor_options
 from pipeline.logs import get_logger
-from pipeline.runner import Discarded, claim_stage, finish_stage
+from pipeline.metrics import metrics
+from pipeline.runner import Discarded, claim_stage, finish_stage, is_job_id
 from pipeline.states import STAGE_BY_NAME, Status
 from pipeline.uow import UnitOfWork, stage_message
 from stages.drafts import Mention, SceneSlice
@@ -166,6 +167,10 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, mentions: Sequence[Mention]) -
 @dramatiq.actor(actor_name="extract_chunk", queue_name=EXTRACT.queue, **actor_options("extract"))
 def extract_chunk(job_id: str, chunk_id: int) -> None:
     """Extract one chunk; the last chunk of the job advances it to dedup."""
+    if not is_job_id(job_id) or not isinstance(chunk_id, int):
+        log.warning("message_dropped", reason="malformed arguments", args=repr((job_id, chunk_id))[:120])
+        metrics().dropped.labels("extract").inc()
+        return
     with UnitOfWork() as uow:
         work = _load_chunk(uow.session, job_id, chunk_id)
     if work is None:

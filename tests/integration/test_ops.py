@@ -241,3 +241,34 @@ def test_stats_count_jobs_dead_letters_and_stage_durations(stub_worker):
         figures["stage_durations"]["report"]["count"],
     )
     assert "COMPLETED" == jobs.get_status(ok).status
+
+
+def test_malformed_messages_are_dropped_without_retries_or_crashes(stub_worker):
+    """Unknown ids, wrong argument types and messages for a stage the job is not ready for are
+    dropped: no retries, no dead-letter loop, the worker keeps working and the job is untouched."""
+    from pipeline.metrics import metrics
+    from pipeline.states import STAGE_BY_NAME
+    from pipeline.uow import stage_message
+
+    broker, worker = stub_worker
+    worker.pause()
+    job_id = jobs.submit(SCRIPT, project="malformed")
+    before = metrics().dropped.labels("chunk")._value.get()
+    for message in (
+        stage_message(STAGE_BY_NAME["ingest"], "0" * 32),  # unknown job
+        stage_message(STAGE_BY_NAME["ingest"], 123),  # wrong type
+        stage_message(STAGE_BY_NAME["extract"], "not-a-job", "x", actor="extract_chunk"),
+        stage_message(STAGE_BY_NAME["chunk"], job_id),  # job is PENDING, not ready for chunk
+    ):
+        broker.enqueue(message)
+    worker.resume()
+
+    drain(broker, worker)
+
+    assert "COMPLETED" == jobs.get_status(job_id).status
+    assert 1 == metrics().dropped.labels("chunk")._value.get() - before
+    with session_factory()() as s:
+        assert 0 == s.scalar(select(func.count()).select_from(DeadLetter))
+        assert 0 == s.scalar(
+            select(func.count()).select_from(JobEvent).where(JobEvent.detail.like("re-claimed%"))
+        )
