@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
+from pipeline.fdx import fdx_to_text, is_fdx
 
 #: File name endings read from a folder (other files in it are ignored).
-SCRIPT_SUFFIXES = (".txt", ".fountain", ".spmd", ".md", ".text")
+SCRIPT_SUFFIXES = (".txt", ".fountain", ".spmd", ".md", ".text", ".fdx")
 _BLOCK = 1 << 20
 _NATURAL = re.compile(r"(\d+)")
 _CONTROL_OK = {"\n", "\r", "\t", "\f", "\v", "\x1b"}
@@ -177,7 +178,13 @@ def read_scripts(paths: list[Path], *, max_bytes: int) -> ScriptText:
     for path in files:
         data = read_limited(path, max_bytes - total)
         total += len(data)
-        text, encoding = decode_script(data, name=str(path))
+        if path.suffix.lower() == ".fdx" or is_fdx(data):
+            try:
+                text, encoding = fdx_to_text(data), "fdx"
+            except InputError as exc:
+                raise InputError(f"{path}: {exc}") from None
+        else:
+            text, encoding = decode_script(data, name=str(path))
         encodings.add(encoding)
         parts.append((path.name, text))
     return join_scripts(parts, encoding="+".join(sorted(encodings)), byte_count=total)

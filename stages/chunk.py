@@ -17,7 +17,7 @@ from pipeline.runner import run_stage
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME
 from stages.drafts import ChunkDraft, EpisodeDraft, SceneDraft, SourceSpan
-from stages.screenplay import parse_structure
+from stages.screenplay import find_sketches, parse_structure
 
 #: A paragraph break: a line break, an optional whitespace-only line content, a line break.
 PARAGRAPH_BREAK_RE = re.compile(r"\n[ \t\r\f\v\u3000]*\n")
@@ -95,6 +95,8 @@ class Structure:
     scenes: list[SceneDraft]
     chunks: list[ChunkDraft]
     hashes: list[str]
+    #: Character sketches of the front matter (人物小传), handed to every extract chunk.
+    sketches: str = ""
 
 
 def find_structure(text: str, sources: Sequence[SourceSpan], *, max_chars: int) -> Structure:
@@ -102,7 +104,7 @@ def find_structure(text: str, sources: Sequence[SourceSpan], *, max_chars: int) 
     episodes, scenes = parse_structure(text, sources)
     chunks = split_into_chunks(text, scenes, max_chars=max_chars)
     hashes = [hashlib.sha256(text[c.start : c.end].encode("utf-8")).hexdigest() for c in chunks]
-    return Structure(episodes, scenes, chunks, hashes)
+    return Structure(episodes, scenes, chunks, hashes, find_sketches(text))
 
 
 def _load(session: Session, job: Job) -> tuple[str, list[SourceSpan], int]:
@@ -169,7 +171,10 @@ def _save(session: Session, job: Job, out: Structure) -> None:
                 for c, h in zip(out.chunks, out.hashes, strict=True)
             ],
         )
-    session.execute(update(Job).where(Job.id == job.id).values(chunks_total=len(out.chunks), chunks_done=0))
+    meta = {**(job.meta or {}), "sketches": out.sketches}
+    session.execute(
+        update(Job).where(Job.id == job.id).values(chunks_total=len(out.chunks), chunks_done=0, meta=meta)
+    )
 
 
 @dramatiq.actor(actor_name="chunk", queue_name=CHUNK.queue, **actor_options("chunk"))

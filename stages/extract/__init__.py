@@ -37,6 +37,7 @@ class ChunkWork:
     chunk_id: int
     language: str
     slices: tuple[SceneSlice, ...]
+    sketches: str = ""
 
 
 def slice_scenes(chunk_text: str, chunk_start: int, scenes: Sequence[Scene]) -> tuple[SceneSlice, ...]:
@@ -92,6 +93,7 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
         select(
             Job.status,
             Job.language,
+            Job.meta,
             Chunk.status,
             Chunk.start,
             Chunk.end,
@@ -104,7 +106,7 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     if row is None:
         log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
         return None
-    job_status, language, chunk_status, start, end, first, last = row
+    job_status, language, meta, chunk_status, start, end, first, last = row
     if job_status != Status.EXTRACTING.value or chunk_status == "done":
         log.info("message_dropped", reason=f"job is {job_status}, chunk is {chunk_status}", chunk_id=chunk_id)
         return None
@@ -117,7 +119,8 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     scenes = session.scalars(
         select(Scene).where(Scene.job_id == job_id, Scene.number.between(first, last)).order_by(Scene.number)
     ).all()
-    return ChunkWork(job_id, chunk_id, language or "en", slice_scenes(text or "", start, scenes))
+    sketches = str((meta or {}).get("sketches") or "")
+    return ChunkWork(job_id, chunk_id, language or "en", slice_scenes(text or "", start, scenes), sketches)
 
 
 def _save_chunk(uow: UnitOfWork, work: ChunkWork, mentions: Sequence[Mention]) -> bool:
@@ -175,7 +178,7 @@ def extract_chunk(job_id: str, chunk_id: int) -> None:
         work = _load_chunk(uow.session, job_id, chunk_id)
     if work is None:
         return
-    mentions = extract_rules(work.slices, language=work.language)
+    mentions = extract_rules(work.slices, language=work.language, sketches=work.sketches)
     try:
         with UnitOfWork() as uow:
             if not _save_chunk(uow, work, mentions):

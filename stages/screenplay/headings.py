@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from stages.drafts import IntExt
+from stages.screenplay.names import CAST_TAIL_RE
 from stages.screenplay.words import word_set
 
 #: ``INT. KITCHEN - NIGHT``, ``12 EXT. ROAD - DAY 12``, ``I/E CAR``, ``int. hall`` (dot needed
@@ -153,7 +154,8 @@ def _forced(line: str) -> Heading | None:
 
 
 def _chinese_parts(rest: str, *, strong: bool) -> Heading | None:
-    rest = rest.strip()
+    cast = CAST_TAIL_RE.search(rest)
+    rest = (rest[: cast.start()] if cast else rest).strip()
     if len(rest) > DEFAULT_MAX_CN_HEADING or rest.endswith(SENTENCE_END):
         return None
     int_ext: IntExt | None = None

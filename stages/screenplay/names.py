@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from stages.screenplay.words import word_set
 
 #: A Chinese cast line under a heading: ``人物：林晚、周默（前男友）``.
-CAST_LINE_RE = re.compile(r"^\s*(?:出场人物|登场人物|主要人物|人物|角色)\s*[:：]\s*(?P<names>.*)$")
+CAST_LINE_RE = re.compile(r"^\s*(?:出场人物|登场人物|主要人物|人物|角色|人)\s*[:：]\s*(?P<names>.*)$")
+#: A cast list at the end of a heading line: ``场：1 景：青山寨 时：日 人：柱子、翠花``.
+CAST_TAIL_RE = re.compile(r"(?:^|\s)(?:出场人物|登场人物|人物|人)\s*[:：]")
 #: One entry of a cast line: a name and an optional bracketed description.
 CAST_ENTRY_RE = re.compile(r"([^、，,;；\s（(]+)\s*(?:[（(]([^）)]*)[）)])?")
 #: Trailing Fountain extensions such as ``(V.O.)``, ``(CONT'D)``, ``(on phone)``.
@@ -18,9 +21,46 @@ EN_CONTD_RE = re.compile(r"\s+CONT['’]D\.?$", re.IGNORECASE)
 EN_TRANSITION_RE = re.compile(
     r"^(?:[A-Z .'’-]+ TO:|FADE (?:IN|OUT)\b.*|FADE TO BLACK.*|CUT TO BLACK.*|THE END.*|INTERCUT.*|"
     r"BACK TO SCENE.*|CONTINUED.*|END OF .*|\(?MORE\)?|TITLE(?: CARD)?:?.*|SUPER:?.*|MONTAGE.*|"
-    r"SERIES OF SHOTS.*|END MONTAGE.*|LATER|SILENCE|BLACK(?: SCREEN)?|FLASHBACK.*|END FLASHBACK.*)$"
+    r"SERIES OF SHOTS.*|END MONTAGE.*|LATER|SILENCE|BLACK(?: SCREEN)?|FLASHBACK.*|END FLASHBACK.*|"
+    r"(?:MOMENTS|SECONDS|MINUTES|HOURS|DAYS|WEEKS|YEARS) LATER.*|CONTINUOUS|OMITTED.*|CHYRON.*|"
+    r"SUBTITLE.*|SUPERIMPOSE.*|OVER BLACK.*|DISSOLVE.*|WIPE.*|IRIS.*|SMASH CUT.*|MATCH CUT.*|JUMP CUT.*|"
+    r"INSERT\b.*|CLOSE[ -]?(?:ON|UP)\b.*|EXTREME CLOSE.*|ANGLE ON\b.*|WIDE (?:ON|SHOT)\b.*|POV\b.*|"
+    r".*['’]S POV|ON THE .*|REVERSE ANGLE.*|NEW ANGLE.*|HIGH ANGLE.*|LOW ANGLE.*|AERIAL.*|OVERHEAD.*|"
+    r"TRACKING.*|SPLIT SCREEN.*|BACK TO PRESENT.*|PRESENT DAY.*|THE NEXT (?:DAY|MORNING|NIGHT).*|"
+    r"TITLE SEQUENCE.*|OPENING CREDITS.*|END CREDITS.*|ROLL CREDITS.*)$"
 )
-EN_GROUPS = frozenset({"ALL", "EVERYONE", "EVERYBODY", "THE CROWD", "CROWD", "BOTH", "TOGETHER"})
+#: Cues that name a group of speakers, not a character.
+EN_GROUPS = frozenset(
+    {
+        "ALL",
+        "EVERYONE",
+        "EVERYBODY",
+        "THE CROWD",
+        "CROWD",
+        "BOTH",
+        "TOGETHER",
+        "ALL THREE",
+        "ALL FOUR",
+        "BOTH OF THEM",
+        "THE OTHERS",
+        "OTHERS",
+        "VOICES",
+        "THE GROUP",
+        "GROUP",
+        "AUDIENCE",
+        "THE AUDIENCE",
+        "CHORUS",
+        "EVERYONE ELSE",
+        "THE TWO",
+        "THE KIDS",
+        "KIDS",
+        "STUDENTS",
+        "THE STUDENTS",
+        "CROWD MEMBERS",
+        "ALL OF THEM",
+        "THEM",
+    }
+)
 #: The longest all-caps cue still read as a name.
 DEFAULT_MAX_CUE_CHARS = 38
 #: A Chinese speech line: names, optional bracketed notes (emotion, 画外音), a colon, speech.
@@ -37,14 +77,32 @@ CN_NAME_RE = re.compile(r"^(?:[\u4e00-\u9fff·]{1,6}|[A-Za-z][A-Za-z.'’-]*(?: 
 #: Characters that never occur in a speaker's name but do in action lines before a colon.
 CN_NOT_IN_NAME = frozenset("的了着说他她你我这那在是把被就都又向对")
 #: Speech verbs that end an action line before a colon (``他低声说：``).
-CN_NOT_LAST = frozenset("说道问喊叫吼答骂念笑哭想写读称")
+CN_NOT_LAST = frozenset("说道问喊叫吼答骂笑哭")
 #: ``孩子们``, ``学生若干``, ``设计部众人``, ``围观群众`` name groups too.
 CN_GROUP_ENDINGS = ("们", "若干", "众人", "群众", "等人")
-CN_GROUPS = frozenset({"众人", "大家", "所有人", "二人", "两人", "三人", "群众", "众", "全体", "齐声"})
+CN_GROUPS = frozenset(
+    {
+        "众人",
+        "大家",
+        "所有人",
+        "二人",
+        "两人",
+        "三人",
+        "四人",
+        "群众",
+        "众",
+        "全体",
+        "齐声",
+        "合",
+        "众人齐",
+        "大伙",
+        "大伙儿",
+    }
+)
 #: Keys of header and note lines (``时间：``, ``字幕：``) and voice-only speakers.
 CN_HEADER_KEYS = word_set(
     """人物 出场人物 登场人物 主要人物 角色 场景 场次 场 景 时间 时 地点 内外 道具 服装 化妆
-    字幕 字幕卡 旁白 画外音 内心独白 独白 备注 注 说明 提示 剧名 片名 编剧 作者 导演 简介 梗概
+    人 字幕 字幕卡 旁白 画外音 内心独白 独白 备注 注 说明 提示 剧名 片名 编剧 作者 导演 简介 梗概
     故事梗概 大纲 背景 音乐 配乐 音效 插曲 特效 闪回 回忆 转场 特写 镜头 画面 全景 近景 远景 中景
     空镜 黑屏 标题 片头 片尾 内景 外景 日期 时长 类型 题材 主题 人物小传 人物介绍 看点 卖点 钩子
     OS VO PS Note Notes http https"""
@@ -129,6 +187,7 @@ def parse_english_cue(line: str) -> str | None:
     return text
 
 
+@lru_cache(maxsize=4096)
 def _chinese_name(raw: str) -> str | None:
     surface = raw.strip()
     name = "".join(surface.split()) if not surface.isascii() else " ".join(surface.split())
@@ -163,6 +222,7 @@ def parse_chinese_cue(line: str) -> ChineseCue | None:
     return ChineseCue(tuple(speakers), match.group("paren").strip(), match.group("speech").strip())
 
 
+@lru_cache(maxsize=4096)
 def is_group(name: str) -> bool:
     """Tell whether a cue names a group (``ALL``, ``众人``) rather than a character.
 

@@ -8,9 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stages.drafts import EpisodeDraft, SceneDraft, SourceSpan
+from stages.screenplay.bios import is_front_header, is_front_matter, parse_bio
 from stages.screenplay.episodes import clean_title, find_episode_markers
 from stages.screenplay.headings import Heading, match_heading
-from stages.screenplay.names import is_group, parse_cast_line
+from stages.screenplay.lines import logical_lines
+from stages.screenplay.markup import mask_markup, strip_emphasis
+from stages.screenplay.names import CAST_TAIL_RE, is_group, parse_cast_line
 from stages.screenplay.titlepage import parse_title_page
 
 #: Lines that carry no story before a first heading: transitions, centred titles, 《title》,
@@ -23,7 +26,6 @@ IGNORABLE_RE = re.compile(
 #: A lone short line before the first heading is a title (``逆袭总裁``), not a scene.
 TITLE_LIKE_RE = re.compile(r"^\s*[^\s:：。！？!?.…][^:：。！？!?…]{0,29}(?<![.,，、])\s*$")
 PATH_SEP_RE = re.compile(r"[\\/]")
-LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 #: Non-blank lines after a heading within which a ``人物：`` line still belongs to it.
 DEFAULT_CAST_WINDOW = 3
 
@@ -50,18 +52,25 @@ class _Scan:
     #: Whether no heading has come since the text, a file or an episode began; only then can
     #: a line start a heading-less scene, so only then is it recorded.
     preamble: bool = True
+    #: Whether a preamble has turned out to be front matter (sketches, synopsis), which runs
+    #: to the next heading or episode marker and is never a scene.
+    front: bool = False
 
     def segment(self, text: str, start: int) -> None:
         """Classify one logical line (``text`` begins at offset ``start``)."""
         stripped = text.strip()
         if not stripped:
             return
-        heading = match_heading(text)
+        heading = match_heading(strip_emphasis(text))
         if heading is not None:
             lead = len(text) - len(text.lstrip())
-            self.headings.append(_Found(start + lead, stripped, heading))
+            found = _Found(start + lead, stripped, heading)
+            tail = CAST_TAIL_RE.search(stripped)
+            if tail and (cast := parse_cast_line(stripped[tail.start() :].strip())) is not None:
+                found.cast.extend(name for name, _ in cast if not is_group(name))
+            self.headings.append(found)
             self.since_heading = 0
-            self.preamble = False
+            self.preamble = self.front = False
             return
         self.since_heading += 1
         if self.headings and self.since_heading <= DEFAULT_CAST_WINDOW:
@@ -69,7 +78,12 @@ class _Scan:
             if cast is not None:
                 self.headings[-1].cast.extend(name for name, _ in cast if not is_group(name))
                 return
-        if self.preamble and not IGNORABLE_RE.match(text):
+        if self.preamble and not self.front:
+            if is_front_header(stripped) or parse_bio(stripped, in_block=False) is not None:
+                self.front = True
+                return
+            if is_front_matter(stripped) or IGNORABLE_RE.match(text):
+                return
             self.content.append(start)
             self.content_ends.append(start + len(text))
 
@@ -88,7 +102,7 @@ class _Scan:
             rest = line[marker.rest_start : marker.rest_end]
             title = None if match_heading(rest) else clean_title(rest)
             self.markers.append((start + marker.start, marker.number, title))
-            self.preamble = True
+            self.preamble, self.front = True, False
             if title is None:
                 self.segment(rest, start + marker.rest_start)
 
@@ -108,10 +122,9 @@ def _scan(text: str, spans: Sequence[SourceSpan]) -> _Scan:
     scan = _Scan()
     skipped = _skipped_ranges(text, spans)
     span_starts = sorted(span.start for span in spans)
-    next_skip = next_span = offset = 0
-    for raw in text.splitlines(keepends=True):
-        start = offset
-        offset += len(raw)
+    masked = mask_markup(text)
+    next_skip = next_span = 0
+    for start, end in logical_lines(masked, frozenset()):  # cues need no cut to find scenes
         while next_span < len(span_starts) and span_starts[next_span] <= start:
             next_span += 1
             scan.preamble = True
@@ -119,7 +132,7 @@ def _scan(text: str, spans: Sequence[SourceSpan]) -> _Scan:
             next_skip += 1
         if next_skip < len(skipped) and skipped[next_skip][0] <= start:
             continue
-        scan.line(raw.rstrip(LINE_BREAKS), start)
+        scan.line(masked[start:end], start)
     return scan
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from stages.chunk import split_into_chunks
 from stages.drafts import Mention, SceneSlice
 from stages.extract.rules import extract_rules
 from stages.screenplay import detect_language, parse_structure
@@ -166,8 +167,10 @@ def test_chinese_intro_in_action_gives_age() -> None:
 
 
 def test_character_sketch_is_not_dialogue() -> None:
-    """A 人物小传 line 林晚：女，二十六岁，设计师。 describes rather than speaks."""
-    mentions = _zh("林晚：女，二十六岁，设计师。\n", location=None)
+    """Before any heading, a 人物小传 line 林晚：女，二十六岁，设计师。 describes rather than speaks."""
+    slices = [SceneSlice(1, "", None, "人物小传\n林晚：女，二十六岁，设计师。\n")]
+
+    mentions = extract_rules(slices, language="zh")
 
     assert {
         "aliases": ["林晚"],
@@ -176,6 +179,13 @@ def test_character_sketch_is_not_dialogue() -> None:
         "age": "二十六",
     } == {k: v for k, v in _attrs(mentions, "林晚").items() if k != "gender"}
     assert "female" == _attrs(mentions, "林晚")["gender"]
+
+
+def test_speech_that_starts_with_an_age_is_dialogue_inside_a_scene() -> None:
+    """王姐：五十多岁，男性，腹痛三小时。 under a heading is a nurse speaking, not a sketch."""
+    mentions = _zh("王姐：五十多岁，男性，腹痛三小时。\n")
+
+    assert {"aliases": ["王姐"], "dialogue_lines": 1} == _attrs(mentions, "王姐")
 
 
 def test_chinese_props_from_handling_verbs_and_marks() -> None:
@@ -252,3 +262,27 @@ def test_village_letter_example_breakdown() -> None:
 
     assert {"秀兰", "周伯", "铁蛋", "秀兰娘", "陈老师"} == set(_names(mentions, "character"))
     assert {"信", "粉笔", "钢笔", "行李箱"} <= set(_names(mentions, "prop"))
+
+
+def test_million_character_script_extracts_in_linear_time() -> None:
+    """A run-together Chinese script of over a million characters parses and extracts chunk by chunk."""
+    block = (
+        "{n}-1 夜 内 急诊大厅 人物：苏念、老陈 △苏念戴上听诊器迎上去。苏念：什么情况？"
+        "老陈（虚弱）：别报警……△王姐递给苏念一把止血钳。" + "△监护仪发出刺耳的报警声。" * 40
+    )
+    text = "".join(block.format(n=n) for n in range(1, 1700))
+    _, scenes = parse_structure(text)
+    mentions = []
+    for chunk in split_into_chunks(text, scenes, max_chars=6000):
+        inside = scenes[chunk.first_scene - 1 : chunk.last_scene]
+        slices = [
+            SceneSlice(
+                s.number, s.heading, s.location, text[max(s.start, chunk.start) : min(s.end, chunk.end)]
+            )
+            for s in inside
+        ]
+        mentions += extract_rules(slices, language="zh")
+
+    assert len(text) > 1_000_000
+    assert (1699, {"苏念", "老陈"}) == (len(scenes), set(_names(mentions, "character")))
+    assert {"听诊器", "止血钳"} == set(_names(mentions, "prop"))

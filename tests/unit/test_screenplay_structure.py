@@ -287,7 +287,9 @@ def test_cast_line_far_from_heading_is_not_listed() -> None:
         ("the-heist.fountain", 1, 8),
         ("night-shift.fountain", 1, 7),
         ("山村来信.txt", 1, 7),
-        ("逆袭总裁.txt", 3, 10),
+        ("逆袭总裁.txt", 3, 9),
+        ("县城商场.txt", 1, 8),
+        ("急诊夜_网页版.txt", 3, 10),
     ],
 )
 def test_examples_parse(name: str, episodes: int, scenes: int) -> None:
@@ -375,7 +377,13 @@ def test_windows_line_endings_and_bom() -> None:
         "stages.screenplay.structure",
         "stages.screenplay.titlepage",
         "stages.screenplay.words",
+        "stages.screenplay.bios",
+        "stages.screenplay.cues",
+        "stages.screenplay.lines",
+        "stages.screenplay.markup",
+        "stages.screenplay.props_zh",
         "stages.extract.rules",
+        "pipeline.fdx",
     ],
 )
 def test_docstring_examples_hold(module: str) -> None:

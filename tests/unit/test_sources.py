@@ -79,3 +79,36 @@ def test_text_from_python_is_checked_like_a_file():
     """script_from_text applies the same size limit."""
     with pytest.raises(InputError, match="over the limit"):
         script_from_text("x" * 100, max_bytes=10)
+
+
+FDX = b"""<?xml version="1.0" encoding="UTF-8"?>
+<FinalDraft DocumentType="Script" Template="No" Version="5">
+<Content>
+<Paragraph Type="Scene Heading"><Text>INT. DINER - NIGHT</Text></Paragraph>
+<Paragraph Type="Character"><Text>MAE</Text></Paragraph>
+<Paragraph Type="Dialogue"><Text>Coffee's cold.</Text></Paragraph>
+</Content>
+</FinalDraft>
+"""
+
+
+def test_final_draft_files_are_read_as_screenplay_text(tmp_path):
+    """An .fdx file becomes plain screenplay text with its heading, cue and dialogue."""
+    path = tmp_path / "diner.fdx"
+    path.write_bytes(FDX)
+
+    script = read_scripts([path], max_bytes=10_000)
+
+    assert "fdx" == script.encoding
+    assert ["INT. DINER - NIGHT", "MAE", "Coffee's cold."] == [
+        line for line in script.text.splitlines() if line.strip()
+    ][:3]
+
+
+def test_malformed_final_draft_names_the_file(tmp_path):
+    """Broken FDX XML is an InputError that names the file."""
+    path = tmp_path / "broken.fdx"
+    path.write_bytes(b"<FinalDraft><Content><Paragraph>")
+
+    with pytest.raises(InputError, match=r"broken\.fdx"):
+        read_scripts([path], max_bytes=10_000)

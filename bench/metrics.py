@@ -1,0 +1,320 @@
+"""Breakdown quality metrics: score a Juben report against a hand-made truth file (pure functions).
+
+A truth file (``examples/<script>.truth.json``) holds ``scenes`` (number, location, characters),
+``characters`` (name, aliases) and ``props`` (name, alternatives). :func:`score_report` compares
+a report dict (the shape ``stages.report`` documents) with it and returns one :class:`Score` per
+metric group: scenes, characters, membership, props.
+
+Every count is kept (not only the ratios) so that scores add up into a micro-average with ``+``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Any
+
+#: The metric groups, in table order.
+GROUPS = ("scenes", "characters", "membership", "props")
+#: Shortest contained name that still counts as a prop match ("bag" in "duffel bag", "手机" in "旧手机").
+MIN_CONTAINED = 2
+_SPACE = re.compile(r"\s+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def normalise(text: str) -> str:
+    """NFKC, casefold and collapse whitespace, so "Ｄr.  Pike" and "DR. PIKE" compare equal.
+
+    >>> normalise("  Ｄr.\\tPike ")
+    'dr. pike'
+    """
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+@dataclass(frozen=True)
+class Score:
+    """Counts for one metric group: predicted items that hit, and truth items that were found.
+
+    Precision is ``predicted_hits / predicted``, recall ``truth_hits / truth``. With nothing on
+    one side the ratio is 1.0 when the other side is empty too (nothing to find, nothing
+    claimed) and 0.0 otherwise.
+    """
+
+    predicted_hits: int = 0
+    predicted: int = 0
+    truth_hits: int = 0
+    truth: int = 0
+
+    def __add__(self, other: Score) -> Score:
+        return Score(
+            self.predicted_hits + other.predicted_hits,
+            self.predicted + other.predicted,
+            self.truth_hits + other.truth_hits,
+            self.truth + other.truth,
+        )
+
+    @property
+    def precision(self) -> float:
+        """Share of predicted items that are right."""
+        return _ratio(self.predicted_hits, self.predicted, self.truth)
+
+    @property
+    def recall(self) -> float:
+        """Share of truth items that were found."""
+        return _ratio(self.truth_hits, self.truth, self.predicted)
+
+    @property
+    def f1(self) -> float:
+        """Harmonic mean of precision and recall (0.0 when both are 0)."""
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Ratios rounded to 4 places, plus the raw counts."""
+        return {
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "predicted_hits": self.predicted_hits,
+            "predicted": self.predicted,
+            "truth_hits": self.truth_hits,
+            "truth": self.truth,
+        }
+
+
+def _ratio(hits: int, total: int, other_side: int) -> float:
+    if total:
+        return hits / total
+    return 1.0 if other_side == 0 else 0.0
+
+
+def align_scenes(predicted: Sequence[str], truth: Sequence[str]) -> list[tuple[int, int]]:
+    """Pair predicted scenes with truth scenes by their location sequence.
+
+    Locations are compared normalised; the pairs are difflib's matching blocks, so the pairing
+    keeps reading order and a scene split or merge costs only the scenes around it.
+
+    Returns:
+        (predicted index, truth index) pairs, in order.
+    """
+    matcher = SequenceMatcher(
+        None, [normalise(x) for x in predicted], [normalise(x) for x in truth], autojunk=False
+    )
+    return [(block.a + k, block.b + k) for block in matcher.get_matching_blocks() for k in range(block.size)]
+
+
+def name_keys(name: str, aliases: Iterable[str] = ()) -> set[str]:
+    """Every normalised name a character goes by (empty names dropped)."""
+    return {key for key in (normalise(n) for n in (name, *aliases)) if key}
+
+
+def match_characters(
+    predicted: Sequence[Mapping[str, Any]], truth: Sequence[Mapping[str, Any]]
+) -> dict[int, int]:
+    """Match predicted characters to truth characters, each at most once on either side.
+
+    Two characters match when a name or alias of one equals a name or alias of the other
+    (normalised). Name-to-name matches are taken first, then any alias overlap, in list order.
+
+    Returns:
+        predicted index → truth index.
+    """
+    pred_keys = [name_keys(c["name"], c.get("aliases") or ()) for c in predicted]
+    truth_keys = [name_keys(c["name"], c.get("aliases") or ()) for c in truth]
+    pred_names = [normalise(c["name"]) for c in predicted]
+    truth_names = [normalise(c["name"]) for c in truth]
+    matched: dict[int, int] = {}
+    taken: set[int] = set()
+    for same_name in (True, False):
+        for i, keys in enumerate(pred_keys):
+            if i in matched:
+                continue
+            for j, other in enumerate(truth_keys):
+                if j in taken:
+                    continue
+                if (pred_names[i] == truth_names[j]) if same_name else (keys & other):
+                    matched[i] = j
+                    taken.add(j)
+                    break
+    return matched
+
+
+def resolve_name(name: str, characters: Sequence[Mapping[str, Any]]) -> int | None:
+    """Index of the character that goes by ``name`` (its name first, then an alias), or None."""
+    key = normalise(name)
+    for i, character in enumerate(characters):
+        if normalise(character["name"]) == key:
+            return i
+    for i, character in enumerate(characters):
+        if key in name_keys(character["name"], character.get("aliases") or ()):
+            return i
+    return None
+
+
+def truth_membership(truth: Mapping[str, Any]) -> set[tuple[object, int]]:
+    """(character, scene number) pairs of a truth file; a name outside its cast keys by itself."""
+    pairs: set[tuple[object, int]] = set()
+    for scene in truth["scenes"]:
+        for name in scene.get("characters") or ():
+            index = resolve_name(name, truth["characters"])
+            pairs.add((index if index is not None else ("?", normalise(name)), int(scene["number"])))
+    return pairs
+
+
+def predicted_membership(
+    report: Mapping[str, Any],
+    truth: Mapping[str, Any],
+    characters: Mapping[int, int],
+    scenes: Sequence[tuple[int, int]],
+) -> set[tuple[object, object]]:
+    """A report's (character, scene) pairs expressed in the truth's terms where they map.
+
+    A pair whose character or scene has no truth counterpart gets a key no truth pair has, so
+    it counts against precision. Scene membership is the union of ``scenes[].characters`` and
+    ``characters[].scenes``.
+    """
+    pred_scenes = list(report.get("scenes") or ())
+    pred_chars = list(report.get("characters") or ())
+    scene_map: dict[object, object] = {
+        pred_scenes[i]["number"]: int(truth["scenes"][j]["number"]) for i, j in scenes
+    }
+    raw: set[tuple[object, object]] = set()
+    for scene in pred_scenes:
+        for name in scene.get("characters") or ():
+            index = resolve_name(name, pred_chars)
+            raw.add((index if index is not None else ("?", normalise(name)), scene["number"]))
+    for index, character in enumerate(pred_chars):
+        raw.update((index, number) for number in character.get("scenes") or ())
+    return {
+        (
+            characters[who] if isinstance(who, int) and who in characters else ("pred", who),
+            scene_map.get(number, ("pred", number)),
+        )
+        for who, number in raw
+    }
+
+
+def _contains(longer: str, shorter: str) -> bool:
+    if len(shorter) < MIN_CONTAINED or len(longer) <= len(shorter):
+        return False
+    if _CJK.search(shorter):
+        return shorter in longer
+    return re.search(rf"(?<!\w){re.escape(shorter)}(?!\w)", longer) is not None
+
+
+def prop_matches(predicted: str, forms: Iterable[str]) -> bool:
+    """Whether a predicted prop name is one of a truth prop's forms.
+
+    Equal after normalising, or one contains the other as a whole word (a CJK substring for
+    Chinese) of at least :data:`MIN_CONTAINED` characters: "revolver" matches "old revolver".
+    """
+    name = normalise(predicted)
+    for form in (normalise(f) for f in forms):
+        if name == form or _contains(name, form) or _contains(form, name):
+            return True
+    return False
+
+
+def score_props(predicted: Iterable[str], truth: Sequence[Mapping[str, Any]]) -> Score:
+    """Props: precision over distinct predicted names, recall over truth props."""
+    names = sorted({normalise(n) for n in predicted if normalise(n)})
+    forms = [[t["name"], *(t.get("alternatives") or ())] for t in truth]
+    pred_hits = sum(1 for n in names if any(prop_matches(n, f) for f in forms))
+    truth_hits = sum(1 for f in forms if any(prop_matches(n, f) for n in names))
+    return Score(pred_hits, len(names), truth_hits, len(forms))
+
+
+def score_report(report: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[str, Score]:
+    """Score one report against its truth file.
+
+    Returns:
+        One :class:`Score` per name in :data:`GROUPS`.
+    """
+    pred_scenes = list(report.get("scenes") or ())
+    pred_chars = list(report.get("characters") or ())
+    aligned = align_scenes(
+        [s.get("location") or "" for s in pred_scenes], [s["location"] for s in truth["scenes"]]
+    )
+    matched = match_characters(pred_chars, truth["characters"])
+    truth_pairs = truth_membership(truth)
+    pred_pairs = predicted_membership(report, truth, matched, aligned)
+    pair_hits = len(pred_pairs & truth_pairs)
+    return {
+        "scenes": Score(len(aligned), len(pred_scenes), len(aligned), len(truth["scenes"])),
+        "characters": Score(len(matched), len(pred_chars), len(matched), len(truth["characters"])),
+        "membership": Score(pair_hits, len(pred_pairs), pair_hits, len(truth_pairs)),
+        "props": score_props((p["name"] for p in report.get("props") or ()), truth.get("props") or ()),
+    }
+
+
+def check_truth(truth: Mapping[str, Any]) -> list[str]:
+    """Problems in a truth file: scene numbers not 1..N, scene characters missing from the cast."""
+    problems = []
+    numbers = [int(s["number"]) for s in truth["scenes"]]
+    if numbers != list(range(1, len(numbers) + 1)):
+        problems.append("scene numbers are not 1..N in reading order")
+    for scene in truth["scenes"]:
+        for name in scene.get("characters") or ():
+            if resolve_name(name, truth["characters"]) is None:
+                problems.append(f"scene {scene['number']}: {name!r} is not in characters")
+    return problems
+
+
+def explain_report(report: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """What :func:`score_report` counted as wrong, readable: per group, ``extra`` and ``missed`` items.
+
+    ``extra`` are predicted items with no truth counterpart, ``missed`` truth items nobody found.
+    Membership pairs read ``NAME@scene`` (truth scene numbers; ``?n`` is an unaligned predicted scene).
+    """
+    pred_scenes = list(report.get("scenes") or ())
+    pred_chars = list(report.get("characters") or ())
+    aligned = align_scenes(
+        [s.get("location") or "" for s in pred_scenes], [s["location"] for s in truth["scenes"]]
+    )
+    matched = match_characters(pred_chars, truth["characters"])
+    seen_pred, seen_truth = {i for i, _ in aligned}, {j for _, j in aligned}
+    truth_pairs = truth_membership(truth)
+    pred_pairs = predicted_membership(report, truth, matched, aligned)
+
+    def pair_name(pair: tuple[object, object]) -> str:
+        who, where = pair
+        if isinstance(who, int):
+            name = truth["characters"][who]["name"]
+        elif isinstance(who, tuple) and who[0] == "pred" and isinstance(who[1], int):
+            name = pred_chars[who[1]]["name"]
+        else:
+            name = str(who[-1]) if isinstance(who, tuple) else str(who)
+        scene = f"?{where[1]}" if isinstance(where, tuple) else str(where)
+        return f"{name}@{scene}"
+
+    forms = [[t["name"], *(t.get("alternatives") or ())] for t in truth.get("props") or ()]
+    names = sorted({normalise(p["name"]) for p in report.get("props") or ()} - {""})
+    return {
+        "scenes": {
+            "extra": [
+                f"{s['number']}: {s.get('location')}" for i, s in enumerate(pred_scenes) if i not in seen_pred
+            ],
+            "missed": [
+                f"{s['number']}: {s['location']}"
+                for j, s in enumerate(truth["scenes"])
+                if j not in seen_truth
+            ],
+        },
+        "characters": {
+            "extra": [c["name"] for i, c in enumerate(pred_chars) if i not in matched],
+            "missed": [
+                c["name"] for j, c in enumerate(truth["characters"]) if j not in set(matched.values())
+            ],
+        },
+        "membership": {
+            "extra": sorted(pair_name(p) for p in pred_pairs - truth_pairs),
+            "missed": sorted(pair_name(p) for p in truth_pairs - pred_pairs),
+        },
+        "props": {
+            "extra": [n for n in names if not any(prop_matches(n, f) for f in forms)],
+            "missed": [f[0] for f in forms if not any(prop_matches(n, f) for n in names)],
+        },
+    }

@@ -1,0 +1,194 @@
+"""Split text into logical lines, also where scraped Chinese text lost its line breaks.
+
+Scripts copied from web pages often run several scene headers, action lines and speeches into
+one physical line. ``logical_lines`` returns ``(start, end)`` spans into the text (never a
+rewritten text), cutting a physical line only before something that is clearly a new line: a
+scene header ``1-2 日 内``, ``第X集``, ``人物：``, ``△``, or a ``名字：`` cue whose name is a known
+speaker or listed character, or which opens a quote. A cut needs a boundary before it: the end
+of a sentence (。！？… or a closing quote/bracket) or a space.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from stages.screenplay.names import parse_cast_line, parse_chinese_cue
+
+LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+#: Physical lines shorter than this are never cut (a cue and its speech fit in one line).
+DEFAULT_MIN_SPLIT_CHARS = 24
+_BOUNDARY = r"(?:(?<=[。！？!?…”」』）)】\]])|(?<=[。！？!?…”」』）)】\]][ \t\u3000])|(?<=[^\s][ \t\u3000]))"
+_NUM = r"[0-9０-９零〇一二三四五六七八九十百千两]+"
+_TIME = r"(?:日|夜|晨|清晨|黄昏|傍晚|中午|黎明|晚|早|深夜|白天|晚上|夜晚|早晨|上午|下午|凌晨|午后)"
+_PLACE = r"(?:内外|内|外|内景|外景)"
+#: What may start a logical line in the middle of a physical one (names are added per script).
+_STRUCTURAL = (
+    rf"\d+\s*[-－—–]\s*\d+[\s.．、]*(?:{_TIME}\s*{_PLACE}|{_PLACE}\s*{_TIME})"
+    rf"|[【\[]?第\s*{_NUM}\s*集(?=[\s:：，,、】\]]|$)"
+    rf"|[【\[]?第\s*{_NUM}\s*场(?=[\s:：，,、】\]内外]|$)"
+    r"|(?:出场)?人物\s*[:：]"
+    r"|△"
+    r"|[\u4e00-\u9fff]{1,4}(?:[（(][^）)\n]{0,12}[）)])?[:：]\s*[“「\"]"
+)
+STRUCTURAL_RE = re.compile(_BOUNDARY + "(?:" + _STRUCTURAL + ")")
+#: Any short name and a colon after a boundary: only then can a known name's cue need a cut.
+MAYBE_CUE_RE = re.compile(_BOUNDARY + r"[\u4e00-\u9fff]{1,6}(?:[（(][^）)\n]{0,12}[）)])?[:：]")
+CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+#: A ``人物：`` list anywhere in a line, up to the next △ or sentence end.
+MID_CAST_RE = re.compile(r"人物\s*[:：]([^△。！？\n]{1,80})")
+CAST_NAME_SPLIT_RE = re.compile(r"[、，,\s]+")
+CAST_NAME_RE = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
+
+
+def physical_lines(text: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` spans of the lines of ``text``, without their line breaks.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        One span per line, in order (a trailing line break gives no empty last line).
+
+    >>> physical_lines("ab\\r\\ncd\\n")
+    [(0, 2), (4, 6)]
+    """
+    spans = []
+    offset = 0
+    for raw in text.splitlines(keepends=True):
+        spans.append((offset, offset + len(raw.rstrip(LINE_BREAKS))))
+        offset += len(raw)
+    return spans
+
+
+def known_speakers(text: str, spans: Iterable[tuple[int, int]]) -> frozenset[str]:
+    """Names that open a speech at the start of some line, or that a ``人物：`` line lists.
+
+    Args:
+        text: The script text.
+        spans: Its physical lines.
+
+    Returns:
+        The names (two characters or more), as parsed.
+    """
+    names: set[str] = set()
+    for start, end in spans:
+        line = text[start:end]
+        if "：" not in line and ":" not in line:
+            continue
+        if "人物" in line:
+            for listed in MID_CAST_RE.finditer(line):
+                names.update(
+                    name for name in CAST_NAME_SPLIT_RE.split(listed.group(1)) if CAST_NAME_RE.match(name)
+                )
+        cast = parse_cast_line(line)
+        if cast is not None:
+            names.update(name for name, _ in cast)
+            continue
+        cue = parse_chinese_cue(line[:60])
+        if cue is not None:
+            names.update(name for name, _ in cue.speakers)
+    return frozenset(name for name in names if len(name) >= 2)
+
+
+def needs_split(text: str, spans: Iterable[tuple[int, int]]) -> bool:
+    """Tell whether some line is long enough, and not plain ASCII, to be worth cutting.
+
+    Args:
+        text: The text.
+        spans: Its physical lines.
+
+    Returns:
+        ``True`` when ``logical_lines`` might cut a line.
+    """
+    return any(
+        end - start >= DEFAULT_MIN_SPLIT_CHARS and not text[start:end].isascii() for start, end in spans
+    )
+
+
+def may_cut_at_cue(text: str, spans: Iterable[tuple[int, int]]) -> bool:
+    """Tell whether some long line has ``名字：`` after a sentence end (a cue run into it).
+
+    Args:
+        text: The text.
+        spans: Its physical lines.
+
+    Returns:
+        ``True`` when known speaker names are worth collecting to cut lines at cues.
+    """
+    return any(
+        end - start >= DEFAULT_MIN_SPLIT_CHARS and MAYBE_CUE_RE.search(text, start + 1, end) is not None
+        for start, end in spans
+    )
+
+
+def splitter(speakers: frozenset[str]) -> re.Pattern[str]:
+    """The pattern of places where a long line is cut, given the names that may open a cue.
+
+    Args:
+        speakers: Known speaker and listed names.
+
+    Returns:
+        A compiled pattern for :func:`split_spans`.
+    """
+    cjk_names = sorted((name for name in speakers if CJK_RE.search(name)), key=len, reverse=True)
+    if not cjk_names:
+        return STRUCTURAL_RE
+    names = "|".join(re.escape(name) for name in cjk_names)
+    return re.compile(_BOUNDARY + "(?:" + _STRUCTURAL + rf"|(?:{names})(?:[（(][^）)\n]{{0,12}}[）)])?[:：])")
+
+
+def logical_lines(text: str, speakers: frozenset[str] | None = None) -> list[tuple[int, int]]:
+    """Split ``text`` into logical lines, cutting run-together Chinese lines conservatively.
+
+    Args:
+        text: Script text (a whole script or one scene).
+        speakers: Names whose ``名字：`` cues may start a line mid-line; by default those that
+            start some line of ``text`` or that its ``人物：`` lines list.
+
+    Returns:
+        ``(start, end)`` spans into ``text``, in order; they cover every non-break character.
+
+    >>> text = "1-1 日 内 客厅 人物：林晚 △雨。林晚：走吧。"
+    >>> [text[a:b] for a, b in logical_lines(text)]
+    ['1-1 日 内 客厅 ', '人物：林晚 ', '△雨。', '林晚：走吧。']
+    """
+    spans = physical_lines(text)
+    long_lines = [
+        (start, end)
+        for start, end in spans
+        if end - start >= DEFAULT_MIN_SPLIT_CHARS and not text[start:end].isascii()
+    ]
+    if not long_lines:
+        return spans
+    if speakers is None:
+        maybe = any(MAYBE_CUE_RE.search(text, start + 1, end) for start, end in long_lines)
+        speakers = known_speakers(text, spans) if maybe else frozenset()
+    return split_spans(text, spans, splitter(speakers))
+
+
+def split_spans(
+    text: str, spans: Iterable[tuple[int, int]], pattern: re.Pattern[str]
+) -> list[tuple[int, int]]:
+    """Cut the long non-ASCII lines among ``spans`` where ``pattern`` matches.
+
+    Args:
+        text: The text the spans index.
+        spans: Line spans, in order.
+        pattern: From :func:`splitter`.
+
+    Returns:
+        The logical line spans, in order.
+    """
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        if end - start < DEFAULT_MIN_SPLIT_CHARS or text[start:end].isascii():
+            out.append((start, end))
+            continue
+        cut = start
+        for match in pattern.finditer(text, start + 1, end):
+            if match.start() > cut:
+                out.append((cut, match.start()))
+                cut = match.start()
+        out.append((cut, end))
+    return out

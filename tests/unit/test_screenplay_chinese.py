@@ -1,0 +1,186 @@
+"""Chinese scripts: headers, 人物 lists, cues, 人物小传 sketches, scraped text and Chinese props."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stages.drafts import Mention, SceneSlice
+from stages.extract.rules import extract_rules
+from stages.screenplay import parse_structure
+from stages.screenplay.bios import find_sketches, parse_bio
+from stages.screenplay.lines import logical_lines
+from stages.screenplay.props_zh import chinese_props
+
+
+def _breakdown(text: str, sketches: str = "") -> list[Mention]:
+    _, scenes = parse_structure(text)
+    slices = [
+        SceneSlice(s.number, s.heading, s.location, text[s.start : s.end], s.listed_characters)
+        for s in scenes
+    ]
+    return extract_rules(slices, language="zh", sketches=sketches)
+
+
+def _characters(mentions: list[Mention], scene: int | None = None) -> list[str]:
+    return [m.name for m in mentions if m.asset_type == "character" and scene in (None, m.scene_number)]
+
+
+def _attrs(mentions: list[Mention], name: str) -> dict[str, Any]:
+    return next(m.attributes for m in mentions if m.name == name)
+
+
+def test_episode_markers_with_titles_and_chinese_numerals() -> None:
+    """第一集/第12集 with titles start episodes; 第二集 inside speech does not."""
+    text = "第一集 重逢\n1-1 日 内 客厅\n林晚：你看第二集了吗？\n【第12集】反击\n12-1 夜 外 街道\n雨。\n"
+
+    episodes, _ = parse_structure(text)
+
+    assert [(1, "重逢"), (2, "反击")] == [(e.number, e.title) for e in episodes]
+
+
+def test_keyed_heading_with_cast_on_the_same_line() -> None:
+    """场：1 景：青山寨 时：日 人：柱子、翠花 gives the place and lists the cast."""
+    _, scenes = parse_structure("场：1 景：青山寨 时：日 人：柱子、翠花\n柱子：走。\n")
+
+    assert ("青山寨", "日", ("柱子", "翠花")) == (
+        scenes[0].location,
+        scenes[0].time,
+        scenes[0].listed_characters,
+    )
+
+
+def test_cast_line_descriptions_give_ages() -> None:
+    """人物：吴婶（心直口快的家庭妇女50岁），少游 describes 吴婶 with her age."""
+    mentions = _breakdown("1-1 日 内 客厅\n人物：吴婶（心直口快的家庭妇女50岁），少游\n吴婶：来了？\n")
+
+    assert ("心直口快的家庭妇女50岁", "50") == (
+        _attrs(mentions, "吴婶")["description"],
+        _attrs(mentions, "吴婶")["age"],
+    )
+    assert ["吴婶", "少游"] == _characters(mentions)
+
+
+def test_cues_groups_voice_marks_and_brackets() -> None:
+    """Joint cues split, 二人/众人 are groups, (OS)/(画外音) are stripped, 【】 and 旁白 are not people."""
+    text = (
+        "1-1 日 内 客厅\n少游，小花：快跑！\n二人：好！\n小 娟（画外音）：等等。\n小花（OS）：嗯。\n"
+        "【字幕：三年后】\n【闪回】\n旁白：很久以前。\n"
+    )
+
+    mentions = _breakdown(text)
+
+    assert ["少游", "小花", "小娟"] == _characters(mentions)
+    assert 2 == _attrs(mentions, "小花")["dialogue_lines"]
+
+
+def test_names_ending_like_verbs_are_speakers() -> None:
+    """苏念 ends in 念 but is a name: 苏念：他是谁？ is her speech."""
+    assert {"aliases": ["苏念"], "dialogue_lines": 1} == _attrs(
+        _breakdown("1-1 夜 内 走廊\n苏念：他是谁？\n"), "苏念"
+    )
+
+
+def test_sketch_gives_age_gender_and_nickname() -> None:
+    """许国栋（58岁）：男，…人称老许 is a sketch with age, gender and the nickname 老许."""
+    bio = parse_bio("许国栋（58岁）：男，许记饭馆掌勺，人称老许。", in_block=False)
+
+    assert bio is not None
+    assert ("58", "male", ("老许",)) == (bio.age, bio.gender, bio.nicknames)
+
+
+def test_front_matter_is_not_a_scene() -> None:
+    """A title, 编剧 line and 人物小传 block before the first episode make no scene."""
+    text = "《急诊》\n编剧：何满\n\n人物小传\n林晚（26岁）：女，急诊科医生。\n陈默然（30岁）：男，警察。\n\n"
+    text += "第1集\n1-1 夜 内 急诊大厅\n陈默：林晚！\n"
+
+    _, scenes = parse_structure(text)
+
+    assert ["1-1 夜 内 急诊大厅"] == [scene.heading for scene in scenes]
+
+
+def test_sketches_link_full_names_to_short_cues() -> None:
+    """With the script's sketches, the cue 陈默 carries 陈默然 as an alias and his description."""
+    text = "人物小传\n林晚（26岁）：女，急诊科医生。\n陈默然（30岁）：男，警察，人称老陈。\n\n"
+    text += "1-1 夜 内 急诊大厅\n人物：林晚、陈默然\n陈默：林晚！\n林晚：你来了。\n"
+
+    mentions = _breakdown(text, sketches=find_sketches(text))
+
+    assert ["林晚", "陈默"] == _characters(mentions)
+    attributes = _attrs(mentions, "陈默")
+    assert ("陈默然" in attributes["aliases"], attributes["age"], attributes["gender"]) == (
+        True,
+        "30",
+        "male",
+    )
+
+
+def test_a_relative_is_not_a_short_name() -> None:
+    """桃子妈 listed next to the speaker 桃子 stays her own character."""
+    mentions = _breakdown("1-1 日 内 饭馆\n人物：桃子、桃子妈\n桃子：妈！\n桃子妈：哎。\n")
+
+    assert ["桃子", "桃子妈"] == _characters(mentions)
+
+
+def test_scraped_lines_are_cut_before_headers_cast_actions_and_known_cues() -> None:
+    """A run-together scraped line splits at 1-1 headers, 人物：, △ and known speakers' cues."""
+    text = "第1集 1-1 夜 内 大厅 人物：苏念、老陈 △灯很亮。苏念：什么情况？"
+    text += "老陈（虚弱）：别报警……1-2 夜 内 抢救室 △静。"
+
+    pieces = [text[a:b].strip() for a, b in logical_lines(text)]
+    _, scenes = parse_structure(text)
+
+    assert ["第1集", "1-1 夜 内 大厅", "人物：苏念、老陈", "△灯很亮。", "苏念：什么情况？"] == pieces[:5]
+    assert ["老陈（虚弱）：别报警……", "1-2 夜 内 抢救室", "△静。"] == pieces[5:]
+    assert [("大厅", ("苏念", "老陈")), ("抢救室", ())] == [(s.location, s.listed_characters) for s in scenes]
+
+
+def test_quoted_speech_is_cut_even_from_an_unknown_speaker() -> None:
+    """名字：“…” after a sentence end starts a line even when 名字 was never seen before."""
+    text = "△他推门进来，屋里很黑，什么也看不见。阿杰：“有人吗？”"
+
+    assert ["△他推门进来，屋里很黑，什么也看不见。", "阿杰：“有人吗？”"] == [
+        text[a:b] for a, b in logical_lines(text)
+    ]
+
+
+def test_names_in_action_are_present_unless_only_pictured() -> None:
+    """周默 named in △ action is present; 林晚 seen only in a photo is not."""
+    text = "1-1 日 内 客厅\n林晚：我走了。\n周默：嗯。\n1-2 日 内 书房\n△周默坐下。桌上的照片里是林晚。\n"
+
+    mentions = _breakdown(text)
+
+    assert (["林晚", "周默"], ["周默"]) == (_characters(mentions, 1), _characters(mentions, 2))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("△她掏出一把钥匙，拿起桌上的照片，递给他一杯茶。", ["钥匙", "照片", "茶"]),
+        ("△苏念戴上听诊器，摘下口罩，点燃一支烟。", ["听诊器", "口罩", "烟"]),
+        ("△他翻开日记本，撕开信封，塞给她一沓钱。", ["日记本", "信封", "钱"]),
+        ("△小赵把一个U盘插进电脑。周伯把信小心放进邮包。", ["U盘", "信"]),
+        ("△何姨打开红布包，里面是一沓钱和一本存折。", ["红布包", "钱", "存折"]),
+        ("△小花用卷尺量尺寸，嘴里咬着一支铅笔。", ["卷尺", "铅笔"]),
+        ("△陆川猛地拔出手枪冲出门去。", ["手枪"]),
+        ("【道具：玉佩、旧照片】", ["玉佩", "旧照片"]),
+    ],
+)
+def test_chinese_props(line: str, expected: list[str]) -> None:
+    """Objects after handling verbs, moved with 把, used with 用, held in containers or marked are props."""
+    assert expected == [name for name, _ in chinese_props(line, frozenset({"林晚"}))]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "△她握着他的手，打开门，放下心来。",
+        "△老许擦着手从后厨出来。桃子端着盘子路过。",
+        "△他抱着孩子，咬着嘴唇，指挥着三个新来的服务员。",
+        "△桃子端着茶壶的手抖了一下。他用力推开窗户。",
+    ],
+)
+def test_chinese_non_props(line: str) -> None:
+    """Hands, doors, people, body movements and adverbs never become props."""
+    assert [] == [name for name, _ in chinese_props(line, frozenset()) if name != "茶壶" and name != "盘子"]
