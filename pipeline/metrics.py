@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
-from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -67,10 +67,22 @@ class JubenMetrics:
         )
 
 
-@lru_cache(maxsize=1)
+_lock = threading.Lock()
+_metrics: JubenMetrics | None = None
+
+
 def metrics() -> JubenMetrics:
-    """This process's metrics, created on first use (after the multiprocess directory is set)."""
-    return JubenMetrics()
+    """This process's metrics, created once on first use (after the multiprocess directory is set).
+
+    Worker threads race here on their first message; prometheus_client refuses a second
+    registration of the same names, so creation is locked.
+    """
+    global _metrics  # noqa: PLW0603 (one registry per process)
+    if _metrics is None:
+        with _lock:
+            if _metrics is None:
+                _metrics = JubenMetrics()
+    return _metrics
 
 
 class DatabaseCollector:
