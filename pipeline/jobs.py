@@ -94,7 +94,10 @@ def submit(
             raise
         # Two submits with one key raced; the other one won.
         with UnitOfWork(session_factory(settings)) as uow:
-            return _find_by_key(uow.session, project, idempotency_key) or ""
+            winner = _find_by_key(uow.session, project, idempotency_key)
+        if winner is None:
+            raise  # the conflict was not the idempotency key
+        return winner
 
 
 def _find_by_key(session: Session, project: str, key: str) -> str | None:

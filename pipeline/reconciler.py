@@ -21,6 +21,7 @@ import dramatiq
 from dramatiq.middleware import Middleware
 from pydantic import BaseModel
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from models import Job
 from models.base import utcnow
@@ -99,8 +100,10 @@ def reconcile(*, settings: Settings | None = None, dry_run: bool = False, limit:
     return found
 
 
-def _redrive(factory: object, job_id: str, rule: _Rule, seen_updated_at: datetime, stuck: float) -> bool:
-    with UnitOfWork(factory) as uow:  # type: ignore[arg-type]
+def _redrive(
+    factory: sessionmaker[Session], job_id: str, rule: _Rule, seen_updated_at: datetime, stuck: float
+) -> bool:
+    with UnitOfWork(factory) as uow:
         won = uow.session.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == rule.status.value, Job.updated_at == seen_updated_at)
