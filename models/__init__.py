@@ -5,7 +5,7 @@ from __future__ import annotations
 from models.base import Base
 from models.breakdown import Asset, ExtractionRecord, Report, Shot, ShotAsset
 from models.job import DeadLetter, Job, JobEvent, Project, ScriptContent
-from models.script import Chunk, Episode, Scene
+from models.script import Chunk, Episode, LlmCacheEntry, Scene
 
 __all__ = [
     "Asset",
@@ -16,6 +16,7 @@ __all__ = [
     "ExtractionRecord",
     "Job",
     "JobEvent",
+    "LlmCacheEntry",
     "Project",
     "Report",
     "Scene",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -58,5 +59,20 @@ class Chunk(IdMixin, Base):
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
     cached: Mapped[bool] = mapped_column(default=False)
+    #: LLM requests this chunk's last extraction made (retries and repairs included; 0 if cached).
+    calls: Mapped[int] = mapped_column(default=0)
     latency_ms: Mapped[int | None] = mapped_column()
     error: Mapped[str | None] = mapped_column(Text)
+    #: The model's last answer when it could not be used (kept for ops; shown by ``dlq show``).
+    raw_answer: Mapped[str | None] = mapped_column(Text)
+
+
+class LlmCacheEntry(Base):
+    """A validated LLM answer, keyed by the sha256 of everything that shaped it (embedded mode;
+    server mode keeps the cache in Redis)."""
+
+    __tablename__ = "llm_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, Retries
 
 from pipeline.errors import PermanentError, is_transient
-from pipeline.middleware import DeadLetters, LogContext
+from pipeline.middleware import DeadLetters, LogContext, RetryNotes
 from pipeline.settings import Settings, get_settings
 
 
@@ -59,6 +59,7 @@ def setup_broker(settings: Settings | None = None, *, stub: bool | None = None) 
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(LogContext())
     broker.add_middleware(DeadLetters())
+    broker.add_middleware(RetryNotes(), before=Retries)
     for spec_queue in ("default", "ai"):
         broker.declare_queue(spec_queue)
     dramatiq.set_broker(broker)

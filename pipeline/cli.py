@@ -77,6 +77,13 @@ def _print_view(view: JobView) -> None:
         table.add_row("eta", _fmt_eta(view.eta_s))
     if view.chunks_total:
         table.add_row("chunks", f"{view.chunks_done}/{view.chunks_total}")
+    if view.llm:
+        u = view.llm
+        table.add_row(
+            "llm",
+            f"{u['calls']} calls, {u['prompt_tokens']:,} prompt + {u['completion_tokens']:,} completion tokens, "
+            f"{u['cache_hits']}/{u['chunks']} chunks from cache, {u['call_seconds']:.1f}s in calls",
+        )
     if view.error:
         table.add_row("failed stage", view.failed_stage or "")
         table.add_row("error", view.error)

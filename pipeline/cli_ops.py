@@ -169,6 +169,11 @@ def dlq_show(letter_id: int, as_json: JsonOpt = False) -> None:
         out.print(f"[bold]{key}[/bold]: {getattr(detail, key)}", highlight=False)
     out.print("[bold]traceback[/bold]:")
     out.print(detail.traceback or "(none)", markup=False, highlight=False)
+    for chunk in detail.failed_chunks:
+        out.print(f"[bold]chunk {chunk['chunk']} failed[/bold]: {chunk['error']}", highlight=False)
+        if chunk["raw_answer"]:
+            out.print("[bold]the model's answer[/bold]:")
+            out.print(chunk["raw_answer"][:4000], markup=False, highlight=False)
     table = Table("run", "from", "to", "at", "attempt", "detail")
     for e in detail.events:
         table.add_row(str(e["run"]), e["from"], e["to"], e["at"], str(e["attempt"] or ""), e["detail"] or "")

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import DeadLetter, Job, JobEvent, Project
+from models import Chunk, DeadLetter, Job, JobEvent, Project
 from models.base import utcnow
 from pipeline.db import as_utc, session_factory
 from pipeline.errors import InputError
@@ -57,6 +57,8 @@ class DeadLetterDetail(DeadLetterView):
     message: dict[str, Any]
     traceback: str | None
     events: list[dict[str, Any]]
+    #: The job's failed chunks: number, error and the model's unusable answer (LLM extract).
+    failed_chunks: list[dict[str, Any]] = []
 
 
 class Redrive(BaseModel):
@@ -191,12 +193,21 @@ def show_dead_letter(letter_id: int, *, settings: Settings | None = None) -> Dea
                 select(JobEvent).where(JobEvent.job_id == letter.job_id).order_by(JobEvent.id)
             )
         ]
+        failed = [
+            {"chunk": number, "error": error, "raw_answer": raw}
+            for number, error, raw in session.execute(
+                select(Chunk.number, Chunk.error, Chunk.raw_answer)
+                .where(Chunk.job_id == letter.job_id, Chunk.status == "failed")
+                .order_by(Chunk.number)
+            )
+        ]
         return DeadLetterDetail(
             **_view(letter, project).model_dump(),
             queue=letter.queue,
             message=letter.message,
             traceback=letter.traceback,
             events=events,
+            failed_chunks=failed,
         )
 
 

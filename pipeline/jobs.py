@@ -25,6 +25,7 @@ from pipeline.sources import ScriptText, read_scripts, script_from_text
 from pipeline.states import STAGES, Status, stage_after, stage_of
 from pipeline.transitions import force_transition
 from pipeline.uow import UnitOfWork, stage_message
+from pipeline.usage import job_usage
 
 log = get_logger(__name__)
 
@@ -194,7 +195,13 @@ def _timings(session: Session, job: Job) -> list[StageTiming]:
     return [by_stage[s.name] for s in STAGES if s.name in by_stage]
 
 
-def _view(job: Job, project: str, times: dict[str, float], timings: list[StageTiming]) -> JobView:
+def _view(
+    job: Job,
+    project: str,
+    times: dict[str, float],
+    timings: list[StageTiming],
+    llm: dict[str, Any] | None = None,
+) -> JobView:
     now = utcnow()
     started = as_utc(job.stage_started_at) if job.stage_started_at else now
     prog = progress(
@@ -224,6 +231,7 @@ def _view(job: Job, project: str, times: dict[str, float], timings: list[StageTi
         finished_at=as_utc(job.finished_at) if job.finished_at else None,
         timings=timings,
         stats=job.stats or {},
+        llm=llm,
     )
 
 
@@ -240,7 +248,7 @@ def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
         if row is None:
             raise JobNotFound(f"no job {job_id}")
         job, project = row
-        return _view(job, project, stage_times(session), _timings(session, job))
+        return _view(job, project, stage_times(session), _timings(session, job), job_usage(session, job.id))
 
 
 def _encode_cursor(created_at: datetime, job_id: str) -> str:

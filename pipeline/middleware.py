@@ -1,4 +1,4 @@
-"""dramatiq middleware for Juben's cross-cutting concerns: log context and dead letters."""
+"""dramatiq middleware for Juben's cross-cutting concerns: log context, retry notes and dead letters."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import dramatiq
 import structlog
 from dramatiq.middleware import Middleware
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from models import Chunk, DeadLetter, Job
 from pipeline.errors import JobNotFound
@@ -84,6 +84,38 @@ class LogContext(Middleware):
 
     def after_skip_message(self, broker: dramatiq.Broker, message: Any) -> None:
         structlog.contextvars.clear_contextvars()
+
+
+class RetryNotes(Middleware):
+    """Write each retry dramatiq schedules, with its error, into the job's history.
+
+    Installed *before* dramatiq's Retries so that, ``after_*`` hooks running in reverse order,
+    it sees Retries' decision: an exception on a message that did not fail is being retried.
+    """
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None or message.failed or not message.args or not is_known_job(message.args[0]):
+            return
+        from pipeline.transitions import record_note
+        from pipeline.uow import UnitOfWork
+
+        what = message.actor_name
+        if message.actor_name == "extract_chunk" and len(message.args) > 1:
+            what = f"extract chunk id {message.args[1]}"
+        detail = f"{what} attempt {message.options.get('retries', 1)} failed, will be retried: {type(exception).__name__}: {exception}"
+        try:
+            with UnitOfWork() as uow:
+                row = uow.session.execute(select(Job.status, Job.run).where(Job.id == message.args[0])).one()
+                record_note(uow.session, message.args[0], row.run, Status(row.status), detail[:2000])
+        except Exception:  # the note is history, never a reason to lose the retry
+            log.warning("retry_note_failed", exc_info=True)
 
 
 class DeadLetters(Middleware):

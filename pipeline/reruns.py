@@ -113,7 +113,9 @@ def rerun(
             )
             status = Status.CANCELLED
         reset_outputs(session, job_id, from_stage)
-        merged = {**(job.options or {}), **(options or {})}
+        # --no-cache is for the run it was given with, not every later one.
+        kept = {k: v for k, v in (job.options or {}).items() if k != "no_cache"}
+        merged = {**kept, **(options or {})}
         run = transition(
             session,
             job_id,

@@ -128,6 +128,17 @@ class Discarded(Exception):
     """
 
 
+def _still_running(session: Session, spec: StageSpec, job_id: str) -> bool:
+    """Lock the job row (``FOR UPDATE``) and tell whether it is still in ``spec``'s running state."""
+    locked = session.scalar(
+        select(Job.id).where(Job.id == job_id, Job.status == spec.running.value).with_for_update()
+    )
+    if locked is None:
+        log.info("stage_output_discarded", reason=f"job left {spec.running} before the save")
+        return False
+    return True
+
+
 def run_stage(
     spec: StageSpec,
     job_id: str,
@@ -154,6 +165,12 @@ def run_stage(
     outputs = compute(inputs)
     try:
         with UnitOfWork() as uow:
+            # Lock the job row before writing: a second delivery of this stage (a retry and a
+            # reconciler re-drive of the same job) then waits for the first to commit and finds
+            # the job moved on, instead of colliding with its rows on a unique key (an
+            # IntegrityError, which would dead-letter and fail a job whose output is fine).
+            if not _still_running(uow.session, spec, job.id):
+                raise Discarded
             save(uow.session, job, outputs)
             if not finish_stage(uow, spec, job):
                 raise Discarded

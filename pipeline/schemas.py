@@ -36,6 +36,8 @@ class JobView(BaseModel):
     finished_at: datetime | None
     timings: list[StageTiming] = []
     stats: dict[str, Any] = {}
+    #: LLM calls, tokens, cache hits and seconds in calls, summed over the chunks (None: no LLM).
+    llm: dict[str, Any] | None = None
 
 
 class JobSummary(BaseModel):

@@ -50,8 +50,25 @@ class IngestSettings(_Section):
 
 
 class ExtractSettings(_Section):
-    provider: Literal["rules"] = "rules"
+    """The extract stage and the LLM endpoint it (and an LLM storyboard) talks to."""
+
+    provider: Literal["rules", "openai"] = "rules"
     max_chunk_chars: int = Field(6000, ge=200)
+    base_url: str = "https://api.openai.com/v1"
+    model: str = Field("gpt-4o-mini", min_length=1)
+    #: The name of the environment variable holding the API key (the key never enters settings).
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout_s: float = Field(180.0, gt=0)
+    max_tokens: int = Field(4096, ge=64)
+    temperature: float = Field(0.0, ge=0, le=2)
+    response_format: Literal["json_schema", "json_object"] = "json_schema"
+    context_tokens: int = Field(32_768, ge=2048)
+    call_attempts: int = Field(4, ge=1)
+    max_retry_wait_s: float = Field(60.0, gt=0)
+    cache_ttl_s: int = Field(30 * 86_400, ge=0)
+    rpm: int = Field(0, ge=0)
+    tpm: int = Field(0, ge=0)
+    roster_size: int = Field(40, ge=0)
 
 
 class DedupSettings(_Section):
@@ -90,6 +107,13 @@ class StagesSettings(_Section):
         """Return the settings of the stage called ``name``."""
         value: StageSettings = getattr(self, name)
         return value
+
+
+class StoryboardSettings(_Section):
+    """The storyboard planner: rules, or the ``[extract]`` endpoint with its own prompt."""
+
+    provider: Literal["rules", "openai"] = "rules"
+    scenes_in_flight: int = Field(8, ge=1)
 
 
 class ReconcileSettings(_Section):
@@ -135,6 +159,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     extract: ExtractSettings = ExtractSettings()
     dedup: DedupSettings = DedupSettings()
+    storyboard: StoryboardSettings = StoryboardSettings()
     stages: StagesSettings = StagesSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,9 +15,9 @@ from sqlalchemy.orm import Session
 from models import Chunk, Episode, Job, Scene, ScriptContent
 from pipeline.broker import actor_options
 from pipeline.runner import run_stage
-from pipeline.settings import get_settings
+from pipeline.settings import ExtractSettings, get_settings
 from pipeline.states import STAGE_BY_NAME
-from stages.drafts import ChunkDraft, EpisodeDraft, SceneDraft, SourceSpan
+from stages.drafts import ChunkDraft, EpisodeDraft, SceneDraft, SceneSlice, SourceSpan
 from stages.screenplay import find_sketches, parse_structure
 
 #: A paragraph break: a line break, an optional whitespace-only line content, a line break.
@@ -97,31 +98,103 @@ class Structure:
     hashes: list[str]
     #: Character sketches of the front matter (人物小传), handed to every extract chunk.
     sketches: str = ""
+    #: The script's main characters (``NAME (alias, …)``), named in every LLM chunk prompt.
+    roster: tuple[str, ...] = ()
 
 
-def find_structure(text: str, sources: Sequence[SourceSpan], *, max_chars: int) -> Structure:
-    """Episodes, scenes and scene-aligned chunks of a script, with each chunk's content hash."""
+#: Tokens of an extract prompt besides the script text: instructions, JSON schema, roster.
+PROMPT_OVERHEAD_TOKENS = 2500
+
+
+def llm_chunk_chars(settings: ExtractSettings, language: str | None) -> int:
+    """The most script characters one LLM chunk may hold inside the model's context window.
+
+    The window holds the prompt (overhead + text) and the answer (``max_tokens``); Chinese runs
+    about one token per character, English about 3.5 characters per token.
+    """
+    tokens = settings.context_tokens - settings.max_tokens - PROMPT_OVERHEAD_TOKENS
+    return max(200, int(tokens * (1.0 if language == "zh" else 3.5)))
+
+
+def cast_roster(
+    text: str, scenes: Sequence[SceneDraft], sketches: str, language: str | None, size: int
+) -> tuple[str, ...]:
+    """The ``size`` characters the rules extractor finds most present, with their aliases.
+
+    Every LLM chunk's prompt names them, so the model calls one person by one name across chunks
+    that are extracted in parallel. Deterministic, so unchanged scripts keep their cache hits.
+    """
+    if size <= 0 or not scenes:
+        return ()
+    from stages.extract.rules import extract_rules
+
+    slices = [
+        SceneSlice(s.number, s.heading, s.location, text[s.start : s.end], tuple(s.listed_characters))
+        for s in scenes
+    ]
+    weight: Counter[str] = Counter()
+    aliases: dict[str, list[str]] = {}
+    for m in extract_rules(slices, language=language or "", sketches=sketches):
+        if m.asset_type == "character":
+            weight[m.name] += 1 + int(m.attributes.get("dialogue_lines") or 0)
+            known = aliases.setdefault(m.name, [])
+            known.extend(a for a in m.attributes.get("aliases") or () if a not in known and a != m.name)
+    top = sorted(weight, key=lambda n: (-weight[n], n))[:size]
+    return tuple(f"{n} ({', '.join(aliases[n][:5])})" if aliases[n] else n for n in top)
+
+
+def find_structure(
+    text: str,
+    sources: Sequence[SourceSpan],
+    *,
+    max_chars: int,
+    roster_size: int = 0,
+    language: str | None = None,
+) -> Structure:
+    """Episodes, scenes and scene-aligned chunks of a script, with each chunk's content hash.
+
+    ``roster_size`` > 0 (the LLM path) also finds the cast roster every chunk prompt names.
+    """
     episodes, scenes = parse_structure(text, sources)
     chunks = split_into_chunks(text, scenes, max_chars=max_chars)
     hashes = [hashlib.sha256(text[c.start : c.end].encode("utf-8")).hexdigest() for c in chunks]
-    return Structure(episodes, scenes, chunks, hashes, find_sketches(text))
+    sketches = find_sketches(text)
+    roster = cast_roster(text, scenes, sketches, language, roster_size)
+    return Structure(episodes, scenes, chunks, hashes, sketches, roster)
 
 
-def _load(session: Session, job: Job) -> tuple[str, list[SourceSpan], int]:
+@dataclass(frozen=True)
+class _Inputs:
+    text: str
+    sources: list[SourceSpan]
+    max_chars: int
+    roster_size: int
+    language: str | None
+
+
+def _load(session: Session, job: Job) -> _Inputs:
     row = session.execute(
         select(ScriptContent.text, ScriptContent.sources).where(ScriptContent.job_id == job.id)
     ).one()
     sources = [SourceSpan(s["name"], s["start"], s["end"]) for s in row.sources]
-    return (
-        row.text,
-        sources,
-        int((job.options or {}).get("max_chunk_chars") or get_settings().extract.max_chunk_chars),
+    ex = get_settings().extract
+    options = job.options or {}
+    max_chars = int(options.get("max_chunk_chars") or ex.max_chunk_chars)
+    roster_size = 0
+    if (options.get("provider") or ex.provider) != "rules":
+        max_chars = min(max_chars, llm_chunk_chars(ex, job.language))
+        roster_size = ex.roster_size
+    return _Inputs(row.text, sources, max_chars, roster_size, job.language)
+
+
+def _compute(inputs: _Inputs) -> Structure:
+    return find_structure(
+        inputs.text,
+        inputs.sources,
+        max_chars=inputs.max_chars,
+        roster_size=inputs.roster_size,
+        language=inputs.language,
     )
-
-
-def _compute(inputs: tuple[str, list[SourceSpan], int]) -> Structure:
-    text, sources, max_chars = inputs
-    return find_structure(text, sources, max_chars=max_chars)
 
 
 def _save(session: Session, job: Job, out: Structure) -> None:
@@ -171,7 +244,7 @@ def _save(session: Session, job: Job, out: Structure) -> None:
                 for c, h in zip(out.chunks, out.hashes, strict=True)
             ],
         )
-    meta = {**(job.meta or {}), "sketches": out.sketches}
+    meta = {**(job.meta or {}), "sketches": out.sketches, "roster": list(out.roster)}
     session.execute(
         update(Job).where(Job.id == job.id).values(chunks_total=len(out.chunks), chunks_done=0, meta=meta)
     )

@@ -34,6 +34,7 @@ from pipeline.broker import actor_options
 from pipeline.db import as_utc
 from pipeline.runner import run_stage
 from pipeline.states import STAGE_BY_NAME, STAGES, Status
+from pipeline.usage import job_usage
 from stages.reporting import render_csv, render_html, render_json
 
 REPORT = STAGE_BY_NAME["report"]
@@ -221,6 +222,7 @@ def _load(session: Session, job: Job) -> ReportInput:
             "encoding": content.encoding,
             "chunks": job.chunks_total,
             "provider": (job.options or {}).get("provider"),
+            "llm": job_usage(session, job.id),
             "stage_seconds": _stage_seconds(session, job),
             "dedup": dict(
                 session.execute(

@@ -4,12 +4,18 @@
 yet done (so a re-driven job resumes with only its missing chunks). Each ``extract_chunk``
 replaces its chunk's records and bumps ``jobs.chunks_done`` in one transaction; the chunk that
 makes the count whole wins the EXTRACTING → EXTRACTED compare-and-set and alone enqueues dedup.
+
+The provider is the job's (recorded at submit, ``--set provider=…`` on a re-drive): ``rules``
+(offline, :mod:`stages.extract.rules`) or ``openai`` (:mod:`stages.extract.llm`). An LLM call
+holds its worker thread but no database connection; the "ai" queue's workers run many threads
+(docs/ARCHITECTURE.md, "LLM concurrency").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import dramatiq
 from sqlalchemy import delete, func, insert, select, update
@@ -18,16 +24,19 @@ from sqlalchemy.orm import Session
 from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
 from models.base import utcnow
 from pipeline.broker import actor_options
+from pipeline.llm import ChatClient, Endpoint, InvalidAnswer, llm_services
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.runner import Discarded, claim_stage, finish_stage, is_job_id
+from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME, Status
+from pipeline.transitions import record_note
 from pipeline.uow import UnitOfWork, stage_message
 from stages.drafts import Mention, SceneSlice
+from stages.extract.llm import LlmResult, Usage, extract_llm
 from stages.extract.rules import extract_rules
 
 EXTRACT = STAGE_BY_NAME["extract"]
-PROVIDER = "rules"
 log = get_logger(__name__)
 
 
@@ -38,6 +47,14 @@ class ChunkWork:
     language: str
     slices: tuple[SceneSlice, ...]
     sketches: str = ""
+    run: int = 1
+    number: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+    roster: tuple[str, ...] = ()
+
+    @property
+    def provider(self) -> str:
+        return str(self.options.get("provider") or get_settings().extract.provider)
 
 
 def slice_scenes(chunk_text: str, chunk_start: int, scenes: Sequence[Scene]) -> tuple[SceneSlice, ...]:
@@ -94,6 +111,9 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
             Job.status,
             Job.language,
             Job.meta,
+            Job.options,
+            Job.run,
+            Chunk.number,
             Chunk.status,
             Chunk.start,
             Chunk.end,
@@ -106,7 +126,7 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     if row is None:
         log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
         return None
-    job_status, language, meta, chunk_status, start, end, first, last = row
+    job_status, language, meta, options, run, number, chunk_status, start, end, first, last = row
     if job_status != Status.EXTRACTING.value or chunk_status == "done":
         log.info("message_dropped", reason=f"job is {job_status}, chunk is {chunk_status}", chunk_id=chunk_id)
         return None
@@ -119,16 +139,41 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     scenes = session.scalars(
         select(Scene).where(Scene.job_id == job_id, Scene.number.between(first, last)).order_by(Scene.number)
     ).all()
-    sketches = str((meta or {}).get("sketches") or "")
-    return ChunkWork(job_id, chunk_id, language or "en", slice_scenes(text or "", start, scenes), sketches)
+    meta = meta or {}
+    return ChunkWork(
+        job_id,
+        chunk_id,
+        language or "en",
+        slice_scenes(text or "", start, scenes),
+        sketches=str(meta.get("sketches") or ""),
+        run=run,
+        number=number,
+        options=dict(options or {}),
+        roster=tuple(meta.get("roster") or ()),
+    )
 
 
-def _save_chunk(uow: UnitOfWork, work: ChunkWork, mentions: Sequence[Mention]) -> bool:
+def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Mention]) -> bool:
     session = uow.session
+    if isinstance(result, LlmResult):
+        mentions, usage, version = result.mentions, result.usage, result.prompt_version
+    else:
+        mentions, usage, version = result, Usage(), None
+    provider = work.provider
     done = session.execute(
         update(Chunk)
         .where(Chunk.id == work.chunk_id, Chunk.status != "done")
-        .values(status="done", provider=PROVIDER, error=None)
+        .values(
+            status="done",
+            provider=provider,
+            error=None,
+            raw_answer=None,
+            calls=usage.calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached=usage.cached,
+            latency_ms=usage.latency_ms,
+        )
         .returning(Chunk.id)
     ).scalar_one_or_none()
     if done is None:
@@ -145,7 +190,8 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, mentions: Sequence[Mention]) -
                     "asset_type": m.asset_type,
                     "raw_name": m.name[:500],
                     "attributes": m.attributes,
-                    "provider": PROVIDER,
+                    "provider": provider,
+                    "prompt_version": version,
                     "dedup_status": "pending",
                 }
                 for m in mentions
@@ -178,12 +224,61 @@ def extract_chunk(job_id: str, chunk_id: int) -> None:
         work = _load_chunk(uow.session, job_id, chunk_id)
     if work is None:
         return
-    mentions = extract_rules(work.slices, language=work.language, sketches=work.sketches)
+    result: LlmResult | list[Mention]
+    if work.provider == "rules":
+        result = extract_rules(work.slices, language=work.language, sketches=work.sketches)
+    else:
+        result = _extract_with_llm(work)
     try:
         with UnitOfWork() as uow:
-            if not _save_chunk(uow, work, mentions):
+            if not _save_chunk(uow, work, result):
                 raise Discarded
     except Discarded:
         log.info("chunk_output_discarded", chunk_id=chunk_id)
         return
-    log.info("chunk_extracted", chunk_id=chunk_id, mentions=len(mentions))
+    found = result.mentions if isinstance(result, LlmResult) else result
+    log.info("chunk_extracted", chunk_id=chunk_id, mentions=len(found))
+
+
+def _extract_with_llm(work: ChunkWork) -> LlmResult:
+    """Call the model (or the cache) for one chunk; report retries to the job's history."""
+    settings = get_settings()
+    services = llm_services(settings)
+    client = ChatClient(
+        Endpoint.from_settings(settings.extract, work.options), limiter=services.limiter
+    )
+
+    def on_retry(exc: BaseException, sleep_s: float) -> None:
+        detail = f"extract chunk {work.number}: {exc}; retrying in {sleep_s:.1f} s"
+        log.warning("llm_retry", chunk_id=work.chunk_id, error=str(exc)[:200], sleep_s=round(sleep_s, 2))
+        metrics().retries.labels("extract").inc()
+        with UnitOfWork() as uow:
+            record_note(uow.session, work.job_id, work.run, Status.EXTRACTING, detail)
+
+    try:
+        result = extract_llm(
+            work.slices,
+            language=work.language,
+            roster=work.roster,
+            client=client,
+            cache=services.cache if services.cache_ttl_s > 0 else None,
+            cache_ttl_s=services.cache_ttl_s,
+            use_cache=not work.options.get("no_cache"),
+            on_retry=on_retry,
+        )
+    except InvalidAnswer as exc:
+        with UnitOfWork() as uow:  # keep the unusable answer for ops before the job is dead-lettered
+            uow.session.execute(
+                update(Chunk)
+                .where(Chunk.id == work.chunk_id)
+                .values(status="failed", error=str(exc)[:2000], raw_answer=exc.raw[:100_000])
+            )
+        raise
+    usage = result.usage
+    m = metrics()
+    if usage.cached:
+        m.cache_hits.labels("openai").inc()
+    m.llm_calls.labels("openai").inc(usage.calls)
+    m.llm_tokens.labels("openai", "prompt").inc(usage.prompt_tokens)
+    m.llm_tokens.labels("openai", "completion").inc(usage.completion_tokens)
+    return result

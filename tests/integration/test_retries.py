@@ -52,8 +52,13 @@ def test_transient_error_that_clears_leaves_no_dead_letter(stub_worker, monkeypa
     assert 3 == len(calls)
     with session_factory()() as s:
         assert [] == s.scalars(select(DeadLetter.id)).all()
-    reclaims = [e for e in _events(job_id) if e[0] == e[1] == "DEDUPING"]
-    assert ["re-claimed (delivery 2)", "re-claimed (delivery 3)"] == [e[2] for e in reclaims]
+    same_state = [e[2] for e in _events(job_id) if e[0] == e[1] == "DEDUPING"]
+    assert [
+        "dedup attempt 1 failed, will be retried: TransientError: database hiccup",
+        "re-claimed (delivery 2)",
+        "dedup attempt 2 failed, will be retried: TransientError: database hiccup",
+        "re-claimed (delivery 3)",
+    ] == same_state
 
 
 @pytest.mark.parametrize("max_retries", [0, 2])

@@ -1,0 +1,130 @@
+"""The LLM extractor: one chunk's scenes in, mentions out, through cache, client and one repair.
+
+Pure but for the two collaborators it is handed (a :class:`~pipeline.llm.ChatClient` and an
+answer cache), so it is tested against the fake OpenAI-compatible server without a database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.llm import AnswerCache, ChatClient, InvalidAnswer, cache_key, parse_json
+from pipeline.llm.client import Message, OnRetry
+from stages.drafts import Mention, SceneSlice
+from stages.extract.schema import (
+    SCHEMA_VERSION,
+    AnswerError,
+    ExtractionOut,
+    json_schema,
+    to_mentions,
+    validate_answer,
+)
+from stages.prompting import load_prompt, render_scenes
+
+REPAIR = {
+    "en": "Your answer could not be used: {error}. Answer again with the corrected JSON object only.",
+    "zh": "你的回答无法使用：{error}。请只回答修正后的 JSON 对象。",
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one chunk's extraction cost."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    latency_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class LlmResult:
+    mentions: list[Mention]
+    usage: Usage
+    prompt_version: str
+
+
+def build_messages(
+    slices: Sequence[SceneSlice], roster: Sequence[str], language: str
+) -> tuple[list[Message], str]:
+    """The chat messages for one chunk and the prompt version they come from."""
+    prompt = load_prompt("extract", language)
+    schema = json.dumps(json_schema(), ensure_ascii=False, separators=(",", ":"))
+    return (
+        [
+            {"role": "system", "content": prompt.system(schema)},
+            {"role": "user", "content": render_scenes(slices, roster, language)},
+        ],
+        prompt.version,
+    )
+
+
+def _validate(text: str, scenes: list[int]) -> ExtractionOut:
+    try:
+        value = parse_json(text)
+    except ValueError as exc:
+        raise AnswerError(f"not valid JSON ({exc})") from None
+    return validate_answer(value, scenes)
+
+
+def extract_llm(
+    slices: Sequence[SceneSlice],
+    *,
+    language: str,
+    roster: Sequence[str],
+    client: ChatClient,
+    cache: AnswerCache | None,
+    cache_ttl_s: int,
+    use_cache: bool = True,
+    on_retry: OnRetry | None = None,
+) -> LlmResult:
+    """Extract one chunk with the model, or from the cache.
+
+    The cache key is the sha256 of (the chunk's messages, model, prompt version, schema
+    version). An answer that is not valid JSON for the schema gets one repair request quoting
+    the error; a second bad answer raises :class:`InvalidAnswer` carrying the raw text.
+    ``use_cache=False`` (``--no-cache``) skips the lookup but still stores the fresh answer.
+    """
+    messages, version = build_messages(slices, roster, language)
+    if not slices:
+        return LlmResult([], Usage(), version)
+    key = cache_key(messages, client.endpoint.model, version, SCHEMA_VERSION)
+    if cache is not None and use_cache:
+        hit = cache.get(key)
+        if hit is not None:
+            return LlmResult(to_mentions(ExtractionOut.model_validate(hit)), Usage(cached=True), version)
+    scenes = [s.scene_number for s in slices]
+    schema = json_schema()
+    answer = client.chat(messages, schema=schema, schema_name="breakdown", on_retry=on_retry)
+    calls, prompt_tokens, completion_tokens, latency = (
+        answer.calls,
+        answer.prompt_tokens,
+        answer.completion_tokens,
+        answer.latency_ms,
+    )
+    try:
+        out = _validate(answer.text, scenes)
+    except AnswerError as first:
+        repair = [
+            *messages,
+            {"role": "assistant", "content": answer.text},
+            {"role": "user", "content": REPAIR["zh" if language == "zh" else "en"].format(error=first)},
+        ]
+        answer = client.chat(repair, schema=schema, schema_name="breakdown", on_retry=on_retry)
+        calls += answer.calls
+        prompt_tokens += answer.prompt_tokens
+        completion_tokens += answer.completion_tokens
+        latency += answer.latency_ms
+        try:
+            out = _validate(answer.text, scenes)
+        except AnswerError as second:
+            raise InvalidAnswer(
+                f"the model's answer is unusable after one repair: {second}", raw=answer.text
+            ) from None
+    if cache is not None:
+        cache.put(key, out.model_dump(mode="json"), cache_ttl_s)
+    usage = Usage(calls, prompt_tokens, completion_tokens, False, latency)
+    return LlmResult(to_mentions(out), usage, version)
