@@ -244,9 +244,7 @@ def _extract_with_llm(work: ChunkWork) -> LlmResult:
     """Call the model (or the cache) for one chunk; report retries to the job's history."""
     settings = get_settings()
     services = llm_services(settings)
-    client = ChatClient(
-        Endpoint.from_settings(settings.extract, work.options), limiter=services.limiter
-    )
+    client = ChatClient(Endpoint.from_settings(settings.extract, work.options), limiter=services.limiter)
 
     def on_retry(exc: BaseException, sleep_s: float) -> None:
         detail = f"extract chunk {work.number}: {exc}; retrying in {sleep_s:.1f} s"

@@ -195,7 +195,11 @@ class FakeLLM:
         decided: tuple[int, Any, dict[str, str]] | None = None
         retry = {"Retry-After": f"{b.retry_after_s:g}"}
         if b.api_key is not None and request.headers.get("Authorization") != f"Bearer {b.api_key}":
-            decided = 401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}, {}
+            decided = (
+                401,
+                {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}},
+                {},
+            )
         elif over_limit:
             decided = 429, {"error": {"message": "Rate limit reached (requests per minute)"}}, retry
         elif outcome == "429":
@@ -206,7 +210,11 @@ class FakeLLM:
             self._count(str(decided[0]))
             return decided
         messages = body.get("messages") or []
-        if outcome == "malformed" and b.repair_succeeds and any(m.get("role") == "assistant" for m in messages):
+        if (
+            outcome == "malformed"
+            and b.repair_succeeds
+            and any(m.get("role") == "assistant" for m in messages)
+        ):
             outcome = "ok"
         if outcome == "hang":
             self._count("hang")

@@ -108,7 +108,9 @@ def test_jobs_complete_with_the_llm_and_account_for_every_token(llm_worker, fake
         assert sum(c[2] for c in chunks) == view.llm["prompt_tokens"]
         assert 0 == view.llm["cache_hits"]
         with session_factory()() as s:
-            versions = set(s.scalars(select(ExtractionRecord.prompt_version).where(ExtractionRecord.job_id == job_id)))
+            versions = set(
+                s.scalars(select(ExtractionRecord.prompt_version).where(ExtractionRecord.job_id == job_id))
+            )
         assert {version} == versions
         report = json.loads(jobs.get_report(job_id, "json"))
         assert view.llm["calls"] == report["job"]["stats"]["llm"]["calls"]
@@ -146,7 +148,10 @@ def test_rerun_of_an_unchanged_script_makes_no_calls_unless_told_not_to_cache(ll
 def test_injected_429s_500s_and_timeouts_are_retried_and_show_in_job_events(llm_worker, fake):
     broker, worker, _ = llm_worker
     fake.configure(rate_429=0.1, rate_500=0.05, rate_hang=0.05, hang_s=6.0)  # 20% of calls fail
-    ids = [jobs.submit(ENGLISH + f"\n\nINT. ROOM {n} - DAY\n\nMARY\nTake {n}.\n", project="flaky") for n in range(6)]
+    ids = [
+        jobs.submit(ENGLISH + f"\n\nINT. ROOM {n} - DAY\n\nMARY\nTake {n}.\n", project="flaky")
+        for n in range(6)
+    ]
 
     drain(broker, worker)
 
@@ -164,7 +169,10 @@ def test_injected_429s_500s_and_timeouts_are_retried_and_show_in_job_events(llm_
 def test_a_malformed_answer_is_repaired_with_one_more_call(llm_worker, fake):
     broker, worker, _ = llm_worker
     fake.configure(rate_malformed=0.5, repair_succeeds=True)
-    ids = [jobs.submit(ENGLISH + f"\n\nINT. HALL {n} - DAY\n\nJOHN\nHi {n}.\n", project="repair") for n in range(4)]
+    ids = [
+        jobs.submit(ENGLISH + f"\n\nINT. HALL {n} - DAY\n\nJOHN\nHi {n}.\n", project="repair")
+        for n in range(4)
+    ]
 
     drain(broker, worker)
 
@@ -188,7 +196,9 @@ def test_an_answer_that_stays_malformed_dead_letters_the_job_with_the_raw_answer
     assert ("FAILED", "extract") == (view.status, view.failed_stage)
     with session_factory()() as s:
         letters = s.execute(select(DeadLetter.id, DeadLetter.error_type, DeadLetter.attempts)).all()
-        raw = s.scalars(select(Chunk.raw_answer).where(Chunk.job_id == job_id, Chunk.status == "failed")).all()
+        raw = s.scalars(
+            select(Chunk.raw_answer).where(Chunk.job_id == job_id, Chunk.status == "failed")
+        ).all()
     assert 1 == len(letters)
     assert ("InvalidAnswer", 1) == (letters[0].error_type, letters[0].attempts)  # permanent: no retries
     assert raw and raw[0].startswith('{"characters"')
