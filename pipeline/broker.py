@@ -16,7 +16,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import CurrentMessage, Retries
 
 from pipeline.errors import PermanentError, is_transient
-from pipeline.middleware import DeadLetters, LogContext, RetryNotes
+from pipeline.middleware import DeadLetters, LogContext, RetryNotes, ThreadResources
 from pipeline.settings import Settings, get_settings
 
 
@@ -60,6 +60,7 @@ def setup_broker(settings: Settings | None = None, *, stub: bool | None = None) 
     broker.add_middleware(LogContext())
     broker.add_middleware(DeadLetters())
     broker.add_middleware(RetryNotes(), before=Retries)
+    broker.add_middleware(ThreadResources())
     for spec_queue in ("default", "ai"):
         broker.declare_queue(spec_queue)
     dramatiq.set_broker(broker)

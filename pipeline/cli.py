@@ -32,6 +32,10 @@ out = Console()
 err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+NoCacheOpt = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Ask the LLM again instead of using cached answers (this run only)."),
+]
 
 
 def _settings() -> Settings:
@@ -126,14 +130,16 @@ def run(
     title: Annotated[
         str | None, typer.Option(help="Title (default: the title page's, else the file name).")
     ] = None,
+    no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Break a script down right here (embedded: SQLite and an in-process worker, no server)."""
     from pipeline import embedded
 
     settings = load_settings(mode="embedded")
+    options = {"no_cache": True} if no_cache else None
     if as_json:
-        view, files = embedded.run(paths, settings=settings, project=project, title=title)
+        view, files = embedded.run(paths, settings=settings, project=project, title=title, options=options)
     else:
         with _progress_bar() as bar:
             task = bar.add_task("submitting", total=100, status="PENDING")
@@ -142,7 +148,7 @@ def run(
                 bar.update(task, completed=v.percent, description=v.step, status=v.status)
 
             view, files = embedded.run(
-                paths, settings=settings, project=project, title=title, on_progress=show
+                paths, settings=settings, project=project, title=title, on_progress=show, options=options
             )
     if as_json:
         emit_json({**view.model_dump(mode="json"), "report_files": {k: str(v) for k, v in files.items()}})
@@ -162,13 +168,20 @@ def submit(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Submitting the same key again returns the same job.")
     ] = None,
+    no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a job to the workers (server mode) and print its id at once."""
     from pipeline.broker import setup_broker
 
     setup_broker(_settings())
-    job_id = jobs.submit(paths, project=project, title=title, idempotency_key=idempotency_key)
+    job_id = jobs.submit(
+        paths,
+        project=project,
+        title=title,
+        idempotency_key=idempotency_key,
+        options={"no_cache": True} if no_cache else None,
+    )
     if as_json:
         emit_json({"id": job_id})
     else:

@@ -13,7 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pipeline import deadletters, reruns
-from pipeline.cli import JsonOpt, app, emit_json, err, out
+from pipeline.cli import JsonOpt, NoCacheOpt, app, emit_json, err, out
 from pipeline.db import session_factory
 from pipeline.errors import InputError
 from pipeline.reconciler import reconcile as run_reconcile
@@ -257,9 +257,14 @@ def rerun(
         float, typer.Option(help="Re-runs per second, so big batches do not flood the workers.")
     ] = 20.0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE recorded on the jobs.")] = None,
+    no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-run jobs from a stage: reset to the ready state before it, drop its and later output, enqueue."""
+    """Re-run jobs from a stage: reset to the ready state before it, drop its and later output, enqueue.
+
+    ``--dry-run`` lists the jobs with what re-extracting them would cost: chunks that would call
+    the LLM, chunks the cache would answer, and the estimated tokens.
+    """
     from pipeline.broker import setup_broker
     from pipeline.settings import get_settings
 
@@ -268,19 +273,18 @@ def rerun(
     if not targets:
         raise InputError("no jobs selected: give job ids or --status/--project/--since/--until")
     if dry_run:
-        emit_json({"would_rerun": targets, "from_stage": from_stage}) if as_json else out.print(
-            f"would re-run {len(targets)} jobs from {from_stage}:\n" + "\n".join(targets)
-        )
+        _rerun_plan(targets, from_stage, no_cache=no_cache, as_json=as_json)
         return
+    options = parse_sets(set_)
+    if no_cache:
+        options["no_cache"] = True
     done, failed = [], {}
     with Progress(console=err, transient=as_json) as bar:
         task = bar.add_task(f"re-running from {from_stage}", total=len(targets))
         for job_id in targets:
             try:
                 done.append(
-                    reruns.rerun(
-                        job_id, from_stage, force=force, options=parse_sets(set_), actor=_who()
-                    ).job_id
+                    reruns.rerun(job_id, from_stage, force=force, options=options, actor=_who()).job_id
                 )
             except InputError as exc:
                 failed[job_id] = str(exc)
@@ -294,6 +298,51 @@ def rerun(
             err.print(f"{job_id}: {why}", markup=False)
     if failed:
         raise typer.Exit(1)
+
+
+def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json: bool) -> None:
+    """Print what re-running ``targets`` from ``from_stage`` would cost in LLM calls and tokens."""
+    from stages.extract import plan_calls
+
+    extracts = STAGE_NAMES.index(from_stage) <= STAGE_NAMES.index("extract")
+    rows = []
+    with session_factory()() as session:
+        for job_id in targets:
+            plan = plan_calls(session, job_id, use_cache=not no_cache) if extracts else None
+            rows.append(
+                {
+                    "job_id": job_id,
+                    "provider": plan.provider if plan else None,
+                    "chunks": plan.chunks if plan else 0,
+                    "llm_calls": plan.to_call if plan else 0,
+                    "from_cache": plan.cached if plan else 0,
+                    "est_prompt_tokens": plan.prompt_tokens if plan else 0,
+                    "est_completion_tokens": plan.completion_tokens if plan else 0,
+                }
+            )
+    totals = {
+        k: sum(int(r[k] or 0) for r in rows)
+        for k in ("chunks", "llm_calls", "from_cache", "est_prompt_tokens", "est_completion_tokens")
+    }
+    if as_json:
+        emit_json({"would_rerun": targets, "from_stage": from_stage, "jobs": rows, "total": totals})
+        return
+    table = Table("job", "provider", "chunks", "LLM calls", "from cache", "est. tokens (prompt + completion)")
+    for r in rows:
+        table.add_row(
+            str(r["job_id"]),
+            str(r["provider"] or "-"),
+            str(r["chunks"]),
+            str(r["llm_calls"]),
+            str(r["from_cache"]),
+            f"{r['est_prompt_tokens']:,} + {r['est_completion_tokens']:,}",
+        )
+    out.print(f"would re-run {len(targets)} jobs from {from_stage}:")
+    out.print(table)
+    out.print(
+        f"total: {totals['llm_calls']} LLM calls, {totals['from_cache']} chunks from cache, "
+        f"~{totals['est_prompt_tokens'] + totals['est_completion_tokens']:,} tokens"
+    )
 
 
 def _select_jobs(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 
@@ -86,6 +87,7 @@ def run(
     project: str = "default",
     title: str | None = None,
     on_progress: Callable[[JobView], None] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> tuple[JobView, dict[str, Path]]:
     """Break a script down in-process and write its report files.
 
@@ -93,7 +95,7 @@ def run(
         The final job view and the report files (empty unless the job COMPLETED).
     """
     with EmbeddedRuntime(settings) as runtime:
-        job_id = jobs.submit(paths, project=project, title=title, settings=settings)
+        job_id = jobs.submit(paths, project=project, title=title, options=options, settings=settings)
         view = runtime.wait(job_id, on_progress)
     files = write_report_files(job_id, settings) if view.status == Status.COMPLETED else {}
     return view, files

@@ -15,6 +15,8 @@ import structlog
 
 from pipeline.settings import Settings
 
+_opened: TextIO | None = None
+
 
 def configure_logging(
     settings: Settings, *, stream: TextIO | None = None, file: Path | None = None, level: str | None = None
@@ -31,10 +33,12 @@ def configure_logging(
     fmt = settings.logging.format
     if fmt == "auto":
         fmt = "console" if settings.mode == "embedded" and file is None and sys.stderr.isatty() else "json"
+    global _opened  # noqa: PLW0603 (the one log file this process has open)
     out: TextIO
+    previous, _opened = _opened, None
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
-        out = file.open("a", encoding="utf-8")
+        out = _opened = file.open("a", encoding="utf-8")
     else:
         out = stream or sys.stderr
     renderer: Any = (
@@ -62,6 +66,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level_no)
+    if previous is not None and previous is not out:
+        previous.close()  # nothing writes to it any more
 
 
 def get_logger(name: str) -> Any:

@@ -86,6 +86,15 @@ class LogContext(Middleware):
         structlog.contextvars.clear_contextvars()
 
 
+class ThreadResources(Middleware):
+    """Close what a worker thread opened for itself (its LLM HTTP clients) when it stops."""
+
+    def before_worker_thread_shutdown(self, broker: dramatiq.Broker, thread: Any) -> None:
+        from pipeline.llm.client import close_thread_clients
+
+        close_thread_clients()
+
+
 class RetryNotes(Middleware):
     """Write each retry dramatiq schedules, with its error, into the job's history.
 

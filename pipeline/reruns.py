@@ -42,7 +42,15 @@ def reset_outputs(session: Session, job_id: str, stage: str) -> None:
             update(Chunk)
             .where(Chunk.job_id == job_id)
             .values(
-                status="pending", error=None, attempts=0, prompt_tokens=0, completion_tokens=0, cached=False
+                status="pending",
+                error=None,
+                raw_answer=None,
+                attempts=0,
+                calls=0,
+                prompt_tokens=0,
+                completion_tokens=0,
+                cached=False,
+                latency_ms=None,
             )
         )
     elif "dedup" in later:

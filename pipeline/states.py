@@ -66,7 +66,7 @@ class StageSpec:
 STAGES: tuple[StageSpec, ...] = (
     StageSpec("ingest", "ingest", Status.PENDING, Status.INGESTING, Status.INGESTED, "default", (0, 5)),
     StageSpec("chunk", "chunk", Status.INGESTED, Status.CHUNKING, Status.CHUNKED, "default", (5, 10)),
-    StageSpec("extract", "extract", Status.CHUNKED, Status.EXTRACTING, Status.EXTRACTED, "ai", (10, 80)),
+    StageSpec("extract", "extract", Status.CHUNKED, Status.EXTRACTING, Status.EXTRACTED, "default", (10, 80)),
     StageSpec("dedup", "dedup", Status.EXTRACTED, Status.DEDUPING, Status.DEDUPED, "default", (80, 88)),
     StageSpec(
         "storyboard",

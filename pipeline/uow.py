@@ -12,13 +12,15 @@ from pipeline.db import session_factory
 from pipeline.states import StageSpec
 
 
-def stage_message(spec: StageSpec, *args: str | int, actor: str | None = None) -> dramatiq.Message[None]:
-    """Build the message that nudges ``spec``'s actor, without needing the actor imported here.
+def stage_message(
+    spec: StageSpec, *args: str | int, actor: str | None = None, queue: str | None = None
+) -> dramatiq.Message[None]:
+    """Build the message that nudges ``spec``'s actor (or ``actor`` on ``queue``), without importing it.
 
     Messages carry ids only: the database is the source of truth.
     """
     return dramatiq.Message(
-        queue_name=spec.queue, actor_name=actor or spec.actor, args=args, kwargs={}, options={}
+        queue_name=queue or spec.queue, actor_name=actor or spec.actor, args=args, kwargs={}, options={}
     )
 
 

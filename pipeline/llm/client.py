@@ -4,11 +4,10 @@ Why httpx and not the ``openai`` SDK: we call one endpoint (``POST {base_url}/ch
 against many servers (OpenAI, DeepSeek, Qwen, vLLM, Ollama) that differ in what they accept;
 we need our own retry policy (tenacity, Retry-After honoured, every retry reported to the job's
 history) rather than the SDK's hidden one; we keep the raw answer for ops when it is unusable;
-and one shared ``httpx.Client`` gives every worker thread a keep-alive connection from a pool
-we size. The SDK would add a second retry layer to switch off and typed models to see past.
+and an ``httpx.Client`` per worker thread keeps one connection alive each. The SDK would add a second retry layer to switch off and typed models to see past.
 
-Threads: :class:`ChatClient` is shared by all of a process's worker threads (httpx's pool is
-thread-safe); see docs/ARCHITECTURE.md, "LLM concurrency".
+Threads: each worker thread talks through its own keep-alive ``httpx.Client`` (see
+:func:`http_client`); docs/ARCHITECTURE.md, "LLM concurrency", explains the choice.
 """
 
 from __future__ import annotations
@@ -16,12 +15,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import certifi
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
@@ -123,23 +124,49 @@ class Limiter(Protocol):
 #: Called before each in-call retry with the error and the seconds about to be slept.
 OnRetry = Callable[[BaseException, float], None]
 
-_clients: dict[tuple[str, float], httpx.Client] = {}
-_clients_lock = threading.Lock()
+_local = threading.local()
+_ssl_lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
+
+
+def _shared_ssl_context() -> ssl.SSLContext:
+    global _ssl_context  # noqa: PLW0603 (built once per process: building one costs ~10 ms)
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = ssl.create_default_context(cafile=certifi.where())
+        return _ssl_context
 
 
 def http_client(base_url: str, timeout_s: float) -> httpx.Client:
-    """The process's shared keep-alive client for one endpoint (thread-safe, created once)."""
+    """This thread's keep-alive client for one endpoint.
+
+    One client per worker thread, not one shared pool: httpcore's pool takes one lock and scans
+    every connection per request, which with 200+ threads in flight cost more CPU than the rest
+    of a chunk's work (measured with py-spy; see docs/ARCHITECTURE.md). Each thread holds at
+    most one call at a time, so its client keeps one connection; all share one SSL context.
+    """
+    clients: dict[tuple[str, float], httpx.Client] | None = getattr(_local, "clients", None)
+    if clients is None:
+        clients = _local.clients = {}
     key = (base_url, timeout_s)
-    with _clients_lock:
-        client = _clients.get(key)
-        if client is None:
-            client = httpx.Client(
-                timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
-                limits=httpx.Limits(max_connections=2048, max_keepalive_connections=512),
-                headers={"User-Agent": "juben"},
-            )
-            _clients[key] = client
-        return client
+    client = clients.get(key)
+    if client is None:
+        client = httpx.Client(
+            timeout=httpx.Timeout(timeout_s, connect=min(10.0, timeout_s)),
+            limits=httpx.Limits(max_connections=4, max_keepalive_connections=1),
+            headers={"User-Agent": "juben"},
+            verify=_shared_ssl_context(),
+        )
+        clients[key] = client
+    return client
+
+
+def close_thread_clients() -> None:
+    """Close this thread's clients (a worker thread calls it as it stops)."""
+    clients: dict[tuple[str, float], httpx.Client] = getattr(_local, "clients", None) or {}
+    for client in clients.values():
+        client.close()
+    clients.clear()
 
 
 def estimate_tokens(text: str) -> int:
@@ -176,7 +203,6 @@ class ChatClient:
     def __init__(self, endpoint: Endpoint, *, limiter: Limiter | None = None) -> None:
         self.endpoint = endpoint
         self.limiter = limiter
-        self._http = http_client(endpoint.base_url.rstrip("/"), endpoint.timeout_s)
         self._json_object_only = endpoint.response_format == "json_object"
 
     def chat(
@@ -258,7 +284,7 @@ class ChatClient:
         ep = self.endpoint
         headers = {"Authorization": f"Bearer {ep.api_key}"} if ep.api_key else {}
         url = ep.base_url.rstrip("/") + "/chat/completions"
-        response = self._http.post(url, json=body, headers=headers)
+        response = http_client(ep.base_url.rstrip("/"), ep.timeout_s).post(url, json=body, headers=headers)
         status = response.status_code
         if status == 429:
             raise RateLimited(f"{ep.model}: 429 rate limited", _retry_after(response))

@@ -1,5 +1,8 @@
 """Stage 3, extract: fan out one message per chunk on the "ai" queue, fan in with a counter.
 
+``extract`` itself (a few quick statements) runs on the "default" queue, so the "ai" queue
+holds nothing but chunk extractions: its workers can run hundreds of threads for slow calls.
+
 ``extract`` claims the job (CHUNKED → EXTRACTING) and sends one ``extract_chunk`` per chunk not
 yet done (so a re-driven job resumes with only its missing chunks). Each ``extract_chunk``
 replaces its chunk's records and bumps ``jobs.chunks_done`` in one transaction; the chunk that
@@ -25,6 +28,7 @@ from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
 from models.base import utcnow
 from pipeline.broker import actor_options
 from pipeline.llm import ChatClient, Endpoint, InvalidAnswer, llm_services
+from pipeline.llm.client import estimate_tokens
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.runner import Discarded, claim_stage, finish_stage, is_job_id
@@ -33,10 +37,12 @@ from pipeline.states import STAGE_BY_NAME, Status
 from pipeline.transitions import record_note
 from pipeline.uow import UnitOfWork, stage_message
 from stages.drafts import Mention, SceneSlice
-from stages.extract.llm import LlmResult, Usage, extract_llm
+from stages.extract.llm import LlmResult, Usage, build_messages, chunk_cache_key, extract_llm
 from stages.extract.rules import extract_rules
 
 EXTRACT = STAGE_BY_NAME["extract"]
+#: The queue of ``extract_chunk``: the model calls, with their own many-threaded workers.
+CHUNK_QUEUE = "ai"
 log = get_logger(__name__)
 
 
@@ -101,7 +107,9 @@ def extract(job_id: str) -> None:
             finish_stage(uow, EXTRACT, job, units=total)
             return
         for chunk_id in todo:
-            uow.send_after_commit(stage_message(EXTRACT, job_id, chunk_id, actor="extract_chunk"))
+            uow.send_after_commit(
+                stage_message(EXTRACT, job_id, chunk_id, actor="extract_chunk", queue=CHUNK_QUEUE)
+            )
     log.info("extract_fanned_out", chunks=len(todo), total=total)
 
 
@@ -213,7 +221,7 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
     return True
 
 
-@dramatiq.actor(actor_name="extract_chunk", queue_name=EXTRACT.queue, **actor_options("extract"))
+@dramatiq.actor(actor_name="extract_chunk", queue_name=CHUNK_QUEUE, **actor_options("extract"))
 def extract_chunk(job_id: str, chunk_id: int) -> None:
     """Extract one chunk; the last chunk of the job advances it to dedup."""
     if not is_job_id(job_id) or not isinstance(chunk_id, int):
@@ -280,3 +288,60 @@ def _extract_with_llm(work: ChunkWork) -> LlmResult:
     m.llm_tokens.labels("openai", "prompt").inc(usage.prompt_tokens)
     m.llm_tokens.labels("openai", "completion").inc(usage.completion_tokens)
     return result
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What re-extracting a job would cost: chunks answered from the cache vs. sent to the model."""
+
+    provider: str
+    chunks: int
+    cached: int
+    to_call: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def plan_calls(session: Session, job_id: str, *, use_cache: bool = True) -> CallPlan:
+    """Estimate the LLM calls and tokens re-extracting ``job_id``'s current chunks would take.
+
+    Each chunk's prompt is rebuilt exactly as ``extract_chunk`` would, and its cache key looked
+    up; prompt tokens are estimated from the prompt, completion tokens from the chunk's last
+    answer (else half the chunk's text).
+    """
+    settings = get_settings()
+    job = session.get(Job, job_id)
+    if job is None:
+        return CallPlan("rules", 0, 0, 0, 0, 0)
+    options = dict(job.options or {})
+    provider = str(options.get("provider") or settings.extract.provider)
+    chunks = session.execute(
+        select(Chunk.start, Chunk.end, Chunk.first_scene, Chunk.last_scene, Chunk.completion_tokens)
+        .where(Chunk.job_id == job_id)
+        .order_by(Chunk.number)
+    ).all()
+    if provider == "rules" or not chunks:
+        return CallPlan(provider, len(chunks), 0, 0, 0, 0)
+    text = session.scalar(select(ScriptContent.text).where(ScriptContent.job_id == job_id)) or ""
+    scenes = session.scalars(select(Scene).where(Scene.job_id == job_id).order_by(Scene.number)).all()
+    meta = job.meta or {}
+    roster = tuple(meta.get("roster") or ())
+    language = job.language or "en"
+    model = Endpoint.from_settings(settings.extract, options).model
+    services = llm_services(settings)
+    cached = to_call = prompt_tokens = completion_tokens = 0
+    for start, end, first, last, previous in chunks:
+        in_chunk = [s for s in scenes if first <= s.number <= last]
+        slices = slice_scenes(text[start:end], start, in_chunk)
+        messages, version = build_messages(slices, roster, language)
+        if (
+            use_cache
+            and services.cache_ttl_s > 0
+            and services.cache.get(chunk_cache_key(messages, model, version))
+        ):
+            cached += 1
+            continue
+        to_call += 1
+        prompt_tokens += estimate_tokens("".join(m["content"] for m in messages))
+        completion_tokens += previous or estimate_tokens(text[start:end]) // 2
+    return CallPlan(provider, len(chunks), cached, to_call, prompt_tokens, completion_tokens)

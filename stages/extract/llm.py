@@ -6,7 +6,6 @@ answer cache), so it is tested against the fake OpenAI-compatible server without
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from stages.extract.schema import (
     AnswerError,
     ExtractionOut,
     json_schema,
+    json_schema_text,
     to_mentions,
     validate_answer,
 )
@@ -52,7 +52,7 @@ def build_messages(
 ) -> tuple[list[Message], str]:
     """The chat messages for one chunk and the prompt version they come from."""
     prompt = load_prompt("extract", language)
-    schema = json.dumps(json_schema(), ensure_ascii=False, separators=(",", ":"))
+    schema = json_schema_text()
     return (
         [
             {"role": "system", "content": prompt.system(schema)},
@@ -60,6 +60,15 @@ def build_messages(
         ],
         prompt.version,
     )
+
+
+def chunk_cache_key(messages: Sequence[Message], model: str, prompt_version: str) -> str:
+    """The cache key of one chunk's answer: sha256 of (messages, model, prompt and schema versions).
+
+    The messages hold the chunk's text and the cast roster, so this is the issue's
+    (chunk text, model, prompt version, schema version), plus the roster the prompt names.
+    """
+    return cache_key(messages, model, prompt_version, SCHEMA_VERSION)
 
 
 def _validate(text: str, scenes: list[int]) -> ExtractionOut:
@@ -91,7 +100,7 @@ def extract_llm(
     messages, version = build_messages(slices, roster, language)
     if not slices:
         return LlmResult([], Usage(), version)
-    key = cache_key(messages, client.endpoint.model, version, SCHEMA_VERSION)
+    key = chunk_cache_key(messages, client.endpoint.model, version)
     if cache is not None and use_cache:
         hit = cache.get(key)
         if hit is not None:

@@ -8,7 +8,9 @@ extractor produces, so dedup, storyboard and report do not care who extracted. B
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -55,9 +57,16 @@ class ExtractionOut(_Out):
     locations: list[LocationOut] = Field(default_factory=list)
 
 
+@cache
 def json_schema() -> dict[str, Any]:
-    """The answer's JSON schema, as sent in ``response_format``."""
+    """The answer's JSON schema, as sent in ``response_format`` (built once; do not modify)."""
     return ExtractionOut.model_json_schema()
+
+
+@cache
+def json_schema_text() -> str:
+    """The schema as compact JSON, for the prompt."""
+    return json.dumps(json_schema(), ensure_ascii=False, separators=(",", ":"))
 
 
 class AnswerError(ValueError):

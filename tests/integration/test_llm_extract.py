@@ -227,3 +227,26 @@ def test_a_bad_api_key_fails_fast_without_a_retry_storm(llm_worker, fake, monkey
     assert fake.stats.view()["requests"] <= chunks  # at most one call per chunk, none retried
     with session_factory()() as s:
         assert ["ProviderRejected"] == s.scalars(select(DeadLetter.error_type)).all()
+
+
+def test_embedded_mode_caches_answers_in_its_database(sqlite_settings, fake, monkeypatch, tmp_path):
+    """Embedded mode (SQLite, in-process worker) uses the LLM too; a second run of the same file
+    is answered from the llm_cache table, and --no-cache asks again."""
+    from pipeline import embedded
+
+    monkeypatch.setenv(KEY_ENV, "sk-good")
+    monkeypatch.chdir(tmp_path)  # the embedded log goes to ./.juben/
+    settings = _settings(sqlite_settings, fake)
+    script = tmp_path / "script.txt"
+    script.write_text(ENGLISH + MORE, encoding="utf-8")
+
+    first, _ = embedded.run([script], settings=settings, project="embedded-llm")
+    calls = fake.stats.view()["requests"]
+    second, files = embedded.run([script], settings=settings, project="embedded-llm")
+    third, _ = embedded.run([script], settings=settings, project="embedded-llm", options={"no_cache": True})
+
+    assert ["COMPLETED"] * 3 == [v.status for v in (first, second, third)]
+    assert calls == first.llm["calls"] > 0
+    assert (0, second.llm["chunks"]) == (second.llm["calls"], second.llm["cache_hits"])
+    assert calls * 2 == fake.stats.view()["requests"]
+    assert "json" in files

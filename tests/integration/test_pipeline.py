@@ -130,7 +130,7 @@ def test_redelivered_stage_message_leaves_one_copy_and_one_next_message(pg_setti
     _call(broker, chunk_msg)
 
     assert "CHUNKED" == _status(job_id)
-    assert ["extract"] == [m.actor_name for m in _take(broker, "ai")]
+    assert ["extract"] == [m.actor_name for m in _take(broker, "default")]
     assert 2 == _counts(job_id)["scenes"]
 
 
