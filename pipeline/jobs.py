@@ -84,7 +84,11 @@ def submit(
         if title is None and len(paths) == 1 and paths[0].is_dir():
             title = paths[0].resolve().name  # a folder of episode files is named for the series
         script = read_scripts(paths, max_bytes=settings.ingest.max_bytes)
-    job_options = {"max_chunk_chars": settings.extract.max_chunk_chars, "provider": settings.extract.provider}
+    job_options = {
+        "max_chunk_chars": settings.extract.max_chunk_chars,
+        "provider": settings.extract.provider,
+        "storyboard_provider": settings.storyboard.provider,
+    }
     job_options.update(options or {})
     try:
         return _store_job(
@@ -248,7 +252,9 @@ def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
         if row is None:
             raise JobNotFound(f"no job {job_id}")
         job, project = row
-        return _view(job, project, stage_times(session), _timings(session, job), job_usage(session, job.id))
+        return _view(
+            job, project, stage_times(session), _timings(session, job), job_usage(session, job.id, job.meta)
+        )
 
 
 def _encode_cursor(created_at: datetime, job_id: str) -> str:

@@ -121,7 +121,11 @@ class RetryNotes(Middleware):
         detail = f"{what} attempt {message.options.get('retries', 1)} failed, will be retried: {type(exception).__name__}: {exception}"
         try:
             with UnitOfWork() as uow:
-                row = uow.session.execute(select(Job.status, Job.run).where(Job.id == message.args[0])).one()
+                # FOR UPDATE: a transition of this job still in flight (its event written, not yet
+                # committed) is waited for, so the note follows it in the history, not before it.
+                row = uow.session.execute(
+                    select(Job.status, Job.run).where(Job.id == message.args[0]).with_for_update()
+                ).one()
                 record_note(uow.session, message.args[0], row.run, Status(row.status), detail[:2000])
         except Exception:  # the note is history, never a reason to lose the retry
             log.warning("retry_note_failed", exc_info=True)

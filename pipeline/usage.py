@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 from models import Chunk
 
 
-def job_usage(session: Session, job_id: str) -> dict[str, Any] | None:
-    """Calls, tokens, cache hits and time in calls over a job's chunks; ``None`` if no chunk used a model.
+def job_usage(session: Session, job_id: str, meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Calls, tokens, cache hits and time in calls of a job's LLM work; ``None`` if it used no model.
 
-    Chunks extracted by the rules provider count as nothing; a chunk served from the cache
-    counts as a hit with no calls and no tokens.
+    Sums the chunks' extraction (those extracted by the rules provider count as nothing; a chunk
+    served from the cache counts as a hit with no calls and no tokens) and, from the job's
+    ``meta``, an LLM storyboard's calls (``storyboard`` holds those on their own too).
     """
     row = session.execute(
         select(
@@ -27,9 +28,10 @@ def job_usage(session: Session, job_id: str) -> dict[str, Any] | None:
         ).where(Chunk.job_id == job_id, Chunk.provider.is_not(None), Chunk.provider != "rules")
     ).one()
     chunks, calls, prompt, completion, hits, latency_ms = (int(v) for v in row)
-    if not chunks:
+    board = (meta or {}).get("storyboard_llm")
+    if not chunks and not board:
         return None
-    return {
+    usage: dict[str, Any] = {
         "chunks": chunks,
         "calls": calls,
         "prompt_tokens": prompt,
@@ -37,3 +39,8 @@ def job_usage(session: Session, job_id: str) -> dict[str, Any] | None:
         "cache_hits": hits,
         "call_seconds": round(latency_ms / 1000, 2),
     }
+    if board:
+        usage["storyboard"] = dict(board)
+        for key in ("calls", "prompt_tokens", "completion_tokens", "cache_hits"):
+            usage[key] += int(board.get(key, 0))
+    return usage

@@ -222,7 +222,7 @@ def _load(session: Session, job: Job) -> ReportInput:
             "encoding": content.encoding,
             "chunks": job.chunks_total,
             "provider": (job.options or {}).get("provider"),
-            "llm": job_usage(session, job.id),
+            "llm": job_usage(session, job.id, job.meta),
             "stage_seconds": _stage_seconds(session, job),
             "dedup": dict(
                 session.execute(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import dramatiq
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Asset, ExtractionRecord, Job, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
 from pipeline.runner import run_stage
+from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME
 from stages.beats import Beat, split_beats, split_heading
 from stages.drafts import ShotDraft
@@ -183,9 +185,19 @@ class SceneToPlan:
 class Plan:
     scenes: list[tuple[SceneToPlan, list[ShotDraft]]]
     asset_ids: dict[tuple[str, str], int]
+    #: LLM calls, tokens and cache hits (``None`` with the rules planner).
+    llm: dict[str, int] | None = None
 
 
-def _load(session: Session, job: Job) -> tuple[list[SceneToPlan], dict[tuple[str, str], int], str]:
+@dataclass(frozen=True)
+class Inputs:
+    scenes: list[SceneToPlan]
+    asset_ids: dict[tuple[str, str], int]
+    language: str
+    options: dict[str, Any]
+
+
+def _load(session: Session, job: Job) -> Inputs:
     text = session.scalar(select(ScriptContent.text).where(ScriptContent.job_id == job.id)) or ""
     names: dict[int, dict[str, dict[str, list[str]]]] = {}
     asset_ids: dict[tuple[str, str], int] = {}
@@ -217,11 +229,14 @@ def _load(session: Session, job: Job) -> tuple[list[SceneToPlan], dict[tuple[str
                 found["prop"],
             )
         )
-    return scenes, asset_ids, job.language or "en"
+    return Inputs(scenes, asset_ids, job.language or "en", dict(job.options or {}))
 
 
-def _compute(inputs: tuple[list[SceneToPlan], dict[tuple[str, str], int], str]) -> Plan:
-    scenes, asset_ids, language = inputs
+def _compute(inputs: Inputs) -> Plan:
+    scenes, asset_ids, language = inputs.scenes, inputs.asset_ids, inputs.language
+    provider = inputs.options.get("storyboard_provider") or get_settings().storyboard.provider
+    if provider != "rules":
+        return _compute_llm(inputs)
     planned = [
         (
             scene,
@@ -239,8 +254,32 @@ def _compute(inputs: tuple[list[SceneToPlan], dict[tuple[str, str], int], str]) 
     return Plan(planned, asset_ids)
 
 
+def _compute_llm(inputs: Inputs) -> Plan:
+    from pipeline.llm import ChatClient, Endpoint, llm_services
+    from stages.storyboard_llm import SceneBrief, plan_scenes_llm
+
+    settings = get_settings()
+    services = llm_services(settings)
+    client = ChatClient(Endpoint.from_settings(settings.extract, inputs.options), limiter=services.limiter)
+    briefs = [SceneBrief(s.number, s.heading, s.text, s.characters, s.props) for s in inputs.scenes]
+    plans, spent = plan_scenes_llm(
+        briefs,
+        language=inputs.language,
+        client=client,
+        cache=services.cache if services.cache_ttl_s > 0 else None,
+        cache_ttl_s=services.cache_ttl_s,
+        in_flight=settings.storyboard.scenes_in_flight,
+        use_cache=not inputs.options.get("no_cache"),
+    )
+    return Plan(list(zip(inputs.scenes, plans, strict=True)), inputs.asset_ids, spent.as_dict())
+
+
 def _save(session: Session, job: Job, plan: Plan) -> None:
     session.execute(delete(Shot).where(Shot.job_id == job.id))  # shot_assets cascade
+    meta = {k: v for k, v in (job.meta or {}).items() if k != "storyboard_llm"}
+    if plan.llm is not None:
+        meta["storyboard_llm"] = plan.llm
+    session.execute(update(Job).where(Job.id == job.id).values(meta=meta))
     rows = [
         {
             "job_id": job.id,

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import random
+import re
 import threading
 import time
 from collections import Counter, deque
@@ -73,11 +74,53 @@ class _Stats:
             }
 
 
+_BOARD_RE = re.compile(
+    r"<<<SCENE (\d+) \| (.*?)>>>\n(?:Characters|人物): (.*?)\n(?:Props|道具): (.*?)\n\n(.*)\n<<<END SCENE",
+    re.S,
+)
+SHOT_TYPES = {"establishing", "wide", "medium", "close-up", "over-the-shoulder", "insert", "two-shot", "pov"}
+
+
+def storyboard_answer(text: str) -> str:
+    """A shot list for a storyboard prompt: the rules planner's, for the scene in the prompt."""
+    from stages.storyboard import plan_shots
+
+    match = _BOARD_RE.search(text)
+    if match is None:
+        return json.dumps({"shots": []})
+    _, heading, cast, props, scene = match.groups()
+    split = re.compile(r", |、")
+    names = [n for n in split.split(cast) if n and n != "-"]
+    objects = [n for n in split.split(props) if n and n != "-"]
+    shots = plan_shots(
+        scene,
+        heading=heading,
+        location=None,
+        characters={n: [n] for n in names},
+        props={n: [n] for n in objects},
+        language=detect_language(scene),
+    )
+    answer = [
+        {
+            "type": shot.type if shot.type in SHOT_TYPES else "medium",
+            "description": shot.description,
+            "characters": list(shot.characters),
+            "props": list(shot.props),
+        }
+        for shot in shots
+    ]
+    return json.dumps({"shots": answer}, ensure_ascii=False)
+
+
 def answer_for(messages: list[dict[str, Any]]) -> str:
-    """The JSON a perfect model would give: the rules extractor's findings for the prompt's scenes."""
+    """The JSON a perfect model would give: the rules extractor's findings for the prompt's scenes
+    (for a storyboard prompt, the rules planner's shots)."""
+    system = next((m["content"] for m in messages if m.get("role") == "system"), "")
     text = next(
         (m["content"] for m in messages if m.get("role") == "user" and "<<<SCENE" in m["content"]), ""
     )
+    if '"shots"' in system:
+        return storyboard_answer(text)
     slices = parse_scenes(text)
     language = detect_language("\n".join(s.text for s in slices)) if slices else "en"
     out = from_mentions(extract_rules(slices, language=language))

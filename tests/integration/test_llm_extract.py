@@ -250,3 +250,20 @@ def test_embedded_mode_caches_answers_in_its_database(sqlite_settings, fake, mon
     assert (0, second.llm["chunks"]) == (second.llm["calls"], second.llm["cache_hits"])
     assert calls * 2 == fake.stats.view()["requests"]
     assert "json" in files
+
+
+def test_the_storyboard_can_use_the_llm_too(llm_worker, fake):
+    broker, worker, settings = llm_worker
+    job_id = jobs.submit(ENGLISH + MORE, project="board", options={"storyboard_provider": "openai"})
+
+    drain(broker, worker)
+
+    view = jobs.get_status(job_id)
+    assert "COMPLETED" == view.status
+    report = json.loads(jobs.get_report(job_id, "json"))
+    shots = report["shots"]
+    assert shots and all(shot["description"] for shot in shots)
+    scenes = len(report["scenes"])
+    assert {"calls": scenes, "cache_hits": 0} == {k: view.llm["storyboard"][k] for k in ("calls", "cache_hits")}
+    assert len(_chunks(job_id)) + scenes == view.llm["calls"] == fake.stats.view()["requests"]
+    assert any("MARY" in shot["characters"] for shot in shots)

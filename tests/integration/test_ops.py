@@ -253,12 +253,14 @@ def test_malformed_messages_are_dropped_without_retries_or_crashes(stub_worker):
     broker, worker = stub_worker
     worker.pause()
     job_id = jobs.submit(SCRIPT, project="malformed")
-    before = metrics().dropped.labels("chunk")._value.get()
+    before = metrics().dropped.labels("report")._value.get()
     for message in (
         stage_message(STAGE_BY_NAME["ingest"], "0" * 32),  # unknown job
         stage_message(STAGE_BY_NAME["ingest"], 123),  # wrong type
         stage_message(STAGE_BY_NAME["extract"], "not-a-job", "x", actor="extract_chunk"),
-        stage_message(STAGE_BY_NAME["chunk"], job_id),  # job is PENDING, not ready for chunk
+        # The job is PENDING, far from ready for report. (Not chunk: this message could meet the
+        # job's own chunk message and count as a redelivery instead.)
+        stage_message(STAGE_BY_NAME["report"], job_id),
     ):
         broker.enqueue(message)
     worker.resume()
@@ -266,7 +268,7 @@ def test_malformed_messages_are_dropped_without_retries_or_crashes(stub_worker):
     drain(broker, worker)
 
     assert "COMPLETED" == jobs.get_status(job_id).status
-    assert 1 == metrics().dropped.labels("chunk")._value.get() - before
+    assert 1 == metrics().dropped.labels("report")._value.get() - before
     with session_factory()() as s:
         assert 0 == s.scalar(select(func.count()).select_from(DeadLetter))
         assert 0 == s.scalar(
