@@ -257,7 +257,9 @@ class ChatClient:
         try:
             response = retrying(attempt)
         except (RateLimited, ServerFault, httpx.TimeoutException, httpx.TransportError) as exc:
-            raise ProviderUnavailable(f"{ep.model}: {_describe(exc)} (after {calls} attempts)") from exc
+            raise ProviderUnavailable(
+                f"{ep.model} at {ep.base_url}: {_describe(exc)} (after {calls} attempts)"
+            ) from exc
         text, prompt_tokens, completion_tokens = self._read(response)
         if self.limiter is not None:
             self.limiter.settle(ep.limit_key, estimated, prompt_tokens + completion_tokens)

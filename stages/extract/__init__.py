@@ -31,7 +31,7 @@ from pipeline.llm import ChatClient, Endpoint, InvalidAnswer, llm_services
 from pipeline.llm.client import estimate_tokens
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
-from pipeline.runner import Discarded, claim_stage, finish_stage, is_job_id
+from pipeline.runner import Discarded, PoisonMessage, claim_stage, finish_stage, is_job_id, message_info
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME, Status
 from pipeline.transitions import record_note
@@ -98,7 +98,7 @@ def extract(job_id: str) -> None:
         session.execute(
             update(Chunk)
             .where(Chunk.job_id == job_id, Chunk.status != "done")
-            .values(status="pending", error=None)
+            .values(status="pending", error=None, attempts=0)  # deaths count per fan-out
         )
         session.execute(
             update(Job).where(Job.id == job_id).values(chunks_total=total, chunks_done=total - len(todo))
@@ -138,9 +138,16 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     if job_status != Status.EXTRACTING.value or chunk_status == "done":
         log.info("message_dropped", reason=f"job is {job_status}, chunk is {chunk_status}", chunk_id=chunk_id)
         return None
-    session.execute(
-        update(Chunk).where(Chunk.id == chunk_id).values(status="running", attempts=Chunk.attempts + 1)
-    )
+    attempts = session.execute(
+        update(Chunk)
+        .where(Chunk.id == chunk_id)
+        .values(status="running", attempts=Chunk.attempts + 1)
+        .returning(Chunk.attempts)
+    ).scalar_one()
+    # Deliveries of this chunk beyond its counted retries: a worker died holding it (SIGKILL, OOM).
+    deaths = attempts - 1 - message_info()[1]
+    if deaths >= get_settings().stages.max_deaths:
+        raise PoisonMessage(f"worker died {deaths} times extracting chunk {number} of this job")
     text = session.scalar(
         select(func.substr(ScriptContent.text, start + 1, end - start)).where(ScriptContent.job_id == job_id)
     )

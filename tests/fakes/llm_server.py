@@ -346,7 +346,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8900)
     for f in fields(Behaviour):
         kind = {"float": float, "int": int}.get(str(f.type).split(" ")[0], str)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+        flags = [f"--{f.name.replace('_', '-')}"]
+        if f.name.endswith("_s"):
+            flags.append(f"--{f.name[:-2].replace('_', '-')}")  # --latency 2 as well as --latency-s 2
+        parser.add_argument(*flags, dest=f.name, type=kind, default=f.default)
     args = vars(parser.parse_args(argv))
     port = args.pop("port")
     fake = FakeLLM(port, **args)

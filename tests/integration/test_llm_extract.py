@@ -253,7 +253,7 @@ def test_embedded_mode_caches_answers_in_its_database(sqlite_settings, fake, mon
 
 
 def test_the_storyboard_can_use_the_llm_too(llm_worker, fake):
-    broker, worker, settings = llm_worker
+    broker, worker, _ = llm_worker
     job_id = jobs.submit(ENGLISH + MORE, project="board", options={"storyboard_provider": "openai"})
 
     drain(broker, worker)
@@ -264,6 +264,8 @@ def test_the_storyboard_can_use_the_llm_too(llm_worker, fake):
     shots = report["shots"]
     assert shots and all(shot["description"] for shot in shots)
     scenes = len(report["scenes"])
-    assert {"calls": scenes, "cache_hits": 0} == {k: view.llm["storyboard"][k] for k in ("calls", "cache_hits")}
+    assert {"calls": scenes, "cache_hits": 0} == {
+        k: view.llm["storyboard"][k] for k in ("calls", "cache_hits")
+    }
     assert len(_chunks(job_id)) + scenes == view.llm["calls"] == fake.stats.view()["requests"]
     assert any("MARY" in shot["characters"] for shot in shots)

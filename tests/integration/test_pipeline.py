@@ -267,3 +267,29 @@ def test_jobs_of_one_project_share_assets_without_duplicates(stub_worker):
     assert len(keys) == len(set(keys))
     assert 1 == sum("new" in v for v in statuses.values())
     assert all(set(v) <= {"new", "exact", "alias", "fuzzy"} for v in statuses.values())
+
+
+@pytest.mark.parametrize(("earlier_deliveries", "poisoned"), [(1, False), (3, True)])
+def test_a_chunk_that_keeps_killing_its_worker_is_poison(stub_worker, earlier_deliveries, poisoned):
+    """Deliveries of one chunk beyond its counted retries are worker deaths; past max_deaths the
+    chunk's message is a PoisonMessage (dead-lettered) instead of being redelivered forever."""
+    from pipeline.runner import PoisonMessage
+    from stages.extract import extract_chunk
+
+    broker, worker = stub_worker
+    job_id = jobs.submit(ENGLISH, project="poison")
+    drain(broker, worker)
+    with session_factory()() as s, s.begin():
+        chunk_id = s.scalar(select(Chunk.id).where(Chunk.job_id == job_id).limit(1))
+        s.execute(update(Job).where(Job.id == job_id).values(status="EXTRACTING"))
+        s.execute(
+            update(Chunk).where(Chunk.id == chunk_id).values(status="running", attempts=earlier_deliveries)
+        )
+
+    if poisoned:
+        with pytest.raises(PoisonMessage, match="worker died 3 times"):
+            extract_chunk.fn(job_id, chunk_id)
+    else:
+        extract_chunk.fn(job_id, chunk_id)
+        with session_factory()() as s:
+            assert "done" == s.scalar(select(Chunk.status).where(Chunk.id == chunk_id))
