@@ -138,12 +138,18 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     if job_status != Status.EXTRACTING.value or chunk_status == "done":
         log.info("message_dropped", reason=f"job is {job_status}, chunk is {chunk_status}", chunk_id=chunk_id)
         return None
+    # Conditional: another delivery of this chunk may have finished it since the read above; an
+    # unconditional update would turn its "done" back into "running" and let this delivery count
+    # the chunk a second time (an early fan-in, a chunk's records missing).
     attempts = session.execute(
         update(Chunk)
-        .where(Chunk.id == chunk_id)
+        .where(Chunk.id == chunk_id, Chunk.status != "done")
         .values(status="running", attempts=Chunk.attempts + 1)
         .returning(Chunk.attempts)
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if attempts is None:
+        log.info("message_dropped", reason="chunk finished by another delivery", chunk_id=chunk_id)
+        return None
     # Deliveries of this chunk beyond its counted retries: a worker died holding it (SIGKILL, OOM).
     deaths = attempts - 1 - message_info()[1]
     if deaths >= get_settings().stages.max_deaths:

@@ -293,3 +293,53 @@ def test_a_chunk_that_keeps_killing_its_worker_is_poison(stub_worker, earlier_de
         extract_chunk.fn(job_id, chunk_id)
         with session_factory()() as s:
             assert "done" == s.scalar(select(Chunk.status).where(Chunk.id == chunk_id))
+
+
+def test_a_second_delivery_of_a_chunk_finished_meanwhile_is_dropped(stub_worker):
+    """A chunk message delivered twice, the second reading the chunk just before the first
+    finishes it: the second must not turn "done" back into "running" and count it again (which
+    finished extraction early, without one chunk's records). Found by the Redis-restart chaos test."""
+    import stages.extract as ex
+    from pipeline.reruns import rerun
+    from pipeline.uow import UnitOfWork
+
+    broker, worker = stub_worker
+    script = "".join(
+        f"INT. ROOM {n} - NIGHT\n\nMARY{n} pours coffee for BOB{n}.\n\nMARY{n}\nWho's there, {n}?\n\n"
+        for n in range(1, 9)
+    )
+    job_id = jobs.submit(script, project="race", options={"max_chunk_chars": 200})
+    drain(broker, worker)
+    worker.stop()
+    rerun(job_id, "extract")
+    ex.extract.fn(job_id)  # CHUNKED → EXTRACTING; its chunk messages are left unsent to a worker
+    with session_factory()() as s:
+        chunk_ids = s.scalars(select(Chunk.id).where(Chunk.job_id == job_id).order_by(Chunk.number)).all()
+    assert len(chunk_ids) > 2
+
+    class FirstDeliveryFinishesAfterTheRead:
+        def __init__(self, session):
+            self.session, self.pending = session, True
+
+        def execute(self, *args, **kwargs):
+            result = self.session.execute(*args, **kwargs)
+            if self.pending:
+                self.pending = False
+                first = threading.Thread(target=ex.extract_chunk.fn, args=(job_id, chunk_ids[0]))
+                first.start()
+                first.join()
+            return result
+
+        def __getattr__(self, name):
+            return getattr(self.session, name)
+
+    with UnitOfWork() as uow:
+        assert ex._load_chunk(FirstDeliveryFinishesAfterTheRead(uow.session), job_id, chunk_ids[0]) is None
+    for chunk_id in chunk_ids[1:]:
+        ex.extract_chunk.fn(job_id, chunk_id)
+
+    with session_factory()() as s:
+        job = s.get(Job, job_id)
+        statuses = s.scalars(select(Chunk.status).where(Chunk.job_id == job_id)).all()
+    assert {"done"} == set(statuses)
+    assert (len(chunk_ids), "EXTRACTED") == (job.chunks_done, job.status)
