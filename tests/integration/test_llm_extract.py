@@ -4,6 +4,7 @@ completion, token accounting, the cache, in-call retries, repairs, dead letters,
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -269,3 +270,22 @@ def test_the_storyboard_can_use_the_llm_too(llm_worker, fake):
     }
     assert len(_chunks(job_id)) + scenes == view.llm["calls"] == fake.stats.view()["requests"]
     assert any("MARY" in shot["characters"] for shot in shots)
+
+
+def test_an_answer_arriving_for_a_cancelled_job_is_discarded(llm_worker, fake):
+    broker, worker, _ = llm_worker
+    fake.configure(latency_s=1.0)
+    job_id = jobs.submit(ENGLISH + MORE, project="cancel-llm")
+    deadline = time.monotonic() + 30
+    while fake.stats.view()["in_flight"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)  # a call is in flight
+
+    assert jobs.cancel(job_id)
+    drain(broker, worker)
+
+    assert "CANCELLED" == jobs.get_status(job_id).status
+    assert fake.stats.view()["requests"] > 0
+    with session_factory()() as s:
+        assert 0 == s.scalar(
+            select(func.count()).select_from(ExtractionRecord).where(ExtractionRecord.job_id == job_id)
+        )

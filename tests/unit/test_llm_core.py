@@ -14,7 +14,7 @@ from pipeline.llm import (
     parse_json,
 )
 from pipeline.llm.cache import DbAnswerCache, cache_key
-from pipeline.llm.ratelimit import Limits, LocalRateLimiter, RateLimitBacklog
+from pipeline.llm.ratelimit import HEADROOM, Limits, LocalRateLimiter, RateLimitBacklog
 from pipeline.settings import load_settings
 from stages.drafts import Mention, SceneSlice
 from stages.extract.llm import extract_llm
@@ -79,12 +79,13 @@ def test_local_rate_limiter_spaces_requests_and_refuses_a_long_backlog():
 
     limiter = LocalRateLimiter(Limits(rpm=60, max_wait_s=2.5), sleep=sleep, clock=lambda: now[0])
     waits = [limiter.acquire("k", 10) for _ in range(3)]
-    assert [0.0, 1.0, 2.0] == waits
+    step = 1 / HEADROOM  # 60 rpm: a second apart, plus the headroom
+    assert [0.0, pytest.approx(step), pytest.approx(2 * step)] == waits
     with pytest.raises(RateLimitBacklog):
         limiter.acquire("k", 10)  # the next slot is 3 s away
     now[0] += 10
     assert 0.0 == limiter.acquire("k", 10)
-    assert [1.0, 2.0] == slept
+    assert waits[1:] == slept
 
 
 def test_token_limit_allows_a_burst_then_charges_the_real_usage():
