@@ -252,9 +252,10 @@ def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
         if row is None:
             raise JobNotFound(f"no job {job_id}")
         job, project = row
-        return _view(
-            job, project, stage_times(session), _timings(session, job), job_usage(session, job.id, job.meta)
-        )
+        options = job.options or {}
+        llm = options.get("provider") != "rules" or options.get("storyboard_provider", "rules") != "rules"
+        usage = job_usage(session, job.id, job.meta) if llm else None  # no query for rules-only jobs
+        return _view(job, project, stage_times(session), _timings(session, job), usage)
 
 
 def _encode_cursor(created_at: datetime, job_id: str) -> str:
