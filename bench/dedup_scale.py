@@ -1,46 +1,40 @@
-"""Dedup at scale: N synthetic extraction records (3 types, 5,000 names each) of one job.
+"""Scenario 6, dedup at scale: N synthetic extraction records (3 types, 5,000 names each) of one job.
 
-    python -m bench.dedup_scale --records 100000
+    python -m bench.dedup_scale --records 100000      # one size, printed
+    python -m bench --only dedup [--quick]            # in the suite: 10k and 100k (quick: 10k)
 
 Creates (and drops) its own PostgreSQL database, inserts the records as if extract had written
-them, runs the dedup stage once in-process and prints its wall time.
+them, runs the dedup stage once in-process and times it. Target: 100k records in < 10 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
-import uuid
+from typing import Any
 
-from sqlalchemy import create_engine, insert, select, text
+from bench.support import Sandbox, row
 
-PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
+NAME = "dedup"
 KINDS = ("character", "prop", "location")
+TARGET_S = {100_000: 10.0}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=100_000)
-    args = parser.parse_args()
-    name = f"juben_bench_dedup_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    os.environ.update(JUBEN_DATABASE__URL=f"{PG}/{name}", JUBEN_LOGGING__LEVEL="WARNING")
-    from models import Chunk, ExtractionRecord, Job
-    from pipeline import jobs, migrate
-    from pipeline.broker import setup_broker
-    from pipeline.db import dispose_engines, session_factory
-    from pipeline.settings import get_settings
-    from pipeline.states import STAGES
-    from pipeline.testing import bind_actors
-    from pipeline.transitions import transition
+def measure(records: int) -> dict[str, Any]:
+    """Dedup of ``records`` extraction records in a fresh database: seconds, status, assets made."""
+    import dramatiq
+    from sqlalchemy import func, insert, select
 
-    try:
-        settings = get_settings()
-        migrate.upgrade(settings)
-        broker = setup_broker(settings, stub=True)
+    with Sandbox() as box:
+        box.activate(stub=True)
+        from models import Asset, Chunk, ExtractionRecord, Job
+        from pipeline import jobs
+        from pipeline.db import session_factory
+        from pipeline.states import STAGES
+        from pipeline.testing import bind_actors
+        from pipeline.transitions import transition
+
+        broker = dramatiq.get_broker()
         bind_actors(broker)
         job_id = jobs.submit("INT. ROOM - DAY\n\nMARY waits.\n", project="scale")
         with session_factory()() as session, session.begin():
@@ -60,7 +54,7 @@ def main() -> None:
                     "attributes": {"dialogue_lines": 1},
                     "provider": "rules",
                 }
-                for i in range(args.records)
+                for i in range(records)
             ]
             session.execute(insert(ExtractionRecord), rows)
             for stage in STAGES[:3]:  # walk the job to EXTRACTED as the first three stages would
@@ -71,11 +65,35 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         with session_factory()() as session:
             status = session.scalar(select(Job.status).where(Job.id == job_id))
-        print(f"dedup of {args.records:,} records: {elapsed:.2f} s ({status})")
-    finally:
-        dispose_engines()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            assets = session.scalar(select(func.count()).select_from(Asset))
+    return {"records": records, "seconds": round(elapsed, 2), "status": status, "assets": assets}
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    rows = []
+    for records in (10_000,) if quick else (10_000, 100_000):
+        result = measure(records)
+        target = TARGET_S.get(records)
+        done = result["status"] == "DEDUPED"
+        rows.append(
+            row(NAME, f"dedup {records:,} records", result["seconds"], "s",
+                target=f"< {target:g} s" if target else None,
+                ok=(done and result["seconds"] < target) if target else (None if done else False),
+                note=None if done else f"job ended {result['status']}", **result)
+        )  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=100_000)
+    args = parser.parse_args()
+    result = measure(args.records)
+    print(
+        f"dedup of {args.records:,} records: {result['seconds']:.2f} s ({result['status']}, {result['assets']} assets)"
+    )
 
 
 if __name__ == "__main__":

@@ -224,7 +224,7 @@ def _submit(jobs_n: int, scenes: int) -> None:
 
 def inflight(quick: bool) -> list[dict[str, Any]]:
     threads = 256
-    jobs_n, scenes = (20, 32) if quick else (40, 32)
+    jobs_n, scenes = (12, 32) if quick else (40, 32)
     fake = Fake(latency_s=2.0)
     extract = {
         "provider": "openai",
@@ -310,7 +310,7 @@ def inflight(quick: bool) -> list[dict[str, Any]]:
 
 def ratelimit(quick: bool) -> list[dict[str, Any]]:
     rpm = 600
-    window_s = 30 if quick else 120
+    window_s = 15 if quick else 120
     warmup_s = 5
     # Enough chunks to keep the limiter saturated through warm-up + window (10/s), plus slack.
     scenes = 30

@@ -1,0 +1,129 @@
+"""Scenario 1, orchestration overhead: small scripts end to end against the bare dramatiq floor.
+
+    python -m bench --only orchestration [--quick]
+
+In one run, alternating: N jobs of a two-scene script through Juben (``python worker.py``, rules
+provider, 2 processes × 8 threads), and N jobs through ``bench.bare_chain`` (six dramatiq actors,
+one PostgreSQL UPDATE per hop, same processes and threads). Each side gets a fresh database and
+Redis namespace; its jobs are stored first and their first messages released at once to booted,
+idle workers, so jobs/s is worker throughput (Juben's submit rate is reported apart).
+
+Reports jobs/s of both, the ratio (target ≥ 0.6), worker CPU per stage hop (utime + stime of
+every worker process / messages handled) and PostgreSQL backend CPU per hop. A third, diagnostic
+side runs the bare chain with Juben's claim/finish statements per hop in plain SQL
+(``bench.bare_chain.protocol_stage``), to split the gap between the runner protocol and the rest
+(ORM, stages' own reads and writes). Quick: 50 jobs, one round; full: 300 jobs, two rounds
+(medians).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bench import bare_chain
+from bench.support import SMALL_SCRIPT, RunResult, median, row, run_juben_jobs
+
+NAME = "orchestration"
+TARGET_RATIO = 0.6
+
+
+def compare(
+    scenario: str,
+    rounds: int,
+    bare: Callable[[], RunResult],
+    juben: Callable[[], RunResult],
+    *,
+    chunk_rates: bool = False,
+    protocol: Callable[[], RunResult] | None = None,
+) -> list[dict[str, Any]]:
+    """Alternate ``bare()`` and ``juben()`` for ``rounds`` rounds and report medians and the ratio.
+
+    ``protocol()``, when given, runs once per round too: the bare chain with Juben's claim/finish
+    statements per hop, reported as a diagnostic (how much of the gap the protocol explains).
+    """
+    runs: dict[str, list[RunResult]] = {"bare": [], "juben": []}
+    diagnostic: list[RunResult] = []
+    for _ in range(rounds):
+        runs["bare"].append(bare())
+        runs["juben"].append(juben())
+        if protocol is not None:
+            diagnostic.append(protocol())
+    ratios = [j.jobs_per_s / b.jobs_per_s for b, j in zip(runs["bare"], runs["juben"], strict=True)]
+    ratio = median(ratios)
+    jobs = runs["juben"][0].jobs
+    rows = [
+        row(scenario, "bare chain", round(median([r.jobs_per_s for r in runs["bare"]]), 1), "jobs/s",
+            rounds=[r.as_dict() for r in runs["bare"]]),
+        row(scenario, "juben", round(median([r.jobs_per_s for r in runs["juben"]]), 1), "jobs/s",
+            rounds=[r.as_dict() for r in runs["juben"]]),
+        row(scenario, "juben / bare", round(ratio, 3), "x", target=f">= {TARGET_RATIO}", ok=ratio >= TARGET_RATIO,
+            per_round=[round(x, 3) for x in ratios]),
+    ]  # fmt: skip
+    per_job = {
+        side: median([1000 * (r.cpu_s + r.pg_cpu_s + r.redis_cpu_s) / r.jobs for r in runs[side]])
+        for side in runs
+    }
+    rows.append(
+        row(scenario, "juben / bare by CPU per job (noise-robust)", round(per_job["bare"] / per_job["juben"], 3), "x",
+            note="workers + PostgreSQL backends + Redis CPU per job, bare over juben: the throughput ratio "
+            "a CPU-bound host allows, unaffected by other load", cpu_ms_per_job={k: round(v, 2) for k, v in per_job.items()})
+    )  # fmt: skip
+    if diagnostic:
+        rate = median([r.jobs_per_s for r in diagnostic])
+        rows.append(
+            row(scenario, "bare chain with Juben's claim/finish SQL (diagnostic)", round(rate, 1), "jobs/s",
+                note="6 statements + 2 commits per hop in plain SQL, no ORM, no stage I/O: the runner "
+                "protocol's own cost", rounds=[r.as_dict() for r in diagnostic],
+                cpu_ms_per_hop=round(median([r.cpu_ms_per_hop for r in diagnostic]), 3),
+                pg_cpu_ms_per_hop=round(median([r.pg_cpu_ms_per_hop for r in diagnostic]), 3))
+        )  # fmt: skip
+    if chunk_rates:
+        for side in ("bare", "juben"):
+            rate = median([r.chunks / r.elapsed_s for r in runs[side]])
+            rows.append(row(scenario, f"{side} chunk messages", round(rate, 1), "msg/s"))
+    for side in ("bare", "juben"):
+        rows.append(
+            row(
+                scenario,
+                f"{side} worker CPU per hop",
+                round(median([r.cpu_ms_per_hop for r in runs[side]]), 3),
+                "ms",
+            )
+        )
+    for side in ("bare", "juben"):
+        rows.append(
+            row(scenario, f"{side} PostgreSQL CPU per hop",
+                round(median([r.pg_cpu_ms_per_hop for r in runs[side]]), 3), "ms")
+        )  # fmt: skip
+    for side in ("bare", "juben"):
+        rows.append(
+            row(scenario, f"{side} Redis CPU per hop",
+                round(median([1000 * r.redis_cpu_s / r.hops for r in runs[side]]), 3), "ms")
+        )  # fmt: skip
+    rows.append(row(scenario, "juben submit (serial, API)", runs["juben"][0].extra["submit_per_s"], "jobs/s"))
+    failed = sum(r.failed for side in runs.values() for r in side)
+    rows.append(row(scenario, "jobs not COMPLETED", failed, "jobs", target="= 0", ok=failed == 0))
+    steal = max(r.steal for side in runs.values() for r in side)
+    other = max(r.other for side in runs.values() for r in side)
+    rows.append(
+        row(scenario, "host CPU stolen (worst run)", round(100 * steal, 1), "%",
+            note=f"{jobs} jobs per side per round, {rounds} round(s)")
+    )  # fmt: skip
+    rows.append(
+        row(scenario, "host CPU busy with other work (worst run)", round(100 * other, 1), "%",
+            note="CPU the host spent outside these workers, their PostgreSQL backends and Redis "
+            "(kernel, this process, other people's processes): high values make both figures noisy")
+    )  # fmt: skip
+    return rows
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    jobs, rounds = (50, 1) if quick else (300, 2)
+    return compare(
+        NAME,
+        rounds,
+        lambda: bare_chain.measure(jobs),
+        lambda: run_juben_jobs(SMALL_SCRIPT, jobs),
+        protocol=lambda: bare_chain.measure(jobs, protocol=True),
+    )
