@@ -310,7 +310,9 @@ def retry_dead_letters(
                         "options": {**(job.options or {}), **(overrides or {})},
                     },
                 )
-                uow.send_after_commit(stage_message(spec, job_id))
+                uow.send_after_commit(
+                    stage_message(spec, job_id, job_options={**(job.options or {}), **(overrides or {})})
+                )
                 reason = None
             else:
                 reason = f"job is {job.status if job else 'gone'}; dead letters marked resolved only"

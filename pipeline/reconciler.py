@@ -76,13 +76,16 @@ def reconcile(*, settings: Settings | None = None, dry_run: bool = False, limit:
     for rule in _rules(settings):
         with factory() as session:
             rows = session.execute(
-                select(Job.id, Job.updated_at)
+                select(Job.id, Job.updated_at, Job.options)
                 .where(Job.status == rule.status.value, Job.updated_at < now - rule.limit)
                 .order_by(Job.updated_at)
                 .limit(limit)
             ).all()
-        for job_id, updated_at in rows:
+        for job_id, updated_at, options in rows:
             stuck = (now - as_utc(updated_at)).total_seconds()
+            own_limit = (options or {}).get("time_limit_s") if rule.status == rule.stage.running else None
+            if own_limit and stuck < float(own_limit) + settings.reconcile.grace_s:
+                continue  # the job was given a longer time limit (dlq retry --set time_limit_s=…)
             redriven = not dry_run and _redrive(factory, job_id, rule, updated_at, stuck)
             found.append(
                 Stranded(
@@ -108,14 +111,15 @@ def _redrive(
             update(Job)
             .where(Job.id == job_id, Job.status == rule.status.value, Job.updated_at == seen_updated_at)
             .values(updated_at=utcnow())
-            .returning(Job.run)
-        ).scalar_one_or_none()
+            .returning(Job.run, Job.options)
+        ).one_or_none()
         if won is None:
             return False  # it moved on, or another reconciler took it
+        run, options = won
         record_note(
-            uow.session, job_id, won, rule.status, f"reconciler re-drive after {stuck:.0f}s in {rule.status}"
+            uow.session, job_id, run, rule.status, f"reconciler re-drive after {stuck:.0f}s in {rule.status}"
         )
-        uow.send_after_commit(stage_message(rule.stage, job_id))
+        uow.send_after_commit(stage_message(rule.stage, job_id, job_options=options))
     metrics().redrives.labels(rule.status.value).inc()
     log.warning("job_redriven", job_id=job_id, status=rule.status.value, stuck_s=round(stuck, 1))
     return True

@@ -140,5 +140,5 @@ def rerun(
                 "options": merged,
             },
         )
-        uow.send_after_commit(stage_message(spec, job_id))
+        uow.send_after_commit(stage_message(spec, job_id, job_options=merged))
     return RerunResult(job_id, status.value, spec.ready.value, run)

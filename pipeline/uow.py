@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import dramatiq
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,14 +14,23 @@ from pipeline.states import StageSpec
 
 
 def stage_message(
-    spec: StageSpec, *args: str | int, actor: str | None = None, queue: str | None = None
+    spec: StageSpec,
+    *args: str | int,
+    actor: str | None = None,
+    queue: str | None = None,
+    job_options: Mapping[str, Any] | None = None,
 ) -> dramatiq.Message[None]:
     """Build the message that nudges ``spec``'s actor (or ``actor`` on ``queue``), without importing it.
 
-    Messages carry ids only: the database is the source of truth.
+    Messages carry ids only: the database is the source of truth. A job's recorded
+    ``time_limit_s`` (``dlq retry --set time_limit_s=1800``) becomes the message's time limit.
     """
+    options: dict[str, Any] = {}
+    limit = (job_options or {}).get("time_limit_s")
+    if limit:
+        options["time_limit"] = int(float(limit) * 1000)
     return dramatiq.Message(
-        queue_name=queue or spec.queue, actor_name=actor or spec.actor, args=args, kwargs={}, options={}
+        queue_name=queue or spec.queue, actor_name=actor or spec.actor, args=args, kwargs={}, options=options
     )
 
 

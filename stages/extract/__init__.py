@@ -108,7 +108,14 @@ def extract(job_id: str) -> None:
             return
         for chunk_id in todo:
             uow.send_after_commit(
-                stage_message(EXTRACT, job_id, chunk_id, actor="extract_chunk", queue=CHUNK_QUEUE)
+                stage_message(
+                    EXTRACT,
+                    job_id,
+                    chunk_id,
+                    actor="extract_chunk",
+                    queue=CHUNK_QUEUE,
+                    job_options=job.options,
+                )
             )
     log.info("extract_fanned_out", chunks=len(todo), total=total)
 

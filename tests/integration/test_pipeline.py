@@ -343,3 +343,29 @@ def test_a_second_delivery_of_a_chunk_finished_meanwhile_is_dropped(stub_worker)
         statuses = s.scalars(select(Chunk.status).where(Chunk.job_id == job_id)).all()
     assert {"done"} == set(statuses)
     assert (len(chunk_ids), "EXTRACTED") == (job.chunks_done, job.status)
+
+
+def test_a_per_job_time_limit_goes_on_its_messages_and_holds_the_reconciler_off(stub_worker):
+    """`--set time_limit_s=N` (re-run or dlq retry) is the time limit of the job's messages, and the
+    reconciler does not take a job running within that longer limit for a stranded one."""
+    from datetime import timedelta
+
+    from pipeline.reconciler import reconcile
+    from pipeline.reruns import rerun
+
+    broker, worker = stub_worker
+    job_id = jobs.submit(ENGLISH, project="limits")
+    drain(broker, worker)
+    worker.pause()
+    rerun(job_id, "dedup", options={"time_limit_s": 1800})
+    [message] = _take(broker, "default")
+    assert ("dedup", 1_800_000) == (message.actor_name, message.options["time_limit"])
+
+    with session_factory()() as s, s.begin():  # dedup has been running for 10 minutes
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(status="DEDUPING", updated_at=func.now() - timedelta(minutes=10))
+        )
+    assert [] == [j for j in reconcile() if j.job_id == job_id]  # stage limit 300 s, the job's 1800 s
+    worker.resume()
