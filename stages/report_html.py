@@ -181,10 +181,18 @@ def _processing(stats: Mapping[str, Any], labels: Mapping[str, str]) -> str:
             f"<h3>{esc(labels['stage_seconds'])}</h3>",
             table([labels["stage"], labels["seconds"]], body, ""),
         ]
+    usage = mapping(stats.get("llm"))
+    if usage:
+        keys = ("calls", "prompt_tokens", "completion_tokens", "cache_hits", "chunks", "call_seconds")
+        body = [[labels[f"llm:{key}"], _stat(usage[key])] for key in keys if usage.get(key) is not None]
+        parts += [f"<h3>{esc(labels['llm_usage'])}</h3>", table([labels["key"], labels["value"]], body, "")]
     other = [
         [str(key).replace("_", " "), _stat(value)]
         for key, value in stats.items()
-        if key not in SUMMARY_STATS and key not in KNOWN_STATS and key != "stage_seconds"
+        if key not in SUMMARY_STATS
+        and key not in KNOWN_STATS
+        and key not in ("stage_seconds", "llm")
+        and value is not None
     ]
     if other:
         parts += [

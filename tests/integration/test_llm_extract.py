@@ -120,6 +120,8 @@ def test_jobs_complete_with_the_llm_and_account_for_every_token(llm_worker, fake
     assert {"MARY", "JOHN"} <= {c["name"] for c in report["characters"]}
     zh = json.loads(jobs.get_report(chinese, "json"))
     assert {"小娟", "老王"} <= {c["name"] for c in zh["characters"]}
+    assert "LLM usage" in jobs.get_report(english, "html")
+    assert "大模型用量" in jobs.get_report(chinese, "html")
 
 
 def test_rerun_of_an_unchanged_script_makes_no_calls_unless_told_not_to_cache(llm_worker, fake):
