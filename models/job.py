@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, new_id, utcnow
@@ -76,6 +76,16 @@ class JobEvent(IdMixin, Base):
     __table_args__ = (
         Index("ix_job_events_job_id_id", "job_id", "id"),
         Index("ix_job_events_to_status_id", "to_status", "id"),
+        # Each stage's latest timed events (ETAs): a short backward scan whatever the events' order,
+        # index-only on PostgreSQL, so its planner never prefers walking pk_job_events back instead.
+        Index(
+            "ix_job_events_to_status_id_timed",
+            "to_status",
+            "id",
+            postgresql_include=["duration_s", "units"],
+            postgresql_where=text("duration_s IS NOT NULL"),
+            sqlite_where=text("duration_s IS NOT NULL"),
+        ),
     )
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,27 @@ log = get_logger(__name__)
 #: Recent stage-ending events averaged for ETAs.
 ETA_HISTORY = 20
 _times_cache: tuple[float, dict[str, float]] = (0.0, {})
+
+#: PostgreSQL: every stage's recent timed events in one round trip (per status, a short index-only
+#: backward scan of ix_job_events_to_status_id_timed), summed per status in event order (id
+#: descending, as :func:`_stage_times_per_status` adds them up in Python).
+_RECENT_STAGE_TIMES = text(
+    """
+    SELECT s.status,
+           count(*) AS events,
+           sum(e.duration_s ORDER BY e.id DESC) AS seconds,
+           sum(coalesce(nullif(e.units, 0), 1)) AS units
+    FROM unnest(CAST(:statuses AS varchar[])) AS s(status)
+    CROSS JOIN LATERAL (
+        SELECT job_events.id, job_events.duration_s, job_events.units
+        FROM job_events
+        WHERE job_events.to_status = s.status AND job_events.duration_s IS NOT NULL
+        ORDER BY job_events.id DESC
+        LIMIT :history
+    ) AS e
+    GROUP BY s.status
+    """
+)
 
 
 def _project_id(session: Session, name: str) -> int:
@@ -153,17 +174,49 @@ def _store_job(
             )
         )
         session.add(JobEvent(job_id=job.id, run=1, from_status="NEW", to_status=Status.PENDING.value, at=now))
-        uow.send_after_commit(stage_message(STAGES[0], job.id))
+        uow.send_after_commit(stage_message(STAGES[0], job.id, job_options=options))
         log.info("job_submitted", job_id=job.id, project=project, chars=len(script.text), files=len(names))
         return job.id
 
 
 def stage_times(session: Session, *, ttl_s: float = 30.0) -> dict[str, float]:
-    """Typical seconds per stage (extract: per chunk) from recent stage-ending events, cached briefly."""
+    """Typical seconds per stage (extract: per chunk) from recent stage-ending events, cached briefly.
+
+    Each stage's figure averages its last :data:`ETA_HISTORY` timed events (extract: seconds per
+    chunk); a stage with no history has no entry.
+    """
     global _times_cache  # noqa: PLW0603 (a per-process cache of a cheap aggregate)
     stamp, cached = _times_cache
     if time.monotonic() - stamp < ttl_s:
         return cached
+    if session.get_bind().dialect.name == "postgresql":
+        times = _stage_times_one_query(session)
+    else:
+        times = _stage_times_per_status(session)
+    _times_cache = (time.monotonic(), times)
+    return times
+
+
+def _average(stage: str, seconds: float, events: int, units: int) -> float:
+    """Seconds per run of a stage, or per chunk for extract (whose events record their chunks)."""
+    return seconds / max(units if stage == "extract" else events, 1)
+
+
+def _stage_times_one_query(session: Session) -> dict[str, float]:
+    """:func:`stage_times`' figures in one statement (PostgreSQL: ``unnest`` + ``LATERAL``)."""
+    stage_by_status = {spec.done.value: spec.name for spec in STAGES}
+    rows = session.execute(
+        _RECENT_STAGE_TIMES, {"statuses": list(stage_by_status), "history": ETA_HISTORY}
+    ).all()
+    found = {
+        stage_by_status[r.status]: _average(stage_by_status[r.status], r.seconds, r.events, r.units)
+        for r in rows
+    }
+    return {spec.name: found[spec.name] for spec in STAGES if spec.name in found}
+
+
+def _stage_times_per_status(session: Session) -> dict[str, float]:
+    """:func:`stage_times`' figures one query per stage (portable: SQLite has no ``LATERAL``)."""
     times: dict[str, float] = {}
     for spec in STAGES:
         rows = session.execute(
@@ -174,10 +227,9 @@ def stage_times(session: Session, *, ttl_s: float = 30.0) -> dict[str, float]:
         ).all()
         if not rows:
             continue
-        total = sum(r.duration_s for r in rows)
-        units = sum((r.units or 1) for r in rows) if spec.name == "extract" else len(rows)
-        times[spec.name] = total / max(units, 1)
-    _times_cache = (time.monotonic(), times)
+        seconds = sum(r.duration_s for r in rows)
+        units = sum((r.units or 1) for r in rows)
+        times[spec.name] = _average(spec.name, seconds, len(rows), units)
     return times
 
 
@@ -270,6 +322,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InputError(f"not a cursor from `jobs`: {cursor!r}") from None
 
 
+#: What a line of ``jobs`` needs: no JSON columns, no error text (the listing reads only these).
+_SUMMARY_COLUMNS = (
+    Job.id,
+    Project.name.label("project"),
+    Job.title,
+    Job.status,
+    Job.chunks_done,
+    Job.chunks_total,
+    Job.failed_stage,
+    Job.created_at,
+    Job.updated_at,
+)
+
+
 def list_jobs(
     *,
     status: str | None = None,
@@ -287,7 +353,7 @@ def list_jobs(
         raise InputError(f"unknown status {status!r}; one of {', '.join(Status.__members__)}")
     if not 1 <= limit <= 1000:
         raise InputError("limit must be between 1 and 1000")
-    query = select(Job, Project.name).join(Project, Project.id == Job.project_id)
+    query = select(*_SUMMARY_COLUMNS).join(Project, Project.id == Job.project_id)
     if status:
         query = query.where(Job.status == status.upper())
     if project:
@@ -299,7 +365,7 @@ def list_jobs(
     with session_factory(settings)() as session:
         rows = session.execute(query).all()
     items = []
-    for job, name in rows[:limit]:
+    for job in rows[:limit]:
         prog = progress(
             Status(job.status),
             chunks_done=job.chunks_done,
@@ -309,7 +375,7 @@ def list_jobs(
         items.append(
             JobSummary(
                 id=job.id,
-                project=name,
+                project=job.project,
                 title=job.title,
                 status=job.status,
                 percent=prog.percent,
@@ -321,7 +387,7 @@ def list_jobs(
     more = len(rows) > limit
     return JobPage(
         items=items,
-        next_cursor=_encode_cursor(rows[limit - 1][0].created_at, rows[limit - 1][0].id) if more else None,
+        next_cursor=_encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if more else None,
     )
 
 

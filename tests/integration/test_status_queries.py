@@ -1,0 +1,258 @@
+"""Status queries on real PostgreSQL: the one-statement ETA query matches the per-stage definition,
+uses the partial index whatever the event order, and `jobs` reads only the summary columns."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, event, insert, select, text
+from sqlalchemy.orm import Session
+
+import pipeline.jobs as api
+from models import Job, JobEvent, Project
+from pipeline.db import get_engine, session_factory
+from pipeline.settings import Settings
+from pipeline.states import STAGES, Status
+
+DONE = [spec.done.value for spec in STAGES]
+ALL_STATUSES = [s.value for s in Status]
+
+
+def _reference_stage_times(session: Session) -> dict[str, float]:
+    """`stage_times` as it was defined before the one-statement query (six queries)."""
+    times: dict[str, float] = {}
+    for spec in STAGES:
+        rows = session.execute(
+            select(JobEvent.duration_s, JobEvent.units)
+            .where(JobEvent.to_status == spec.done.value, JobEvent.duration_s.is_not(None))
+            .order_by(JobEvent.id.desc())
+            .limit(api.ETA_HISTORY)
+        ).all()
+        if not rows:
+            continue
+        total = sum(r.duration_s for r in rows)
+        units = sum((r.units or 1) for r in rows) if spec.name == "extract" else len(rows)
+        times[spec.name] = total / max(units, 1)
+    return times
+
+
+def _fill(session: Session, rng: random.Random, events: int, *, dyadic: bool = False) -> None:
+    """Jobs and ``events`` job_events rows: ids shuffled against insertion order, every status,
+    NULL durations, NULL/0/many units, one stage with fewer events than the history, one with none."""
+    project = Project(name=f"status-{rng.random()}")
+    session.add(project)
+    session.flush()
+    job_ids = []
+    for n in range(5):
+        job = Job(project_id=project.id, title=f"job {n}", status=Status.COMPLETED.value)
+        session.add(job)
+        session.flush()
+        job_ids.append(job.id)
+    ids = list(range(1, events + 1))
+    rng.shuffle(ids)
+    rows = []
+    for n, event_id in enumerate(ids):
+        if n < 7:
+            to = Status.STORYBOARDED.value  # 7 < ETA_HISTORY events for storyboard
+        else:  # no COMPLETED events: report has no history, so no figure
+            to = rng.choice([s for s in ALL_STATUSES if s not in (Status.STORYBOARDED.value, "COMPLETED")])
+        timed = to in DONE and rng.random() < 0.8
+        if dyadic:
+            duration = rng.randint(1, 64) / 4 if timed else None
+        else:
+            duration = rng.uniform(0.001, 30.0) if timed else None
+        units = rng.choice([None, 0, 1, 7, 30]) if to == Status.EXTRACTED.value else None
+        rows.append(
+            {
+                "id": event_id,
+                "job_id": rng.choice(job_ids),
+                "run": 1,
+                "from_status": "NEW",
+                "to_status": to,
+                "duration_s": duration,
+                "units": units,
+            }
+        )
+    session.execute(insert(JobEvent), rows)
+    session.flush()
+
+
+@pytest.fixture
+def session(pg_settings: Settings) -> Iterator[Session]:
+    with session_factory(pg_settings)() as s:
+        yield s
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_one_statement_gives_the_per_stage_averages(session, seed):
+    """The unnest + LATERAL query gives every stage's average of its last 20 timed events, as the
+    six per-stage queries did (extract per chunk, NULL/0 units counting 1; no history, no figure)."""
+    _fill(session, random.Random(seed), 600)
+
+    reference = _reference_stage_times(session)
+    one = api._stage_times_one_query(session)
+
+    assert {"ingest", "chunk", "extract", "dedup", "storyboard"} == set(reference)
+    assert list(reference) == list(one)
+    assert pytest.approx(reference, rel=1e-12, abs=0) == one
+    assert reference == api._stage_times_per_status(session)  # the portable path, unchanged
+
+
+def test_one_statement_is_exact_when_sums_are_exact(session):
+    """With durations whose sums round in no order (quarters), the figures are equal bit for bit."""
+    _fill(session, random.Random(9), 400, dyadic=True)
+
+    assert _reference_stage_times(session) == api._stage_times_one_query(session)
+
+
+def test_no_events_no_figures(session):
+    """An empty history gives no ETA figures at all."""
+    assert {} == api._stage_times_one_query(session)
+
+
+def test_status_reads_eta_history_in_one_statement(pg_settings, session):
+    """A cold `stage_times` on PostgreSQL is one statement, cached afterwards."""
+    _fill(session, random.Random(4), 300)
+    session.commit()
+    reference = _reference_stage_times(session)
+    engine = session.get_bind()
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    api._times_cache = (0.0, {})
+    try:
+        with session_factory(pg_settings)() as fresh:
+            first = api.stage_times(fresh)
+            second = api.stage_times(fresh)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        api._times_cache = (0.0, {})
+
+    assert 1 == len(statements)
+    assert "LATERAL" in statements[0]
+    assert pytest.approx(reference, rel=1e-12, abs=0) == first
+    assert first is second
+
+
+#: Events as workers write them (ids in time order): every stage of ``:jobs`` completed jobs, then
+#: ``:failed`` newer jobs that failed in extract (an outage), so later stages' history lies far back.
+_HISTORY_THEN_OUTAGE = [
+    "INSERT INTO projects (name, created_at) VALUES ('plan', now())",
+    """
+    INSERT INTO jobs (id, project_id, status, run, chunks_total, chunks_done, deliveries, options, meta, stats,
+                      created_at, updated_at)
+    SELECT md5('plan-' || g), (SELECT id FROM projects WHERE name = 'plan'),
+           CASE WHEN g <= :jobs THEN 'COMPLETED' ELSE 'FAILED' END, 1, 3, 3, 0, '{}', '{}', '{}',
+           now() - (:jobs + :failed - g) * interval '1 minute', now()
+    FROM generate_series(1, :jobs + :failed) g
+    """,
+    """
+    INSERT INTO job_events (job_id, run, from_status, to_status, at, duration_s, units)
+    SELECT j.id, 1, e.from_status, e.to_status, j.created_at + e.seq * interval '1 second', e.duration_s,
+           CASE WHEN e.to_status = 'EXTRACTED' THEN 3 END
+    FROM jobs j
+    CROSS JOIN (VALUES
+        (1, 'NEW', 'PENDING', NULL::float8), (2, 'PENDING', 'INGESTING', NULL), (3, 'INGESTING', 'INGESTED', 0.04),
+        (4, 'INGESTED', 'CHUNKING', NULL), (5, 'CHUNKING', 'CHUNKED', 0.06), (6, 'CHUNKED', 'EXTRACTING', NULL),
+        (7, 'EXTRACTING', 'EXTRACTED', 12.5), (8, 'EXTRACTED', 'DEDUPING', NULL), (9, 'DEDUPING', 'DEDUPED', 0.4),
+        (10, 'DEDUPED', 'STORYBOARDING', NULL), (11, 'STORYBOARDING', 'STORYBOARDED', 0.9),
+        (12, 'STORYBOARDED', 'REPORTING', NULL), (13, 'REPORTING', 'COMPLETED', 0.5),
+        (14, 'EXTRACTING', 'FAILED', NULL)
+    ) AS e(seq, from_status, to_status, duration_s)
+    WHERE CASE WHEN j.status = 'COMPLETED' THEN e.seq <= 13 ELSE e.seq <= 6 OR e.seq = 14 END
+    ORDER BY 5
+    """,
+]
+
+
+def test_eta_query_is_an_index_only_scan_of_the_partial_index(pg_database):
+    """Each stage's latest timed events come straight from ix_job_events_to_status_id_timed, even
+    when the newest events lack later stages (which, with the plain (to_status, id) index, made
+    PostgreSQL walk pk_job_events back through the whole outage), and the result is unchanged."""
+    engine = create_engine(pg_database)
+    with engine.begin() as conn:
+        for statement in _HISTORY_THEN_OUTAGE:
+            conn.execute(text(statement), {"jobs": 6000, "failed": 3000})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    params = {"statuses": DONE, "history": api.ETA_HISTORY}
+    with engine.connect() as conn:
+        plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + api._RECENT_STAGE_TIMES.text), params))
+    with Session(engine) as s:
+        reference = _reference_stage_times(s)
+        one = api._stage_times_one_query(s)
+    engine.dispose()
+
+    assert "Index Only Scan Backward using ix_job_events_to_status_id_timed" in plan, plan
+    assert "pk_job_events" not in plan and "Filter" not in plan, plan
+    assert {
+        "ingest": 0.04,
+        "chunk": 0.06,
+        "extract": 12.5 / 3,
+        "dedup": 0.4,
+        "storyboard": 0.9,
+        "report": 0.5,
+    } == (pytest.approx(one, rel=1e-12))
+    assert pytest.approx(reference, rel=1e-12, abs=0) == one
+
+
+def test_migrations_give_sqlite_the_partial_index_too(sqlite_settings):
+    """Embedded mode (SQLite, migrated by Alembic) gets the same partial index, and the portable
+    per-stage path gives the same figures there."""
+    from pipeline import migrate
+
+    migrate.upgrade(sqlite_settings)
+    with session_factory(sqlite_settings)() as s:
+        ddl = s.scalar(
+            text(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'ix_job_events_to_status_id_timed'"
+            )
+        )
+        _fill(s, random.Random(6), 300)
+        api._times_cache = (0.0, {})
+        try:
+            times = api.stage_times(s)
+        finally:
+            api._times_cache = (0.0, {})
+        reference = _reference_stage_times(s)
+
+    assert ddl is not None and "WHERE duration_s IS NOT NULL" in ddl
+    assert reference == times
+
+
+def test_job_listing_reads_only_summary_columns(pg_settings):
+    """`jobs` selects no JSON columns and no error text, and still pages and describes each job."""
+    from pipeline.broker import setup_broker
+
+    setup_broker(pg_settings, stub=True)
+    ids = [api.submit("INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n", project="summary") for _ in range(3)]
+    engine = get_engine(pg_settings)
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        first = api.list_jobs(project="summary", limit=2)
+        assert first.next_cursor is not None
+        second = api.list_jobs(project="summary", limit=2, cursor=first.next_cursor)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+    assert list(reversed(ids)) == [item.id for item in first.items + second.items]
+    assert second.next_cursor is None
+    item = first.items[0]
+    assert ("summary", "PENDING", 0.0, "waiting for ingest") == (
+        item.project,
+        item.status,
+        item.percent,
+        item.step,
+    )
+    for column in ("options", "meta", "stats", "error"):
+        assert all(f"jobs.{column}" not in s for s in statements), column
