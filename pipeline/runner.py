@@ -22,7 +22,7 @@ from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.settings import get_settings
 from pipeline.states import STAGES, StageSpec
-from pipeline.transitions import claim, transition
+from pipeline.transitions import ClaimedJob, begin_transition, claim, transition
 from pipeline.uow import UnitOfWork, stage_message
 
 log = get_logger(__name__)
@@ -57,14 +57,14 @@ def next_stage(spec: StageSpec) -> StageSpec | None:
     return STAGES[index + 1] if index + 1 < len(STAGES) else None
 
 
-def claim_stage(session: Session, spec: StageSpec, job_id: str) -> Job | None:
+def claim_stage(session: Session, spec: StageSpec, job_id: str) -> ClaimedJob | None:
     """Take the job for ``spec``: compare-and-set its ready (or, on a retry, running) state to running.
 
     A message for an unknown job, or one that is cancelled, failed or already past this stage,
     is dropped with a log line and ``None``: losing that race is normal, not an error.
 
     Returns:
-        The locked, claimed job, or ``None`` to drop the message.
+        The claimed job's columns, or ``None`` to drop the message.
     """
     if not is_job_id(job_id):
         log.warning("message_dropped", reason="malformed job id", job_id=repr(job_id)[:80])
@@ -88,7 +88,9 @@ def claim_stage(session: Session, spec: StageSpec, job_id: str) -> Job | None:
     return job
 
 
-def finish_stage(uow: UnitOfWork, spec: StageSpec, job: Job, *, units: int | None = None) -> bool:
+def finish_stage(
+    uow: UnitOfWork, spec: StageSpec, job: Job | ClaimedJob, *, units: int | None = None
+) -> bool:
     """Move the job ``running → done`` and queue the next stage's message for after commit.
 
     Returns:
@@ -117,7 +119,7 @@ def finish_stage(uow: UnitOfWork, spec: StageSpec, job: Job, *, units: int | Non
     metrics().stage_seconds.labels(spec.name).observe((now - started).total_seconds())
     follower = next_stage(spec)
     if follower is not None:
-        uow.send_after_commit(stage_message(follower, job.id))
+        uow.send_after_commit(stage_message(follower, job.id, job_options=job.options))
     return True
 
 
@@ -128,24 +130,14 @@ class Discarded(Exception):
     """
 
 
-def _still_running(session: Session, spec: StageSpec, job_id: str) -> bool:
-    """Lock the job row (``FOR UPDATE``) and tell whether it is still in ``spec``'s running state."""
-    locked = session.scalar(
-        select(Job.id).where(Job.id == job_id, Job.status == spec.running.value).with_for_update()
-    )
-    if locked is None:
-        log.info("stage_output_discarded", reason=f"job left {spec.running} before the save")
-        return False
-    return True
-
-
 def run_stage(
     spec: StageSpec,
     job_id: str,
     *,
-    load: Callable[[Session, Job], In],
+    load: Callable[[Session, ClaimedJob], In],
     compute: Callable[[In], Out],
-    save: Callable[[Session, Job, Out], Any],
+    save: Callable[[Session, ClaimedJob, Out], Any],
+    job_values: Callable[[ClaimedJob, Out], dict[str, Any]] | None = None,
 ) -> None:
     """Run one stage for one job, safely under redelivery, retries and cancellation.
 
@@ -156,6 +148,8 @@ def run_stage(
         compute: the pure core; runs outside any transaction.
         save: replaces this stage's earlier output for the job (a redelivered message must not
             duplicate rows); commits together with the ``running → done`` transition.
+        job_values: job columns the stage sets from its output (title, meta, stats …), written by
+            the ``running → done`` statement itself instead of an UPDATE of the save's own.
     """
     with UnitOfWork() as uow:
         job = claim_stage(uow.session, spec, job_id)
@@ -163,17 +157,24 @@ def run_stage(
             return
         inputs = load(uow.session, job)
     outputs = compute(inputs)
-    try:
-        with UnitOfWork() as uow:
-            # Lock the job row before writing: a second delivery of this stage (a retry and a
-            # reconciler re-drive of the same job) then waits for the first to commit and finds
-            # the job moved on, instead of colliding with its rows on a unique key (an
-            # IntegrityError, which would dead-letter and fail a job whose output is fine).
-            if not _still_running(uow.session, spec, job.id):
-                raise Discarded
-            save(uow.session, job, outputs)
-            if not finish_stage(uow, spec, job):
-                raise Discarded
-    except Discarded:
-        return
+    message_id, attempt = message_info()
+    with UnitOfWork() as uow:
+        # The compare-and-set comes first: it takes the job's row lock, so a second delivery of
+        # this stage (a retry and a reconciler re-drive of the same job) waits for the first to
+        # commit and then finds the job moved on, instead of colliding with its rows on a unique
+        # key (an IntegrityError, which would dead-letter and fail a job whose output is fine).
+        # If it misses (cancelled, or another delivery finished first), nothing is written.
+        values = {"deliveries": 0, **(job_values(job, outputs) if job_values else {})}
+        held = begin_transition(uow.session, job.id, spec.running, spec.done, values=values)
+        if held is None:
+            log.info("stage_output_discarded", reason=f"job left {spec.running} before the save")
+            return
+        save(uow.session, job, outputs)
+        now = utcnow()
+        seconds = (now - (as_utc(job.stage_started_at) if job.stage_started_at else now)).total_seconds()
+        held.record(message_id=message_id, attempt=attempt, duration_s=seconds, at=now)
+        follower = next_stage(spec)
+        if follower is not None:
+            uow.send_after_commit(stage_message(follower, job.id, job_options=job.options))
+    metrics().stage_seconds.labels(spec.name).observe(seconds)
     log.info("stage_done", status=spec.done.value)

@@ -1,17 +1,193 @@
-"""The only writer of ``jobs.status``: compare-and-set transitions, each recorded as a job event."""
+"""The only writer of ``jobs.status``: compare-and-set transitions, each recorded as a job event.
+
+The hot statements (a stage's claim, its finish, the event insert) are Core statements built
+once per dialect with bind parameters, executed on the session's connection: no ORM flush or
+attribute bookkeeping, and no statement building or cache-key work per call. On PostgreSQL the
+status change and its event row are one statement (``WITH moved AS (UPDATE … RETURNING …)
+INSERT INTO job_events … SELECT … FROM moved``); elsewhere (SQLite) they are two statements in
+the same transaction.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import and_, case, insert, select, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Insert,
+    Select,
+    String,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from models import Job, JobEvent
 from models.base import utcnow
 from pipeline.errors import IllegalTransition, JobNotFound
 from pipeline.states import TERMINAL, Status, is_legal
+
+_JOBS = cast(Table, Job.__table__)
+_EVENTS = cast(Table, JobEvent.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """The job columns a claim hands a stage (``RETURNING`` these, not the whole ORM row)."""
+
+    id: str
+    project_id: int
+    title: str | None
+    status: str
+    run: int
+    language: str | None
+    chunks_total: int
+    deliveries: int
+    options: dict[str, Any]
+    meta: dict[str, Any]
+    created_at: datetime
+    stage_started_at: datetime | None
+
+
+_CLAIM_COLUMNS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
+_EVENT_COLUMNS = (
+    "job_id",
+    "run",
+    "from_status",
+    "to_status",
+    "at",
+    "message_id",
+    "attempt",
+    "duration_s",
+    "units",
+    "detail",
+)
+
+
+def _p(name: str, column: str, table: Table = _JOBS) -> Any:
+    """A bind parameter typed like ``table.column`` (names never clash with SET's own)."""
+    return bindparam(name, type_=table.c[column].type)
+
+
+#: One event row; the parameters are ``ev_<column>``. ``inline``: no RETURNING of the new id.
+_INSERT_EVENT: Insert = (
+    insert(_EVENTS).values({c: _p(f"ev_{c}", c, _EVENTS) for c in _EVENT_COLUMNS}).inline()
+)
+
+
+def _event_params(
+    job_id: str,
+    run: int,
+    from_: Status,
+    to: Status,
+    *,
+    at: datetime,
+    message_id: str | None,
+    attempt: int | None,
+    detail: str | None = None,
+    duration_s: float | None = None,
+    units: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "ev_job_id": job_id,
+        "ev_run": run,
+        "ev_from_status": from_.value,
+        "ev_to_status": to.value,
+        "ev_at": at,
+        "ev_message_id": message_id,
+        "ev_attempt": attempt,
+        "ev_duration_s": duration_s,
+        "ev_units": units,
+        "ev_detail": detail,
+    }
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- transition: CAS from one status to another --------------------------------------------------
+
+
+def _cas_update(keys: tuple[str, ...], expressions: Mapping[str, Any] | None = None) -> Update:
+    """``UPDATE jobs SET status=:to, updated_at=:now, <keys>… WHERE id=:id AND status=:from``."""
+    extra = {k: _p(f"v_{k}", k) for k in keys}
+    extra.update(expressions or {})
+    return (
+        update(Job)
+        .where(_JOBS.c.id == _p("p_id", "id"), _JOBS.c.status == _p("p_from", "status"))
+        .values(status=_p("p_to", "status"), updated_at=_p("p_now", "updated_at"), **extra)
+    )
+
+
+def _with_event(moved: CTE, from_: Any, to: Any, now: Any, **extra: Any) -> Select[Any]:
+    """PostgreSQL: the UPDATE CTE ``moved`` (returning at least id and run) and its event row in one
+    statement.
+
+    Returns ``SELECT <moved's columns> FROM moved`` with ``INSERT INTO job_events … SELECT … FROM
+    moved`` as a second data-modifying CTE: PostgreSQL runs it exactly once, whether or not the
+    outer SELECT reads it.
+    """
+    values: dict[str, Any] = {
+        "job_id": moved.c.id,
+        "run": moved.c.run,
+        "from_status": from_,
+        "to_status": to,
+        "at": now,
+        "message_id": _p("p_message_id", "message_id", _EVENTS),
+        "attempt": _p("p_attempt", "attempt", _EVENTS),
+        **extra,
+    }
+    names = list(values)
+    recorded = insert(_EVENTS).from_select(names, select(*values.values())).cte("recorded")
+    return select(*[c for c in moved.c]).add_cte(recorded)
+
+
+def _event_extras() -> dict[str, Any]:
+    return {
+        "duration_s": _p("p_duration_s", "duration_s", _EVENTS),
+        "units": _p("p_units", "units", _EVENTS),
+        "detail": _p("p_detail", "detail", _EVENTS),
+    }
+
+
+@cache
+def _transition_statement(keys: tuple[str, ...], postgresql: bool) -> Any:
+    """The CAS (and on PostgreSQL its event) for a set of extra column names, built once."""
+    cas = _cas_update(keys)
+    if not postgresql:
+        return cas.returning(_JOBS.c.run)
+    return _with_event(
+        cas.returning(_JOBS.c.id, _JOBS.c.run).cte("moved"),
+        _p("p_from", "from_status", _EVENTS),
+        _p("p_to", "to_status", _EVENTS),
+        _p("p_now", "at", _EVENTS),
+        **_event_extras(),
+    )
+
+
+def _expire_loaded(session: Session, job_id: str) -> None:
+    """Core statements bypass the ORM: expire a Job this session holds so it re-reads the row."""
+    if not session.identity_map:  # the usual case: a stage's session holds no ORM objects
+        return
+    loaded = session.identity_map.get(identity_key(Job, job_id))
+    if loaded is not None:
+        session.expire(loaded)
 
 
 def transition(
@@ -31,7 +207,7 @@ def transition(
     """Move a job ``from_ → to`` if (and only if) it is still in ``from_``.
 
     Issues ``UPDATE jobs SET status=:to … WHERE id=:id AND status=:from`` and appends the
-    ``job_events`` row in the same transaction.
+    ``job_events`` row in the same transaction (on PostgreSQL in the same statement).
 
     Args:
         session: the unit of work's session; the caller commits.
@@ -43,7 +219,7 @@ def transition(
         detail: free text for people (an error, a reason).
         duration_s: how long the stage took, on a stage-ending event.
         units: how much work the stage did (extract: chunks), for ETAs.
-        values: other job columns to set in the same statement.
+        values: other job columns to set in the same statement (values or SQL expressions).
         now: the transition time (tests).
 
     Returns:
@@ -58,32 +234,66 @@ def transition(
     extra = dict(values or {})
     if to in TERMINAL:
         extra.setdefault("finished_at", now)
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == from_.value)
-        .values(status=to.value, updated_at=now, **extra)
-        .returning(Job.run)
-    )
-    run = result.scalar_one_or_none()
-    if run is None:
-        current = session.scalar(select(Job.status).where(Job.id == job_id))
+    postgresql = _is_postgresql(session)
+    plain = {k: v for k, v in extra.items() if not isinstance(v, ColumnElement)}
+    expressions = {k: v for k, v in extra.items() if isinstance(v, ColumnElement)}
+    params: dict[str, Any] = {
+        "p_id": job_id,
+        "p_from": from_.value,
+        "p_to": to.value,
+        "p_now": now,
+        **{f"v_{k}": v for k, v in plain.items()},
+    }
+    if expressions:  # rare (re-runs: run = run + 1): built per call
+        cas = _cas_update(tuple(sorted(plain)), expressions)
+        statement = (
+            _with_event(
+                cas.returning(_JOBS.c.id, _JOBS.c.run).cte("moved"),
+                _p("p_from", "from_status", _EVENTS),
+                _p("p_to", "to_status", _EVENTS),
+                _p("p_now", "at", _EVENTS),
+                **_event_extras(),
+            )
+            if postgresql
+            else cas.returning(_JOBS.c.run)
+        )
+    else:
+        statement = _transition_statement(tuple(sorted(plain)), postgresql)
+    if postgresql:
+        params.update(
+            p_message_id=message_id,
+            p_attempt=attempt,
+            p_duration_s=duration_s,
+            p_units=units,
+            p_detail=detail,
+        )
+    connection = session.connection()
+    row = connection.execute(statement, params).one_or_none()
+    if row is None:
+        current = connection.execute(_STATUS_OF, {"p_id": job_id}).scalar_one_or_none()
         if current is None:
             raise JobNotFound(f"no job {job_id}")
         raise IllegalTransition(f"job {job_id} is {current}, not {from_}; refusing {from_} → {to}")
-    _record(
-        session,
-        job_id,
-        run,
-        from_,
-        to,
-        at=now,
-        message_id=message_id,
-        attempt=attempt,
-        detail=detail,
-        duration_s=duration_s,
-        units=units,
-    )
+    run = int(row.run)
+    if not postgresql:
+        _record(
+            session,
+            job_id,
+            run,
+            from_,
+            to,
+            at=now,
+            message_id=message_id,
+            attempt=attempt,
+            detail=detail,
+            duration_s=duration_s,
+            units=units,
+        )
+    _expire_loaded(session, job_id)
     return run
+
+
+_STATUS_OF = select(_JOBS.c.status).where(_JOBS.c.id == _p("p_id", "id"))
 
 
 def _record(
@@ -100,25 +310,149 @@ def _record(
     duration_s: float | None = None,
     units: int | None = None,
 ) -> None:
-    session.execute(
-        insert(JobEvent).values(
-            job_id=job_id,
-            run=run,
-            from_status=from_.value,
-            to_status=to.value,
+    session.connection().execute(
+        _INSERT_EVENT,
+        _event_params(
+            job_id,
+            run,
+            from_,
+            to,
             at=at,
             message_id=message_id,
             attempt=attempt,
+            detail=detail,
             duration_s=duration_s,
             units=units,
-            detail=detail,
-        )
+        ),
     )
 
 
 def record_note(session: Session, job_id: str, run: int, status: Status, detail: str) -> None:
     """Append an event that changes nothing (a re-drive, an operator's action) to a job's history."""
     _record(session, job_id, run, status, status, at=utcnow(), message_id=None, attempt=None, detail=detail)
+
+
+# --- a stage's finish, split around its save -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTransition:
+    """A status change made but not yet recorded: :meth:`record` must follow in the same transaction.
+
+    :func:`begin_transition` makes the compare-and-set first, so its row lock serialises a stage's
+    save with any other delivery of it; the event is written after the save, so its duration
+    covers the save too.
+    """
+
+    session: Session
+    job_id: str
+    run: int
+    from_: Status
+    to: Status
+
+    def record(
+        self,
+        *,
+        message_id: str | None,
+        attempt: int | None,
+        duration_s: float | None = None,
+        units: int | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Write the transition's one event row."""
+        _record(
+            self.session,
+            self.job_id,
+            self.run,
+            self.from_,
+            self.to,
+            at=at or utcnow(),
+            message_id=message_id,
+            attempt=attempt,
+            duration_s=duration_s,
+            units=units,
+        )
+
+
+@cache
+def _held_statement(keys: tuple[str, ...]) -> Update:
+    return _cas_update(keys).returning(_JOBS.c.run)
+
+
+def begin_transition(
+    session: Session,
+    job_id: str,
+    from_: Status,
+    to: Status,
+    *,
+    values: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> HeldTransition | None:
+    """Compare-and-set ``from_ → to`` now (taking the row lock) and record the event later.
+
+    Returns:
+        The held transition, whose :meth:`HeldTransition.record` the caller calls before
+        commit; ``None`` if the job is no longer in ``from_`` (nothing changed).
+    """
+    if not is_legal(from_, to):
+        raise IllegalTransition(f"job {job_id}: {from_} → {to} is not a legal transition")
+    now = now or utcnow()
+    extra = dict(values or {})
+    if to in TERMINAL:
+        extra.setdefault("finished_at", now)
+    params = {
+        "p_id": job_id,
+        "p_from": from_.value,
+        "p_to": to.value,
+        "p_now": now,
+        **{f"v_{k}": v for k, v in extra.items()},
+    }
+    run = session.connection().execute(_held_statement(tuple(sorted(extra))), params).scalar_one_or_none()
+    if run is None:
+        return None
+    _expire_loaded(session, job_id)
+    return HeldTransition(session, job_id, int(run), from_, to)
+
+
+# --- claim: ready (or running, on a retry) → running ----------------------------------------------
+
+
+@cache
+def _claim_statement(postgresql: bool) -> Any:
+    c = _JOBS.c
+    running, ready, now = _p("p_running", "status"), _p("p_ready", "status"), _p("p_now", "updated_at")
+    again = c.status == running  # in SET, columns read the row's values before the update
+    kept_start = and_(again, c.stage_started_at.is_not(None))
+    cas = (
+        update(Job)
+        .where(c.id == _p("p_id", "id"), c.status.in_([ready, running]))
+        .values(
+            status=running,
+            updated_at=now,
+            deliveries=case((again, c.deliveries + 1), else_=1),
+            stage_started_at=case((kept_start, c.stage_started_at), else_=now),
+        )
+        .returning(*[c[name] for name in _CLAIM_COLUMNS])
+    )
+    if not postgresql:
+        return cas
+    moved = cas.cte("moved")
+    reclaimed = moved.c.deliveries > 1
+    to = _p("p_running", "to_status", _EVENTS)
+    statement = _with_event(
+        moved,
+        case((reclaimed, to), else_=_p("p_ready", "from_status", _EVENTS)),
+        to,
+        _p("p_now", "at", _EVENTS),
+        detail=case(
+            (
+                reclaimed,
+                literal("re-claimed (delivery ") + sql_cast(moved.c.deliveries, String) + literal(")"),
+            ),
+            else_=None,
+        ),
+    )
+    return statement
 
 
 def claim(
@@ -130,45 +464,44 @@ def claim(
     message_id: str | None = None,
     attempt: int | None = None,
     now: datetime | None = None,
-) -> Job | None:
-    """Compare-and-set ``ready → running`` (or ``running → running`` for a retry) in one statement.
+) -> ClaimedJob | None:
+    """Compare-and-set ``ready → running`` (or ``running → running`` for a retry), with its event.
 
     ``deliveries`` counts the claims of the current stage run: 1 from the ready state, +1 for
     each re-claim (a retry, or a redelivery after a worker died). The stage's start time is kept
-    across re-claims.
+    across re-claims. On PostgreSQL the claim and its event row are one statement.
 
     Returns:
-        The claimed job (fresh from ``RETURNING``), or ``None`` if it is in neither state.
+        The claimed job's columns (fresh from ``RETURNING``), or ``None`` if it is in neither state.
     """
     now = now or utcnow()
-    again = Job.status == running.value  # in SET, columns read the row's values before the update
-    kept_start = and_(again, Job.stage_started_at.is_not(None))
-    job = session.scalars(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_([ready.value, running.value]))
-        .values(
-            status=running.value,
-            updated_at=now,
-            deliveries=case((again, Job.deliveries + 1), else_=1),
-            stage_started_at=case((kept_start, Job.stage_started_at), else_=now),
-        )
-        .returning(Job)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    ).one_or_none()
-    if job is None:
+    postgresql = _is_postgresql(session)
+    params: dict[str, Any] = {
+        "p_id": job_id,
+        "p_ready": ready.value,
+        "p_running": running.value,
+        "p_now": now,
+    }
+    if postgresql:
+        params.update(p_message_id=message_id, p_attempt=attempt)
+    row = session.connection().execute(_claim_statement(postgresql), params).one_or_none()
+    if row is None:
         return None
-    reclaimed = job.deliveries > 1
-    _record(
-        session,
-        job_id,
-        job.run,
-        running if reclaimed else ready,
-        running,
-        at=now,
-        message_id=message_id,
-        attempt=attempt,
-        detail=f"re-claimed (delivery {job.deliveries})" if reclaimed else None,
-    )
+    job = ClaimedJob(**row._mapping)
+    if not postgresql:
+        reclaimed = job.deliveries > 1
+        _record(
+            session,
+            job_id,
+            job.run,
+            running if reclaimed else ready,
+            running,
+            at=now,
+            message_id=message_id,
+            attempt=attempt,
+            detail=f"re-claimed (delivery {job.deliveries})" if reclaimed else None,
+        )
+    _expire_loaded(session, job_id)
     return job
 
 

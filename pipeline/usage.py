@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from models import Chunk
+
+#: Built once; run with ``{"job_id": …}``.
+_USAGE = select(
+    func.count(),
+    func.coalesce(func.sum(Chunk.calls), 0),
+    func.coalesce(func.sum(Chunk.prompt_tokens), 0),
+    func.coalesce(func.sum(Chunk.completion_tokens), 0),
+    func.coalesce(func.sum(case((Chunk.cached, 1), else_=0)), 0),
+    func.coalesce(func.sum(Chunk.latency_ms), 0),
+).where(Chunk.job_id == bindparam("job_id"), Chunk.provider.is_not(None), Chunk.provider != "rules")
 
 
 def job_usage(session: Session, job_id: str, meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -17,16 +27,7 @@ def job_usage(session: Session, job_id: str, meta: dict[str, Any] | None = None)
     served from the cache counts as a hit with no calls and no tokens) and, from the job's
     ``meta``, an LLM storyboard's calls (``storyboard`` holds those on their own too).
     """
-    row = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(Chunk.calls), 0),
-            func.coalesce(func.sum(Chunk.prompt_tokens), 0),
-            func.coalesce(func.sum(Chunk.completion_tokens), 0),
-            func.coalesce(func.sum(case((Chunk.cached, 1), else_=0)), 0),
-            func.coalesce(func.sum(Chunk.latency_ms), 0),
-        ).where(Chunk.job_id == job_id, Chunk.provider.is_not(None), Chunk.provider != "rules")
-    ).one()
+    row = session.connection().execute(_USAGE, {"job_id": job_id}).one()
     chunks, calls, prompt, completion, hits, latency_ms = (int(v) for v in row)
     board = (meta or {}).get("storyboard_llm")
     if not chunks and not board:

@@ -16,4 +16,10 @@ def boot() -> dramatiq.Broker:
     configure_logging(settings)
     # A forked process must not share the parent's pooled connections.
     dispose_engines()
-    return setup_broker(settings, stub=False)
+    broker = setup_broker(settings, stub=False)
+    # Import prometheus_client and register Juben's metrics now (after setup_broker has set the
+    # multiprocess directory), not on the first message a worker thread runs.
+    from pipeline.metrics import metrics
+
+    metrics()
+    return broker

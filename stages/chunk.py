@@ -7,16 +7,18 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from models import Chunk, Episode, Job, Scene, ScriptContent
+from models import Chunk, Episode, Scene, ScriptContent
 from pipeline.broker import actor_options
 from pipeline.runner import run_stage
 from pipeline.settings import ExtractSettings, get_settings
 from pipeline.states import STAGE_BY_NAME
+from pipeline.transitions import ClaimedJob
 from stages.drafts import ChunkDraft, EpisodeDraft, SceneDraft, SceneSlice, SourceSpan
 from stages.screenplay import find_sketches, parse_structure
 
@@ -172,10 +174,17 @@ class _Inputs:
     language: str | None
 
 
-def _load(session: Session, job: Job) -> _Inputs:
-    row = session.execute(
-        select(ScriptContent.text, ScriptContent.sources).where(ScriptContent.job_id == job.id)
-    ).one()
+_Q_SCRIPT = select(ScriptContent.text, ScriptContent.sources).where(
+    ScriptContent.job_id == bindparam("job_id")
+)
+_CHUNKS, _SCENES, _EPISODES = (cast(Table, m.__table__) for m in (Chunk, Scene, Episode))
+#: Chunks first: extraction records cascade from them.
+_DELETES = tuple(delete(t).where(t.c.job_id == bindparam("job_id")) for t in (_CHUNKS, _SCENES, _EPISODES))
+_INSERTS = {t.name: insert(t) for t in (_CHUNKS, _SCENES, _EPISODES)}
+
+
+def _load(session: Session, job: ClaimedJob) -> _Inputs:
+    row = session.connection().execute(_Q_SCRIPT, {"job_id": job.id}).one()
     sources = [SourceSpan(s["name"], s["start"], s["end"]) for s in row.sources]
     ex = get_settings().extract
     options = job.options or {}
@@ -197,20 +206,21 @@ def _compute(inputs: _Inputs) -> Structure:
     )
 
 
-def _save(session: Session, job: Job, out: Structure) -> None:
-    for table in (Chunk, Scene, Episode):  # chunks first: extraction records cascade from them
-        session.execute(delete(table).where(table.job_id == job.id))
+def _save(session: Session, job: ClaimedJob, out: Structure) -> None:
+    write = session.connection().execute
+    for statement in _DELETES:
+        write(statement, {"job_id": job.id})
     if out.episodes:
-        session.execute(
-            insert(Episode),
+        write(
+            _INSERTS["episodes"],
             [
                 {"job_id": job.id, "number": e.number, "title": e.title, "start": e.start, "end": e.end}
                 for e in out.episodes
             ],
         )
     if out.scenes:
-        session.execute(
-            insert(Scene),
+        write(
+            _INSERTS["scenes"],
             [
                 {
                     "job_id": job.id,
@@ -228,8 +238,8 @@ def _save(session: Session, job: Job, out: Structure) -> None:
             ],
         )
     if out.chunks:
-        session.execute(
-            insert(Chunk),
+        write(
+            _INSERTS["chunks"],
             [
                 {
                     "job_id": job.id,
@@ -244,13 +254,15 @@ def _save(session: Session, job: Job, out: Structure) -> None:
                 for c, h in zip(out.chunks, out.hashes, strict=True)
             ],
         )
+
+
+def _job_values(job: ClaimedJob, out: Structure) -> dict[str, Any]:
+    """Chunk counts and the roster, set by the ``CHUNKING → CHUNKED`` statement itself."""
     meta = {**(job.meta or {}), "sketches": out.sketches, "roster": list(out.roster)}
-    session.execute(
-        update(Job).where(Job.id == job.id).values(chunks_total=len(out.chunks), chunks_done=0, meta=meta)
-    )
+    return {"chunks_total": len(out.chunks), "chunks_done": 0, "meta": meta}
 
 
 @dramatiq.actor(actor_name="chunk", queue_name=CHUNK.queue, **actor_options("chunk"))
 def chunk(job_id: str) -> None:
     """Find one job's episodes and scenes and cut its chunks."""
-    run_stage(CHUNK, job_id, load=_load, compute=_compute, save=_save)
+    run_stage(CHUNK, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values)

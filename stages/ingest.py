@@ -12,14 +12,15 @@ from pathlib import PurePath
 from typing import Any
 
 import dramatiq
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from models import Job, ScriptContent
+from models import ScriptContent
 from pipeline.broker import actor_options
 from pipeline.errors import InputError
 from pipeline.runner import run_stage
 from pipeline.states import STAGE_BY_NAME
+from pipeline.transitions import ClaimedJob
 from stages.screenplay import detect_language, parse_title_page
 
 INGEST = STAGE_BY_NAME["ingest"]
@@ -53,12 +54,13 @@ def describe_script(text: str, *, sha256: str, files: list[str]) -> Ingested:
     return Ingested(title=title, language=detect_language(text[body_start : body_start + 200_000]), meta=meta)
 
 
-def _load(session: Session, job: Job) -> tuple[str, str, list[str]]:
-    row = session.execute(
-        select(ScriptContent.text, ScriptContent.sha256, ScriptContent.sources).where(
-            ScriptContent.job_id == job.id
-        )
-    ).one()
+_Q_SCRIPT = select(ScriptContent.text, ScriptContent.sha256, ScriptContent.sources).where(
+    ScriptContent.job_id == bindparam("job_id")
+)
+
+
+def _load(session: Session, job: ClaimedJob) -> tuple[str, str, list[str]]:
+    row = session.connection().execute(_Q_SCRIPT, {"job_id": job.id}).one()
     return row.text, row.sha256, [s["name"] for s in row.sources]
 
 
@@ -67,15 +69,20 @@ def _compute(inputs: tuple[str, str, list[str]]) -> Ingested:
     return describe_script(text, sha256=sha, files=files)
 
 
-def _save(session: Session, job: Job, out: Ingested) -> None:
-    session.execute(
-        update(Job)
-        .where(Job.id == job.id)
-        .values(title=job.title or out.title, language=out.language, meta={**(job.meta or {}), **out.meta})
-    )
+def _save(session: Session, job: ClaimedJob, out: Ingested) -> None:
+    """Nothing of ingest's own: what it learns goes on the job row (:func:`_job_values`)."""
+
+
+def _job_values(job: ClaimedJob, out: Ingested) -> dict[str, Any]:
+    """Title, language and title-page metadata, set by the ``INGESTING → INGESTED`` statement."""
+    return {
+        "title": job.title or out.title,
+        "language": out.language,
+        "meta": {**(job.meta or {}), **out.meta},
+    }
 
 
 @dramatiq.actor(actor_name="ingest", queue_name=INGEST.queue, **actor_options("ingest"))
 def ingest(job_id: str) -> None:
     """Ingest one job."""
-    run_stage(INGEST, job_id, load=_load, compute=_compute, save=_save)
+    run_stage(INGEST, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values)

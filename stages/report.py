@@ -10,10 +10,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import BindParameter, Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -34,6 +34,7 @@ from pipeline.broker import actor_options
 from pipeline.db import as_utc
 from pipeline.runner import run_stage
 from pipeline.states import STAGE_BY_NAME, STAGES, Status
+from pipeline.transitions import ClaimedJob
 from pipeline.usage import job_usage
 from stages.reporting import render_csv, render_html, render_json
 
@@ -188,28 +189,74 @@ def _iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value else None
 
 
-def _stage_seconds(session: Session, job: Job) -> dict[str, float]:
+_JOB: BindParameter[Any] = bindparam("job_id")
+_DONE = {spec.done.value: spec.name for spec in STAGES}
+# The report's reads, built once (each runs with ``{"job_id": …}``, on the session's connection).
+_Q_HEADER = (
+    select(Project.name, ScriptContent.char_count, ScriptContent.encoding)
+    .select_from(ScriptContent)
+    .join(Job, Job.id == ScriptContent.job_id)
+    .join(Project, Project.id == Job.project_id)
+    .where(ScriptContent.job_id == _JOB)
+)
+_Q_RECORDS = (
+    select(
+        ExtractionRecord.scene_number,
+        ExtractionRecord.asset_id,
+        ExtractionRecord.asset_type,
+        ExtractionRecord.attributes,
+        ExtractionRecord.dedup_status,
+    )
+    .where(ExtractionRecord.job_id == _JOB)
+    .order_by(ExtractionRecord.id)
+)
+_Q_STAGE_SECONDS = select(JobEvent.to_status, JobEvent.duration_s).where(
+    JobEvent.job_id == _JOB,
+    JobEvent.run == bindparam("run"),
+    JobEvent.duration_s.is_not(None),
+    JobEvent.to_status.in_(list(_DONE)),
+)
+_Q_EPISODES = select(Episode.number, Episode.title).where(Episode.job_id == _JOB).order_by(Episode.number)
+_Q_SCENES = (
+    select(Scene.episode, Scene.number, Scene.heading, Scene.int_ext, Scene.time, Scene.location)
+    .where(Scene.job_id == _JOB)
+    .order_by(Scene.number)
+)
+#: Shots with their asset references in one query (a shot without any comes once, with NULL).
+_Q_SHOTS = (
+    select(
+        Shot.id, Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description, ShotAsset.asset_id
+    )
+    .outerjoin(ShotAsset, ShotAsset.shot_id == Shot.id)
+    .where(Shot.job_id == _JOB)
+    .order_by(Shot.scene_number, Shot.number, ShotAsset.position)
+)
+_Q_ASSETS = select(
+    Asset.id, Asset.type, Asset.name, Asset.aliases, Asset.description, Asset.gender, Asset.age
+).where(Asset.id.in_(bindparam("ids", expanding=True)))
+_REPORTS = cast(Table, Report.__table__)
+_DELETE_REPORTS = delete(_REPORTS).where(_REPORTS.c.job_id == _JOB)
+_INSERT_REPORT = insert(_REPORTS)
+
+
+def _stage_seconds(session: Session, job: ClaimedJob) -> dict[str, float]:
     """Seconds each finished stage of this run took (report itself is still running)."""
-    done = {spec.done.value: spec.name for spec in STAGES}
-    rows = session.execute(
-        select(JobEvent.to_status, JobEvent.duration_s).where(
-            JobEvent.job_id == job.id,
-            JobEvent.run == job.run,
-            JobEvent.duration_s.is_not(None),
-            JobEvent.to_status.in_(list(done)),
-        )
-    ).all()
-    return {done[to]: round(seconds or 0.0, 3) for to, seconds in rows}
+    rows = session.connection().execute(_Q_STAGE_SECONDS, {"job_id": job.id, "run": job.run})
+    return {_DONE[to]: round(seconds or 0.0, 3) for to, seconds in rows}
 
 
-def _load(session: Session, job: Job) -> ReportInput:
-    project = session.scalar(select(Project.name).where(Project.id == job.project_id))
-    content = session.execute(
-        select(ScriptContent.char_count, ScriptContent.encoding).where(ScriptContent.job_id == job.id)
-    ).one()
+def _load(session: Session, job: ClaimedJob) -> ReportInput:
+    read = session.connection().execute
+    by_job = {"job_id": job.id}
+    content = read(_Q_HEADER, {"job_id": job.id}).one()
+    # Every record once: the deduplicated ones feed the report, all of them the dedup counts.
+    all_records = read(_Q_RECORDS, by_job).all()
+    dedup_counts: dict[str | None, int] = defaultdict(int)
+    for r in all_records:
+        dedup_counts[r.dedup_status] += 1
     header = {
         "id": job.id,
-        "project": project,
+        "project": content.name,
         "title": job.title,
         "status": Status.COMPLETED.value,
         "created_at": _iso(job.created_at),
@@ -224,22 +271,10 @@ def _load(session: Session, job: Job) -> ReportInput:
             "provider": (job.options or {}).get("provider"),
             "llm": job_usage(session, job.id, job.meta),
             "stage_seconds": _stage_seconds(session, job),
-            "dedup": dict(
-                session.execute(
-                    select(ExtractionRecord.dedup_status, func.count())
-                    .where(ExtractionRecord.job_id == job.id)
-                    .group_by(ExtractionRecord.dedup_status)
-                    .order_by(ExtractionRecord.dedup_status)
-                ).all()
-            ),
+            "dedup": {k: dedup_counts[k] for k in sorted(dedup_counts, key=lambda k: (k is None, k or ""))},
         },
     }
-    episodes = [
-        {"number": n, "title": t}
-        for n, t in session.execute(
-            select(Episode.number, Episode.title).where(Episode.job_id == job.id).order_by(Episode.number)
-        )
-    ]
+    episodes = [{"number": n, "title": t} for n, t in read(_Q_EPISODES, by_job)]
     scenes = [
         {
             "episode": s.episode,
@@ -249,45 +284,27 @@ def _load(session: Session, job: Job) -> ReportInput:
             "time": s.time,
             "location": s.location,
         }
-        for s in session.execute(
-            select(Scene.episode, Scene.number, Scene.heading, Scene.int_ext, Scene.time, Scene.location)
-            .where(Scene.job_id == job.id)
-            .order_by(Scene.number)
-        )
+        for s in read(_Q_SCENES, by_job)
     ]
     records = [
         RecordRow(
             r.scene_number, r.asset_id, r.asset_type, int((r.attributes or {}).get("dialogue_lines", 0) or 0)
         )
-        for r in session.execute(
-            select(
-                ExtractionRecord.scene_number,
-                ExtractionRecord.asset_id,
-                ExtractionRecord.asset_type,
-                ExtractionRecord.attributes,
-            )
-            .where(ExtractionRecord.job_id == job.id, ExtractionRecord.asset_id.is_not(None))
-            .order_by(ExtractionRecord.id)
-        )
+        for r in all_records
+        if r.asset_id is not None
     ]
     refs: dict[int, list[int]] = defaultdict(list)
-    shot_rows = session.execute(
-        select(Shot.id, Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description)
-        .where(Shot.job_id == job.id)
-        .order_by(Shot.scene_number, Shot.number)
-    ).all()
-    for shot_id, asset_id in session.execute(
-        select(ShotAsset.shot_id, ShotAsset.asset_id)
-        .join(Shot, Shot.id == ShotAsset.shot_id)
-        .where(Shot.job_id == job.id)
-        .order_by(ShotAsset.shot_id, ShotAsset.position)
-    ):
-        refs[shot_id].append(asset_id)
+    shot_rows: list[Any] = []
+    for row in read(_Q_SHOTS, by_job):
+        if not shot_rows or shot_rows[-1].id != row.id:
+            shot_rows.append(row)
+        if row.asset_id is not None:
+            refs[row.id].append(row.asset_id)
     asset_ids = {r.asset_id for r in records} | {a for ids in refs.values() for a in ids}
     assets = (
         {
             a.id: AssetRow(a.id, a.type, a.name, tuple(a.aliases or ()), a.description, a.gender, a.age)
-            for a in session.scalars(select(Asset).where(Asset.id.in_(asset_ids)))
+            for a in read(_Q_ASSETS, {"ids": sorted(asset_ids)})
         }
         if asset_ids
         else {}
@@ -310,16 +327,21 @@ def render_all(data: ReportInput) -> dict[str, Any]:
     }
 
 
-def _save(session: Session, job: Job, out: dict[str, Any]) -> None:
-    session.execute(delete(Report).where(Report.job_id == job.id))
-    session.execute(
-        insert(Report),
+def _save(session: Session, job: ClaimedJob, out: dict[str, Any]) -> None:
+    write = session.connection().execute
+    write(_DELETE_REPORTS, {"job_id": job.id})
+    write(
+        _INSERT_REPORT,
         [{"job_id": job.id, "format": fmt, "content": out[fmt]} for fmt in ("json", "html", "csv")],
     )
-    session.execute(update(Job).where(Job.id == job.id).values(stats=out["report"]["job"]["stats"]))
+
+
+def _job_values(job: ClaimedJob, out: dict[str, Any]) -> dict[str, Any]:
+    """The report's figures, set on the job by the ``REPORTING → COMPLETED`` statement itself."""
+    return {"stats": out["report"]["job"]["stats"]}
 
 
 @dramatiq.actor(actor_name="report", queue_name=REPORT.queue, **actor_options("report"))
 def report(job_id: str) -> None:
     """Write one job's report."""
-    run_stage(REPORT, job_id, load=_load, compute=render_all, save=_save)
+    run_stage(REPORT, job_id, load=_load, compute=render_all, save=_save, job_values=_job_values)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from models import Asset, ExtractionRecord, Job, Scene, ScriptContent, Shot, ShotAsset
+from models import Asset, ExtractionRecord, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
 from pipeline.runner import run_stage
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME
+from pipeline.transitions import ClaimedJob
 from stages.beats import Beat, split_beats, split_heading
 from stages.drafts import ShotDraft
 from stages.mentions import AssetMatcher
@@ -197,26 +198,37 @@ class Inputs:
     options: dict[str, Any]
 
 
-def _load(session: Session, job: Job) -> Inputs:
-    text = session.scalar(select(ScriptContent.text).where(ScriptContent.job_id == job.id)) or ""
+# Storyboard's statements, built once (each runs with ``{"job_id": …}`` on the session's connection).
+_Q_TEXT = select(ScriptContent.text).where(ScriptContent.job_id == bindparam("job_id"))
+_Q_NAMES = (
+    select(ExtractionRecord.scene_number, Asset.id, Asset.type, Asset.name, Asset.aliases)
+    .join(Asset, Asset.id == ExtractionRecord.asset_id)
+    .where(ExtractionRecord.job_id == bindparam("job_id"), Asset.type.in_(("character", "prop")))
+    .order_by(ExtractionRecord.scene_number, ExtractionRecord.id)
+)
+_Q_SCENES = (
+    select(Scene.episode, Scene.number, Scene.heading, Scene.location, Scene.start, Scene.end)
+    .where(Scene.job_id == bindparam("job_id"))
+    .order_by(Scene.number)
+)
+_SHOTS = cast(Table, Shot.__table__)
+_DELETE_SHOTS = delete(_SHOTS).where(_SHOTS.c.job_id == bindparam("job_id"))
+_INSERT_SHOTS = insert(_SHOTS).returning(_SHOTS.c.id, sort_by_parameter_order=True)
+_INSERT_SHOT_ASSETS = insert(cast(Table, ShotAsset.__table__))
+
+
+def _load(session: Session, job: ClaimedJob) -> Inputs:
+    read, by_job = session.connection().execute, {"job_id": job.id}
+    text = read(_Q_TEXT, by_job).scalar() or ""
     names: dict[int, dict[str, dict[str, list[str]]]] = {}
     asset_ids: dict[tuple[str, str], int] = {}
-    rows = session.execute(
-        select(ExtractionRecord.scene_number, Asset.id, Asset.type, Asset.name, Asset.aliases)
-        .join(Asset, Asset.id == ExtractionRecord.asset_id)
-        .where(ExtractionRecord.job_id == job.id, Asset.type.in_(("character", "prop")))
-        .order_by(ExtractionRecord.scene_number, ExtractionRecord.id)
-    )
+    rows = read(_Q_NAMES, by_job)
     for scene_number, asset_id, kind, name, aliases in rows:
         by_kind = names.setdefault(scene_number, {"character": {}, "prop": {}})
         by_kind[kind].setdefault(name, [name, *(aliases or [])])
         asset_ids[(kind, name)] = asset_id
     scenes = []
-    for s in session.execute(
-        select(Scene.episode, Scene.number, Scene.heading, Scene.location, Scene.start, Scene.end)
-        .where(Scene.job_id == job.id)
-        .order_by(Scene.number)
-    ):
+    for s in read(_Q_SCENES, by_job):
         found = names.get(s.number, {"character": {}, "prop": {}})
         scenes.append(
             SceneToPlan(
@@ -274,12 +286,9 @@ def _compute_llm(inputs: Inputs) -> Plan:
     return Plan(list(zip(inputs.scenes, plans, strict=True)), inputs.asset_ids, spent.as_dict())
 
 
-def _save(session: Session, job: Job, plan: Plan) -> None:
-    session.execute(delete(Shot).where(Shot.job_id == job.id))  # shot_assets cascade
-    meta = {k: v for k, v in (job.meta or {}).items() if k != "storyboard_llm"}
-    if plan.llm is not None:
-        meta["storyboard_llm"] = plan.llm
-    session.execute(update(Job).where(Job.id == job.id).values(meta=meta))
+def _save(session: Session, job: ClaimedJob, plan: Plan) -> None:
+    write = session.connection().execute
+    write(_DELETE_SHOTS, {"job_id": job.id})  # shot_assets cascade
     rows = [
         {
             "job_id": job.id,
@@ -294,7 +303,7 @@ def _save(session: Session, job: Job, plan: Plan) -> None:
     ]
     if not rows:
         return
-    ids = session.scalars(insert(Shot).returning(Shot.id, sort_by_parameter_order=True), rows).all()
+    ids = write(_INSERT_SHOTS, rows).scalars().all()
     refs = []
     flat = [shot for _, shots in plan.scenes for shot in shots]
     for shot_id, shot in zip(ids, flat, strict=True):
@@ -306,10 +315,18 @@ def _save(session: Session, job: Job, plan: Plan) -> None:
                     seen.add(asset_id)
                     refs.append({"shot_id": shot_id, "asset_id": asset_id, "position": len(seen)})
     if refs:
-        session.execute(insert(ShotAsset), refs)
+        write(_INSERT_SHOT_ASSETS, refs)
+
+
+def _job_values(job: ClaimedJob, plan: Plan) -> dict[str, Any]:
+    """An LLM storyboard's usage in ``meta``, set by the ``STORYBOARDING → STORYBOARDED`` statement."""
+    meta = {k: v for k, v in (job.meta or {}).items() if k != "storyboard_llm"}
+    if plan.llm is not None:
+        meta["storyboard_llm"] = plan.llm
+    return {"meta": meta}
 
 
 @dramatiq.actor(actor_name="storyboard", queue_name=STORYBOARD.queue, **actor_options("storyboard"))
 def storyboard(job_id: str) -> None:
     """Plan one job's shots."""
-    run_stage(STORYBOARD, job_id, load=_load, compute=_compute, save=_save)
+    run_stage(STORYBOARD, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values)

@@ -77,8 +77,10 @@ def test_rerun_of_a_running_job_needs_force(pg_settings):
 def test_dead_letter_retry_completes_the_job_after_the_cause_is_fixed(stub_worker):
     """A permanent error leaves one dead letter; after the fix, `dlq retry` completes the job."""
     broker, worker = stub_worker
+    worker.pause()  # break the job before a worker can ingest it
     job_id = jobs.submit(SCRIPT, project="dlq")
     good = _break_ingest(job_id)
+    worker.resume()
     drain(broker, worker)
     [letter] = deadletters.list_dead_letters()
     [group] = deadletters.group_dead_letters()
@@ -101,16 +103,22 @@ def test_dead_letter_retry_completes_the_job_after_the_cause_is_fixed(stub_worke
 def test_purge_drops_resolved_and_old_dead_letters(stub_worker):
     """Purge removes resolved dead letters and those past the age; a dry run only counts."""
     broker, worker = stub_worker
+    worker.pause()  # break both jobs before a worker can ingest them
     for _ in range(2):
         _break_ingest(jobs.submit(SCRIPT, project="purge"))
+    worker.resume()
     drain(broker, worker)
     first = deadletters.list_dead_letters()[-1]
+    # The re-driven job is still broken: held, its ingest would fail again while the purges below
+    # count, adding an unresolved dead letter in the middle of them (a race the test lost at random).
+    worker.pause()
     deadletters.retry_dead_letters([first.id])
 
     assert 1 == deadletters.purge_dead_letters(timedelta(days=7), dry_run=True)
     assert 1 == deadletters.purge_dead_letters(timedelta(days=7))
     assert 1 == len(deadletters.list_dead_letters())
     assert 1 == deadletters.purge_dead_letters(timedelta(seconds=0))
+    worker.resume()
 
 
 def _strand(broker, job_id: str, age_s: float = 3600) -> None:
@@ -228,8 +236,10 @@ def test_stats_count_jobs_dead_letters_and_stage_durations(stub_worker):
     from pipeline.stats import collect_stats
 
     broker, worker = stub_worker
+    worker.pause()  # break the second job before a worker can ingest it
     ok = jobs.submit(SCRIPT, project="stats")
     _break_ingest(jobs.submit(SCRIPT, project="stats"))
+    worker.resume()
     drain(broker, worker)
 
     figures = collect_stats()

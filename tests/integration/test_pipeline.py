@@ -195,9 +195,11 @@ def test_rerun_from_a_stage_leaves_exactly_one_copy_of_each_output(stub_worker):
 def test_permanent_error_dead_letters_the_job(stub_worker):
     """A stage that hits a permanent error fails the job at once with one dead letter, no retries."""
     broker, worker = stub_worker
+    worker.pause()  # break the job before a worker can ingest it
     job_id = jobs.submit(ENGLISH, project="dead")
     with session_factory()() as s, s.begin():
         s.execute(update(ScriptContent).where(ScriptContent.job_id == job_id).values(sha256="0" * 64))
+    worker.resume()
 
     drain(broker, worker)
 
