@@ -127,6 +127,13 @@ def answer_for(messages: list[dict[str, Any]]) -> str:
     return out.model_dump_json(exclude_none=True)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    #: listen() backlog: hundreds of worker threads connect at once (the stdlib default is 5, and
+    #: it is read when the socket starts listening, in the constructor).
+    request_queue_size = 1024
+
+
 class FakeLLM:
     """The server; ``with FakeLLM(...) as fake`` runs it on a loopback port in a thread."""
 
@@ -165,9 +172,7 @@ class FakeLLM:
             def _json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
                 send(self, status, value, headers)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 1024
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._thread: threading.Thread | None = None
 
     @property
