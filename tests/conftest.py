@@ -121,3 +121,12 @@ def stub_worker(pg_settings: Settings) -> Iterator[tuple[object, object]]:
     yield broker, worker
     worker.stop()
     broker.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_http_clients() -> Iterator[None]:
+    """Close the LLM HTTP clients a test opened in the main thread (worker threads close their own)."""
+    yield
+    from pipeline.llm.client import close_thread_clients
+
+    close_thread_clients()
