@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import dramatiq
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
@@ -63,7 +63,24 @@ class ChunkWork:
         return str(self.options.get("provider") or get_settings().extract.provider)
 
 
-def slice_scenes(chunk_text: str, chunk_start: int, scenes: Sequence[Scene]) -> tuple[SceneSlice, ...]:
+class SceneSpan(Protocol):
+    """What :func:`slice_scenes` reads of a scene (a ``Scene`` row or a selected tuple)."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def heading(self) -> str: ...
+    @property
+    def location(self) -> str | None: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def listed_characters(self) -> Any: ...
+
+
+def slice_scenes(chunk_text: str, chunk_start: int, scenes: Sequence[SceneSpan]) -> tuple[SceneSlice, ...]:
     """Cut a chunk's text into the parts that belong to each scene it overlaps."""
     chunk_end = chunk_start + len(chunk_text)
     slices = []
@@ -131,17 +148,18 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
             Chunk.number,
             Chunk.status,
             Chunk.start,
-            Chunk.end,
             Chunk.first_scene,
             Chunk.last_scene,
+            func.substr(ScriptContent.text, Chunk.start + 1, Chunk.end - Chunk.start),
         )
         .join(Chunk, Chunk.job_id == Job.id)
+        .join(ScriptContent, ScriptContent.job_id == Job.id)
         .where(Job.id == job_id, Chunk.id == chunk_id)
     ).one_or_none()
     if row is None:
         log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
         return None
-    job_status, language, meta, options, run, number, chunk_status, start, end, first, last = row
+    job_status, language, meta, options, run, number, chunk_status, start, first, last, text = row
     if job_status != Status.EXTRACTING.value or chunk_status == "done":
         log.info("message_dropped", reason=f"job is {job_status}, chunk is {chunk_status}", chunk_id=chunk_id)
         return None
@@ -161,11 +179,10 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     deaths = attempts - 1 - message_info()[1]
     if deaths >= get_settings().stages.max_deaths:
         raise PoisonMessage(f"worker died {deaths} times extracting chunk {number} of this job")
-    text = session.scalar(
-        select(func.substr(ScriptContent.text, start + 1, end - start)).where(ScriptContent.job_id == job_id)
-    )
-    scenes = session.scalars(
-        select(Scene).where(Scene.job_id == job_id, Scene.number.between(first, last)).order_by(Scene.number)
+    scenes = session.execute(
+        select(Scene.number, Scene.heading, Scene.location, Scene.start, Scene.end, Scene.listed_characters)
+        .where(Scene.job_id == job_id, Scene.number.between(first, last))
+        .order_by(Scene.number)
     ).all()
     meta = meta or {}
     return ChunkWork(
@@ -206,7 +223,8 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
     ).scalar_one_or_none()
     if done is None:
         return False  # another delivery finished this chunk first
-    session.execute(delete(ExtractionRecord).where(ExtractionRecord.chunk_id == work.chunk_id))
+    # No DELETE of earlier records first: a chunk's records are only ever written in the same
+    # transaction that marks it done, and every path that un-does a chunk (re-runs) deletes them.
     if mentions:
         session.execute(
             insert(ExtractionRecord),
