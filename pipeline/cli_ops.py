@@ -327,15 +327,16 @@ def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json:
     if as_json:
         emit_json({"would_rerun": targets, "from_stage": from_stage, "jobs": rows, "total": totals})
         return
-    table = Table("job", "provider", "chunks", "LLM calls", "from cache", "est. tokens (prompt + completion)")
+    table = Table("provider", "chunks", "LLM calls", "from cache", "est. tokens (prompt + completion)")
+    table.add_column("job", no_wrap=True, min_width=32)  # ids are copied from here: never truncate
     for r in rows:
         table.add_row(
-            str(r["job_id"]),
             str(r["provider"] or "-"),
             str(r["chunks"]),
             str(r["llm_calls"]),
             str(r["from_cache"]),
             f"{r['est_prompt_tokens']:,} + {r['est_completion_tokens']:,}",
+            str(r["job_id"]),
         )
     out.print(f"would re-run {len(targets)} jobs from {from_stage}:")
     out.print(table)
