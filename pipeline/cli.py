@@ -315,6 +315,8 @@ EXIT_CODES: tuple[tuple[type[JubenError], int, str], ...] = (
 def entrypoint() -> int:
     """Run the CLI, turning Juben's errors into one clear line and an exit code."""
     import click
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from sqlalchemy.exc import DBAPIError
 
     try:
         app(standalone_mode=False)
@@ -329,4 +331,12 @@ def entrypoint() -> int:
     except click.ClickException as exc:  # usage errors
         exc.show()
         return exc.exit_code
+    except DBAPIError as exc:  # the database is down, unreachable, not created or not migrated
+        reason = " ".join(str(exc.orig or exc).split("\n")[0].split())
+        hint = " (create or migrate it: python enqueue.py db upgrade)" if "does not exist" in reason else ""
+        err.print(f"database error: {reason}{hint}", markup=False, highlight=False)
+        return 4
+    except RedisConnectionError as exc:
+        err.print(f"redis error: {exc} (is Redis running at broker.url?)", markup=False, highlight=False)
+        return 4
     return 0

@@ -182,3 +182,13 @@ def test_worker_serves_prometheus_metrics(workers):
     assert 'juben_jobs{status="COMPLETED"} 1.0' in body
     assert 'juben_stage_duration_seconds_count{stage="ingest"} 1.0' in body
     assert "dramatiq_messages_total" in body
+
+
+def test_an_unreachable_or_unmigrated_database_is_one_clear_line(redis_namespace):
+    """No traceback: the CLI names the problem and how to fix it, exit code 4."""
+    env = _env("postgresql+psycopg2://postgres@127.0.0.1:5432/juben_never_created", redis_namespace)
+    result = cli(env, "jobs", check=False)
+    assert 4 == result.returncode
+    assert "Traceback" not in result.stderr
+    assert 'database "juben_never_created" does not exist' in " ".join(result.stderr.split())
+    assert "db upgrade" in result.stderr
