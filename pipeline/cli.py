@@ -312,7 +312,7 @@ EXIT_CODES: tuple[tuple[type[JubenError], int, str], ...] = (
 )
 
 
-def entrypoint() -> int:
+def entrypoint() -> int:  # noqa: PLR0911 (one exit code per kind of failure)
     """Run the CLI, turning Juben's errors into one clear line and an exit code."""
     import click
     from redis.exceptions import ConnectionError as RedisConnectionError
