@@ -290,7 +290,12 @@ def inflight(quick: bool) -> list[dict[str, Any]]:
             "value": statistics.median(plateau) if plateau else 0,
             "unit": "calls",
         },
-        {"scenario": "llm", "metric": "calls/s while the backlog lasted", "value": round(calls / busy_s, 1), "unit": "1/s"},
+        {
+            "scenario": "llm",
+            "metric": "calls/s while the backlog lasted",
+            "value": round(calls / busy_s, 1),
+            "unit": "1/s",
+        },
         {"scenario": "llm", "metric": "all jobs ended after", "value": round(elapsed, 1), "unit": "s"},
         {
             "scenario": "llm",
