@@ -4,7 +4,8 @@ Why httpx and not the ``openai`` SDK: we call one endpoint (``POST {base_url}/ch
 against many servers (OpenAI, DeepSeek, Qwen, vLLM, Ollama) that differ in what they accept;
 we need our own retry policy (tenacity, Retry-After honoured, every retry reported to the job's
 history) rather than the SDK's hidden one; we keep the raw answer for ops when it is unusable;
-and an ``httpx.Client`` per worker thread keeps one connection alive each. The SDK would add a second retry layer to switch off and typed models to see past.
+and an ``httpx.Client`` per worker thread keeps one connection alive each. The SDK would add
+a second retry layer to switch off and typed models to see past.
 
 Threads: each worker thread talks through its own keep-alive ``httpx.Client`` (see
 :func:`http_client`); docs/ARCHITECTURE.md, "LLM concurrency", explains the choice.
