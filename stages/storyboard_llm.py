@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.llm import AnswerCache, ChatClient, InvalidAnswer, cache_key, parse_json
+from pipeline.llm import AnswerCache, ChatClient, InvalidAnswer, cache_key, chat_json, parse_json
 from pipeline.llm.client import close_thread_clients
 from stages.drafts import ShotDraft
 from stages.prompting import load_prompt
@@ -131,26 +131,17 @@ def plan_scene_llm(
     if cache is not None and use_cache and (hit := cache.get(key)) is not None:
         spent.add(hits=1)
         return _shots(ShotsOut.model_validate(hit), scene)
-    schema = _schema()[0]
-    for attempt in (1, 2):
-        answer = client.chat(messages, schema=schema, schema_name="shots")
-        spent.add(answer.calls, answer.prompt_tokens, answer.completion_tokens)
-        try:
-            out = ShotsOut.model_validate(parse_json(answer.text))
-            break
-        except (ValueError, ValidationError) as exc:
-            if attempt == 2:
-                raise InvalidAnswer(
-                    f"scene {scene.number}: unusable shot list: {exc}"[:500], raw=answer.text
-                ) from None
-            messages = [
-                *messages,
-                {"role": "assistant", "content": answer.text},
-                {
-                    "role": "user",
-                    "content": f"Your answer could not be used: {str(exc)[:400]}. Answer again with the corrected JSON object only.",
-                },
-            ]
+    try:
+        out, answer = chat_json(
+            client,
+            messages,
+            lambda text: ShotsOut.model_validate(parse_json(text)),
+            schema=_schema()[0],
+            schema_name="shots",
+        )
+    except InvalidAnswer as exc:
+        raise InvalidAnswer(f"scene {scene.number}: {exc}"[:500], raw=exc.raw) from None
+    spent.add(answer.calls, answer.prompt_tokens, answer.completion_tokens)
     if cache is not None:
         cache.put(key, out.model_dump(mode="json"), cache_ttl_s)
     return _shots(out, scene)

@@ -18,6 +18,7 @@ from pipeline.llm.client import (
     Limiter,
     ProviderRejected,
     ProviderUnavailable,
+    chat_json,
     parse_json,
 )
 from pipeline.llm.ratelimit import Limits, LocalRateLimiter, RateLimitBacklog, RedisRateLimiter
@@ -34,6 +35,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimitBacklog",
     "cache_key",
+    "chat_json",
     "llm_services",
     "parse_json",
 ]

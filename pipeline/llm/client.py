@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import certifi
 import httpx
@@ -34,6 +34,7 @@ from pipeline.settings import ExtractSettings
 ENDPOINT_OPTIONS = ("base_url", "model", "timeout_s", "max_tokens", "temperature", "response_format")
 
 Message = dict[str, str]
+T = TypeVar("T")
 
 
 class RateLimited(TransientError):
@@ -110,6 +111,16 @@ class Answer:
     completion_tokens: int
     calls: int
     latency_ms: int
+
+    def then(self, later: Answer) -> Answer:
+        """``later``'s text with both answers' costs (a repair after a first answer)."""
+        return Answer(
+            later.text,
+            self.prompt_tokens + later.prompt_tokens,
+            self.completion_tokens + later.completion_tokens,
+            self.calls + later.calls,
+            self.latency_ms + later.latency_ms,
+        )
 
 
 class Limiter(Protocol):
@@ -332,3 +343,46 @@ def parse_json(text: str) -> Any:
         stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
         stripped = stripped.rsplit("```", 1)[0]
     return json.loads(stripped)
+
+
+#: The repair request after an unusable answer, by language; ``{error}`` is what was wrong.
+REPAIR = {
+    "en": "Your answer could not be used: {error}. Answer again with the corrected JSON object only.",
+    "zh": "你的回答无法使用：{error}。请只回答修正后的 JSON 对象。",
+}
+
+
+def chat_json(
+    client: ChatClient,
+    messages: Sequence[Message],
+    read: Callable[[str], T],
+    *,
+    schema: dict[str, Any],
+    schema_name: str,
+    language: str = "en",
+    on_retry: OnRetry | None = None,
+) -> tuple[T, Answer]:
+    """Ask for JSON and ``read`` it; a ``ValueError`` from ``read`` gets one repair request quoting it.
+
+    Returns:
+        What ``read`` made of the answer, and the answer with the cost of both calls if repaired.
+
+    Raises:
+        InvalidAnswer: the repaired answer is unusable too (it carries the raw text).
+    """
+    answer = client.chat(messages, schema=schema, schema_name=schema_name, on_retry=on_retry)
+    try:
+        return read(answer.text), answer
+    except ValueError as first:
+        repair = [
+            *messages,
+            {"role": "assistant", "content": answer.text},
+            {"role": "user", "content": REPAIR["zh" if language == "zh" else "en"].format(error=first)},
+        ]
+        answer = answer.then(client.chat(repair, schema=schema, schema_name=schema_name, on_retry=on_retry))
+    try:
+        return read(answer.text), answer
+    except ValueError as second:
+        raise InvalidAnswer(
+            f"the model's answer is unusable after one repair: {second}", raw=answer.text
+        ) from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,18 +91,20 @@ class Limits:
         return bool(self.rpm or self.tpm)
 
 
-class _Gcra:
+class _Gcra(ABC):
     """The booking arithmetic; subclasses keep the slots somewhere."""
 
     def __init__(self, limits: Limits, sleep: Any = time.sleep) -> None:
         self.limits = limits
         self._sleep = sleep
 
+    @abstractmethod
     def _reserve(self, key: str, tokens: int) -> float:
-        raise NotImplementedError
+        """Book the next slot; return the seconds until it (negative: refused, that far away)."""
 
+    @abstractmethod
     def _shift_tokens(self, key: str, seconds: float) -> None:
-        raise NotImplementedError
+        """Move the token slot by ``seconds``."""
 
     def acquire(self, key: str, tokens: int) -> float:
         """Book the next slot for one request of ``tokens`` and sleep until it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.llm import AnswerCache, ChatClient, InvalidAnswer, cache_key, parse_json
+from pipeline.llm import AnswerCache, ChatClient, cache_key, chat_json, parse_json
 from pipeline.llm.client import Message, OnRetry
 from stages.drafts import Mention, SceneSlice
 from stages.extract.schema import (
@@ -22,11 +22,6 @@ from stages.extract.schema import (
     validate_answer,
 )
 from stages.prompting import load_prompt, render_scenes
-
-REPAIR = {
-    "en": "Your answer could not be used: {error}. Answer again with the corrected JSON object only.",
-    "zh": "你的回答无法使用：{error}。请只回答修正后的 JSON 对象。",
-}
 
 
 @dataclass(frozen=True)
@@ -106,34 +101,16 @@ def extract_llm(
         if hit is not None:
             return LlmResult(to_mentions(ExtractionOut.model_validate(hit)), Usage(cached=True), version)
     scenes = [s.scene_number for s in slices]
-    schema = json_schema()
-    answer = client.chat(messages, schema=schema, schema_name="breakdown", on_retry=on_retry)
-    calls, prompt_tokens, completion_tokens, latency = (
-        answer.calls,
-        answer.prompt_tokens,
-        answer.completion_tokens,
-        answer.latency_ms,
+    out, answer = chat_json(
+        client,
+        messages,
+        lambda text: _validate(text, scenes),
+        schema=json_schema(),
+        schema_name="breakdown",
+        language=language,
+        on_retry=on_retry,
     )
-    try:
-        out = _validate(answer.text, scenes)
-    except AnswerError as first:
-        repair = [
-            *messages,
-            {"role": "assistant", "content": answer.text},
-            {"role": "user", "content": REPAIR["zh" if language == "zh" else "en"].format(error=first)},
-        ]
-        answer = client.chat(repair, schema=schema, schema_name="breakdown", on_retry=on_retry)
-        calls += answer.calls
-        prompt_tokens += answer.prompt_tokens
-        completion_tokens += answer.completion_tokens
-        latency += answer.latency_ms
-        try:
-            out = _validate(answer.text, scenes)
-        except AnswerError as second:
-            raise InvalidAnswer(
-                f"the model's answer is unusable after one repair: {second}", raw=answer.text
-            ) from None
     if cache is not None:
         cache.put(key, out.model_dump(mode="json"), cache_ttl_s)
-    usage = Usage(calls, prompt_tokens, completion_tokens, False, latency)
+    usage = Usage(answer.calls, answer.prompt_tokens, answer.completion_tokens, False, answer.latency_ms)
     return LlmResult(to_mentions(out), usage, version)
