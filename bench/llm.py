@@ -16,24 +16,20 @@ Each part makes its own PostgreSQL database and Redis namespace and removes them
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
-import uuid
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from contextlib import contextmanager
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-REDIS = "redis://127.0.0.1:6379/0"
+from sqlalchemy import func, select
+
+from bench.support import Sandbox, Service, cpu_seconds, free_port
+from tests.fakes.llm_server import FakeControl
+
 KEY_ENV = "BENCH_FAKE_LLM_KEY"
+MB = 1024 * 1024
 SCENE = """INT. ROOM {n} - NIGHT
 
 MARY opens the drawer and takes out a LETTER. JOHN watches her from the door, keys in hand.
@@ -50,169 +46,31 @@ Then say one true thing now.
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def script(job: int, scenes: int) -> str:
     return "".join(SCENE.format(n=n, job=job) for n in range(1, scenes + 1))
 
 
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (its own threads)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with suppress(OSError):
-            found += [int(p) for p in (task / "children").read_text().split()]
-    return found
-
-
-class Fake:
-    """The fake LLM server in its own process."""
-
-    def __init__(self, **behaviour: Any) -> None:
-        self.port = _free_port()
-        args = [sys.executable, "-m", "tests.fakes.llm_server", "--port", str(self.port)]
-        for name, value in behaviour.items():
-            args += [f"--{name.replace('_', '-')}", str(value)]
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        for _ in range(100):
-            try:
-                self.stats()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("the fake LLM server did not start")
-
-    def stats(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_stats", timeout=30) as answer:
-            return dict(json.loads(answer.read()))
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
 @contextmanager
-def cluster(extract: dict[str, Any], workers: list[list[str]]):
-    """A fresh database and namespace, settings in the environment, and worker processes."""
-    name = f"juben_bench_{uuid.uuid4().hex[:8]}"
-    namespace = f"juben-bench-{uuid.uuid4().hex[:8]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUBEN_")}
-    env.update(
-        JUBEN_DATABASE__URL=f"{PG}/{name}",
-        JUBEN_BROKER__URL=REDIS,
-        JUBEN_BROKER__NAMESPACE=namespace,
-        JUBEN_LOGGING__LEVEL="WARNING",
-        JUBEN_METRICS__ENABLED="false",
-        JUBEN_DATABASE__POOL_SIZE="20",
-        JUBEN_DATABASE__MAX_OVERFLOW="20",
-        PYTHONPATH=str(ROOT),
-        **{KEY_ENV: "sk-bench"},
-        **{f"JUBEN_EXTRACT__{k.upper()}": str(v) for k, v in extract.items()},
-    )
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    from pipeline import migrate
-    from pipeline.broker import setup_broker
-    from pipeline.db import dispose_engines
-    from pipeline.settings import set_settings
-
-    set_settings(None)
-    migrate.upgrade()
-    setup_broker()
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(args: list[str]) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "worker.py", *args],
-            cwd=ROOT,
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+def llm_sandbox(**behaviour: Any):
+    """A sandbox, the fake LLM server (with ``behaviour``) and the settings pointing at it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    flags = [f for name, value in behaviour.items() for f in (f"--{name.replace('_', '-')}", str(value))]
+    with Sandbox() as box:
+        fake = Service(
+            [sys.executable, "-m", "tests.fakes.llm_server", "--port", str(port), *flags],
+            ready_url=f"http://127.0.0.1:{port}/_stats",
+            log_path=box.tmp / "fake-llm.log",
         )
-        procs.append(proc)
-        return proc
-
-    try:
-        for args in workers:
-            start(args)
-        time.sleep(4)  # let the workers boot before the clock starts
-        yield start
-    finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        dispose_engines()
-        from sqlalchemy import create_engine, text
-
-        admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        import redis
-
-        client = redis.Redis.from_url(REDIS)
-        keys = list(client.scan_iter(match=f"{namespace}*"))
-        if keys:
-            client.delete(*keys)
-        os.environ.clear()
-        os.environ.update(saved)
-        set_settings(None)
+        with fake:
+            yield box, fake, FakeControl(url), url
 
 
-def _ended() -> tuple[int, int]:
-    from sqlalchemy import func, select
-
+def _count(box: Sandbox, *statuses: str) -> int:
     from models import Job
-    from pipeline.db import get_engine
 
-    with get_engine().connect() as conn:
-        rows = dict(
-            conn.execute(
-                select(Job.status, func.count())
-                .where(Job.status.in_(["COMPLETED", "FAILED"]))
-                .group_by(Job.status)
-            ).all()
-        )
-    return rows.get("COMPLETED", 0), rows.get("FAILED", 0)
-
-
-def _extracting() -> int:
-    from sqlalchemy import func, select
-
-    from models import Job
-    from pipeline.db import get_engine
-
-    with get_engine().connect() as conn:
-        return int(conn.scalar(select(func.count()).select_from(Job).where(Job.status == "EXTRACTING")) or 0)
+    with box.engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(Job).where(Job.status.in_(statuses))) or 0)
 
 
 def _submit(jobs_n: int, scenes: int) -> None:
@@ -225,47 +83,46 @@ def _submit(jobs_n: int, scenes: int) -> None:
 def inflight(quick: bool) -> list[dict[str, Any]]:
     threads = 256
     jobs_n, scenes = (12, 32) if quick else (40, 32)
-    fake = Fake(latency_s=2.0)
-    extract = {
-        "provider": "openai",
-        "base_url": fake.url,
-        "api_key_env": KEY_ENV,
-        "max_chunk_chars": 300,  # one scene per chunk
-        "cache_ttl_s": 0,
-        "timeout_s": 30,
-    }
-    try:
-        with cluster(
-            extract, [["--processes", "1", "--threads", "8", "--queues", "default"]]
-        ) as start_worker:
-            # Build the backlog first (every job fanned out on the "ai" queue), then start the
-            # one ai worker process: what follows measures that process alone.
-            _submit(jobs_n, scenes)
-            while _extracting() < jobs_n:
-                time.sleep(0.25)
-            ai = start_worker(["--processes", "1", "--threads", str(threads), "--queues", "ai"])
-            time.sleep(1.5)
-            ai_pids = children(ai.pid) or [ai.pid]
-            rss_start = sum(rss_mb(p) for p in ai_pids)
-            cpu_start = sum(cpu_s(p) for p in ai_pids), cpu_s(fake.proc.pid)
-            start = time.monotonic()
-            samples: list[int] = []
-            rss_peak = rss_start
-            while True:
-                stats = fake.stats()
-                samples.append(stats["in_flight"])
-                rss_peak = max(rss_peak, sum(rss_mb(p) for p in ai_pids))
-                done, failed = _ended()
-                if done + failed >= jobs_n:
-                    break
-                time.sleep(0.25)
-            elapsed = time.monotonic() - start
-            rss_end = sum(rss_mb(p) for p in ai_pids)
-            ai_cpu = sum(cpu_s(p) for p in ai_pids) - cpu_start[0]
-            fake_cpu = cpu_s(fake.proc.pid) - cpu_start[1]
-            stats = fake.stats()
-    finally:
-        fake.stop()
+    with llm_sandbox(latency_s=2.0) as (box, fake, control, url):
+        overrides: dict[str, Any] = {
+            "extract": {
+                "provider": "openai",
+                "base_url": url,
+                "api_key_env": KEY_ENV,
+                "max_chunk_chars": 300,  # one scene per chunk
+                "cache_ttl_s": 0,
+                "timeout_s": 30,
+            },
+            "database": {"pool_size": 20, "max_overflow": 20},
+        }
+        box.activate(**overrides)
+        env = box.worker_env({KEY_ENV: "sk-bench"}, **overrides)
+        box.workers(processes=1, threads=8, queues=["default"], env=env, name="default")
+        # Build the backlog first (every job fanned out on the "ai" queue), then start the one ai
+        # worker process: what follows measures that process alone.
+        _submit(jobs_n, scenes)
+        while _count(box, "EXTRACTING") < jobs_n:
+            time.sleep(0.25)
+        ai = box.workers(processes=1, threads=threads, queues=["ai"], env=env, name="ai")
+        assert fake.proc is not None
+        fake_pid = fake.proc.pid
+        rss_start = max(ai.rss().values()) / MB  # the largest process: the worker, not the CLI parent
+        cpu_start = ai.cpu_seconds(), cpu_seconds([fake_pid])
+        start = time.monotonic()
+        samples: list[int] = []
+        rss_peak = rss_start
+        while True:
+            samples.append(control.stats()["in_flight"])
+            rss_peak = max(rss_peak, max(ai.rss().values()) / MB)
+            if _count(box, "COMPLETED", "FAILED") >= jobs_n:
+                break
+            time.sleep(0.25)
+        elapsed = time.monotonic() - start
+        rss_end = max(ai.rss().values()) / MB
+        ai_cpu = ai.cpu_seconds() - cpu_start[0]
+        fake_cpu = cpu_seconds([fake_pid]) - cpu_start[1]
+        failed = _count(box, "FAILED")
+        stats = control.stats()
     if os.environ.get("BENCH_VERBOSE"):
         print("in-flight samples:", samples)
     arrivals = sorted(stats["arrivals"])
@@ -323,31 +180,29 @@ def ratelimit(quick: bool) -> list[dict[str, Any]]:
     # Enough chunks to keep the limiter saturated through warm-up + window (10/s), plus slack.
     scenes = 30
     jobs_n = int((warmup_s + window_s) * rpm / 60 / scenes) + 4
-    fake = Fake(latency_s=0.5, limit_rpm=rpm, retry_after_s=1)
-    extract = {
-        "provider": "openai",
-        "base_url": fake.url,
-        "api_key_env": KEY_ENV,
-        "max_chunk_chars": 300,
-        "cache_ttl_s": 0,
-        "rpm": rpm,
-    }
-    workers = [
-        ["--processes", "1", "--threads", "8", "--queues", "default"],
-        ["--processes", "2", "--threads", "32", "--queues", "ai"],
-    ]
-    try:
-        with cluster(extract, workers):
-            _submit(jobs_n, scenes)
-            first = None
-            while first is None:
-                arrivals = fake.stats()["arrivals"]
-                first = arrivals[0] if arrivals else None
-                time.sleep(0.2)
-            time.sleep(max(0.0, first + warmup_s + window_s - time.time()) + 1)
-            stats = fake.stats()
-    finally:
-        fake.stop()
+    with llm_sandbox(latency_s=0.5, limit_rpm=rpm, retry_after_s=1) as (box, _fake, control, url):
+        overrides: dict[str, Any] = {
+            "extract": {
+                "provider": "openai",
+                "base_url": url,
+                "api_key_env": KEY_ENV,
+                "max_chunk_chars": 300,
+                "cache_ttl_s": 0,
+                "rpm": rpm,
+            }
+        }
+        box.activate(**overrides)
+        env = box.worker_env({KEY_ENV: "sk-bench"}, **overrides)
+        box.workers(processes=1, threads=8, queues=["default"], env=env, name="default")
+        box.workers(processes=2, threads=32, queues=["ai"], env=env, name="ai")
+        _submit(jobs_n, scenes)
+        first = None
+        while first is None:
+            arrivals = control.stats()["arrivals"]
+            first = arrivals[0] if arrivals else None
+            time.sleep(0.2)
+        time.sleep(max(0.0, first + warmup_s + window_s - time.time()) + 1)
+        stats = control.stats()
     lo, hi = first + warmup_s, first + warmup_s + window_s
     in_window = [t for t in stats["arrivals"] if lo <= t < hi]
     achieved = len(in_window) / window_s * 60
