@@ -6,18 +6,13 @@ unchanged script asks the model nothing."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from sqlalchemy import create_engine, select
 
 from models import JobEvent
-from tests.acceptance.test_server_mode import _env, cli
-from tests.conftest import ROOT
+from tests.acceptance.test_server_mode import _env, cli, running_workers
 from tests.fakes.llm_server import FakeLLM
 
 pytestmark = pytest.mark.slow
@@ -64,17 +59,7 @@ def test_llm_jobs_survive_faults_share_the_rate_limit_and_rerun_from_cache(
             JUBEN_STAGES__EXTRACT__MIN_BACKOFF_MS="200",
             JUBEN_STAGES__EXTRACT__MAX_BACKOFF_MS="1000",
         )
-        log_path = tmp_path / "worker.log"
-        with log_path.open("w") as log:
-            worker = subprocess.Popen(
-                [sys.executable, str(ROOT / "worker.py"), "--processes", "2", "--threads", "8"],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
+        with running_workers(env, tmp_path / "worker.log", "--processes", "2", "--threads", "8"):
             scripts = []
             for job in range(5):
                 path = tmp_path / f"script-{job}.txt"
@@ -119,11 +104,3 @@ def test_llm_jobs_survive_faults_share_the_rate_limit_and_rerun_from_cache(
             assert before == fake.stats.view()["requests"]
             view = json.loads(cli(env, "status", ids[0], "--json").stdout)
             assert (0, row["chunks"]) == (view["llm"]["calls"], view["llm"]["cache_hits"])
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
-            print(log_path.read_text()[-3000:])

@@ -3,6 +3,7 @@ real PostgreSQL and Redis, with the examples as input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,28 +57,36 @@ def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
-@pytest.fixture
-def workers(pg_database, redis_namespace, tmp_path):
-    """Two worker processes on the test's database and Redis namespace; their log is printed at the end."""
-    env = _env(pg_database, redis_namespace)
-    log_path = tmp_path / "worker.log"
+@contextlib.contextmanager
+def running_workers(env: dict[str, str], log_path: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``python worker.py *options`` in its own session; stopped (and its log tail printed) at exit."""
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py"), "--processes", "2", "--threads", "4"],
+            [sys.executable, str(ROOT / "worker.py"), *options],
             env=env,
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    yield env
-    os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    print(log_path.read_text()[-5000:])
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        print(log_path.read_text()[-5000:])
+
+
+@pytest.fixture
+def workers(pg_database, redis_namespace, tmp_path):
+    """Two worker processes on the test's database and Redis namespace; their log is printed at the end."""
+    env = _env(pg_database, redis_namespace)
+    with running_workers(env, tmp_path / "worker.log", "--processes", "2", "--threads", "4"):
+        yield env
 
 
 def _wait_all(env: dict[str, str], job_ids: list[str], limit_s: float = 120) -> dict[str, dict]:
