@@ -456,6 +456,17 @@ def _kill_session(sid: int) -> None:
             return
 
 
+def spawn(argv: Sequence[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` from the repository root in its own session, output to ``log_path``, and
+    record its process group in the ledger so a crashed run's leftovers can be swept."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            list(argv), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    _ledger({"kind": "pgid", "name": proc.pid})
+    return proc
+
+
 class WorkerError(RuntimeError):
     """Worker processes died or did not come up."""
 
@@ -489,16 +500,7 @@ class Workers:
         client = redis.Redis.from_url(REDIS_URL)
         key = f"{self.namespace}:__heartbeats__"
         before = set(client.zrange(key, 0, -1))
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _ledger({"kind": "pgid", "name": self.proc.pid})
+        self.proc = spawn(self.argv, self.env, self.log_path)
         deadline = time.monotonic() + timeout_s
         try:
             while len(set(client.zrange(key, 0, -1)) - before) < self.processes:
@@ -575,16 +577,7 @@ class Service:
     def __enter__(self) -> Service:
         import httpx
 
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _ledger({"kind": "pgid", "name": self.proc.pid})
+        self.proc = spawn(self.argv, self.env, self.log_path)
         deadline = time.monotonic() + 30
         while True:
             try:
