@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from dramatiq.middleware import CurrentMessage
 from sqlalchemy import select
@@ -29,6 +30,17 @@ log = get_logger(__name__)
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+
+
+class StageJob(Protocol):
+    """What finishing a stage reads of its job: a ``Job``, a ``ClaimedJob`` or a RETURNING row."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def options(self) -> dict[str, Any] | None: ...
+    @property
+    def stage_started_at(self) -> datetime | None: ...
 
 
 class PoisonMessage(PermanentError):
@@ -88,9 +100,7 @@ def claim_stage(session: Session, spec: StageSpec, job_id: str) -> ClaimedJob | 
     return job
 
 
-def finish_stage(
-    uow: UnitOfWork, spec: StageSpec, job: Job | ClaimedJob, *, units: int | None = None
-) -> bool:
+def finish_stage(uow: UnitOfWork, spec: StageSpec, job: StageJob, *, units: int | None = None) -> bool:
     """Move the job ``running → done`` and queue the next stage's message for after commit.
 
     Returns:

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import dramatiq
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
@@ -44,6 +44,10 @@ EXTRACT = STAGE_BY_NAME["extract"]
 #: The queue of ``extract_chunk``: the model calls, with their own many-threaded workers.
 CHUNK_QUEUE = "ai"
 log = get_logger(__name__)
+
+
+#: The usage figures ``extract_chunk`` stores on its chunk.
+_USAGE_COLUMNS = ("provider", "calls", "prompt_tokens", "completion_tokens", "cached", "latency_ms")
 
 
 @dataclass(frozen=True)
@@ -107,23 +111,13 @@ def extract(job_id: str) -> None:
         job = claim_stage(uow.session, EXTRACT, job_id)
         if job is None:
             return
-        session = uow.session
-        todo = session.scalars(
-            select(Chunk.id).where(Chunk.job_id == job_id, Chunk.status != "done").order_by(Chunk.number)
-        ).all()
-        total = session.scalar(select(func.count()).select_from(Chunk).where(Chunk.job_id == job_id)) or 0
-        session.execute(
-            update(Chunk)
-            .where(Chunk.job_id == job_id, Chunk.status != "done")
-            .values(status="pending", error=None, attempts=0)  # deaths count per fan-out
-        )
-        session.execute(
-            update(Job).where(Job.id == job_id).values(chunks_total=total, chunks_done=total - len(todo))
-        )
+        connection = uow.session.connection()
+        todo = sorted(connection.execute(_RESET_TODO, {"p_job_id": job_id}).all(), key=lambda r: r.number)
+        total = connection.execute(_COUNT_CHUNKS, {"p_job_id": job_id}).scalar_one()
         if not todo:
             finish_stage(uow, EXTRACT, job, units=total)
             return
-        for chunk_id in todo:
+        for chunk_id, _number in todo:
             uow.send_after_commit(
                 stage_message(
                     EXTRACT,
@@ -137,25 +131,104 @@ def extract(job_id: str) -> None:
     log.info("extract_fanned_out", chunks=len(todo), total=total)
 
 
+# The chunk path's statements, built once (Core on the session's connection: no ORM bulk-update
+# bookkeeping, no statement building per message; a one-chunk job spent half its worker CPU here).
+_CHUNKS = cast(Table, Chunk.__table__)
+_JOBS = cast(Table, Job.__table__)
+_RECORDS = cast(Table, ExtractionRecord.__table__)
+_SCENES = cast(Table, Scene.__table__)
+_TEXTS = cast(Table, ScriptContent.__table__)
+#: Fan-out: every chunk not done goes back to pending (deaths count per fan-out); these are sent.
+_RESET_TODO = (
+    update(_CHUNKS)
+    .where(_CHUNKS.c.job_id == bindparam("p_job_id"), _CHUNKS.c.status != "done")
+    .values(status="pending", error=None, attempts=0)
+    .returning(_CHUNKS.c.id, _CHUNKS.c.number)
+)
+#: ... and the job's counters, from the chunks themselves (a resumed job counts its done chunks).
+_COUNT_CHUNKS = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("p_job_id"))
+    .values(
+        chunks_total=select(func.count())
+        .select_from(_CHUNKS)
+        .where(_CHUNKS.c.job_id == bindparam("p_job_id"))
+        .scalar_subquery(),
+        chunks_done=select(func.count())
+        .select_from(_CHUNKS)
+        .where(_CHUNKS.c.job_id == bindparam("p_job_id"), _CHUNKS.c.status == "done")
+        .scalar_subquery(),
+    )
+    .returning(_JOBS.c.chunks_total)
+)
+_Q_CHUNK = (
+    select(
+        _JOBS.c.status,
+        _JOBS.c.language,
+        _JOBS.c.meta,
+        _JOBS.c.options,
+        _JOBS.c.run,
+        _CHUNKS.c.number,
+        _CHUNKS.c.status,
+        _CHUNKS.c.start,
+        _CHUNKS.c.first_scene,
+        _CHUNKS.c.last_scene,
+        func.substr(_TEXTS.c.text, _CHUNKS.c.start + 1, _CHUNKS.c.end - _CHUNKS.c.start),
+    )
+    .join(_CHUNKS, _CHUNKS.c.job_id == _JOBS.c.id)
+    .join(_TEXTS, _TEXTS.c.job_id == _JOBS.c.id)
+    .where(_JOBS.c.id == bindparam("p_job_id"), _CHUNKS.c.id == bindparam("p_chunk_id"))
+)
+#: Conditional: another delivery of this chunk may have finished it since the read; an
+#: unconditional update would turn its "done" back into "running" and let this delivery count
+#: the chunk a second time (an early fan-in, a chunk's records missing).
+_MARK_RUNNING = (
+    update(_CHUNKS)
+    .where(_CHUNKS.c.id == bindparam("p_chunk_id"), _CHUNKS.c.status != "done")
+    .values(status="running", attempts=_CHUNKS.c.attempts + 1)
+    .returning(_CHUNKS.c.attempts)
+)
+_Q_SCENES = (
+    select(
+        _SCENES.c.number,
+        _SCENES.c.heading,
+        _SCENES.c.location,
+        _SCENES.c.start,
+        _SCENES.c.end,
+        _SCENES.c.listed_characters,
+    )
+    .where(
+        _SCENES.c.job_id == bindparam("p_job_id"),
+        _SCENES.c.number.between(bindparam("p_first"), bindparam("p_last")),
+    )
+    .order_by(_SCENES.c.number)
+)
+_MARK_DONE = (
+    update(_CHUNKS)
+    .where(_CHUNKS.c.id == bindparam("p_chunk_id"), _CHUNKS.c.status != "done")
+    .values(
+        status="done",
+        error=None,
+        raw_answer=None,
+        **{k: bindparam(f"p_{k}", type_=_CHUNKS.c[k].type) for k in _USAGE_COLUMNS},
+    )
+    .returning(_CHUNKS.c.id)
+)
+_INSERT_RECORDS = insert(_RECORDS)
+#: The fan-in counter; the columns returned are what finishing the stage needs (no job read).
+_COUNT_DONE = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("p_job_id"), _JOBS.c.status == Status.EXTRACTING.value)
+    .values(chunks_done=_JOBS.c.chunks_done + 1, updated_at=bindparam("p_now", type_=_JOBS.c.updated_at.type))
+    .returning(
+        _JOBS.c.id, _JOBS.c.chunks_done, _JOBS.c.chunks_total, _JOBS.c.options, _JOBS.c.stage_started_at
+    )
+)
+
+
 def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | None:
-    row = session.execute(
-        select(
-            Job.status,
-            Job.language,
-            Job.meta,
-            Job.options,
-            Job.run,
-            Chunk.number,
-            Chunk.status,
-            Chunk.start,
-            Chunk.first_scene,
-            Chunk.last_scene,
-            func.substr(ScriptContent.text, Chunk.start + 1, Chunk.end - Chunk.start),
-        )
-        .join(Chunk, Chunk.job_id == Job.id)
-        .join(ScriptContent, ScriptContent.job_id == Job.id)
-        .where(Job.id == job_id, Chunk.id == chunk_id)
-    ).one_or_none()
+    connection = session.connection()
+    row = connection.execute(_Q_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}).one_or_none()
     if row is None:
         log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
         return None
@@ -163,15 +236,7 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     if job_status != Status.EXTRACTING.value or chunk_status == "done":
         log.info("message_dropped", reason=f"job is {job_status}, chunk is {chunk_status}", chunk_id=chunk_id)
         return None
-    # Conditional: another delivery of this chunk may have finished it since the read above; an
-    # unconditional update would turn its "done" back into "running" and let this delivery count
-    # the chunk a second time (an early fan-in, a chunk's records missing).
-    attempts = session.execute(
-        update(Chunk)
-        .where(Chunk.id == chunk_id, Chunk.status != "done")
-        .values(status="running", attempts=Chunk.attempts + 1)
-        .returning(Chunk.attempts)
-    ).scalar_one_or_none()
+    attempts = connection.execute(_MARK_RUNNING, {"p_chunk_id": chunk_id}).scalar_one_or_none()
     if attempts is None:
         log.info("message_dropped", reason="chunk finished by another delivery", chunk_id=chunk_id)
         return None
@@ -179,11 +244,7 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     deaths = attempts - 1 - message_info()[1]
     if deaths >= get_settings().stages.max_deaths:
         raise PoisonMessage(f"worker died {deaths} times extracting chunk {number} of this job")
-    scenes = session.execute(
-        select(Scene.number, Scene.heading, Scene.location, Scene.start, Scene.end, Scene.listed_characters)
-        .where(Scene.job_id == job_id, Scene.number.between(first, last))
-        .order_by(Scene.number)
-    ).all()
+    scenes = connection.execute(_Q_SCENES, {"p_job_id": job_id, "p_first": first, "p_last": last}).all()
     meta = meta or {}
     return ChunkWork(
         job_id,
@@ -199,35 +260,31 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
 
 
 def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Mention]) -> bool:
-    session = uow.session
     if isinstance(result, LlmResult):
         mentions, usage, version = result.mentions, result.usage, result.prompt_version
     else:
         mentions, usage, version = result, Usage(), None
     provider = work.provider
-    done = session.execute(
-        update(Chunk)
-        .where(Chunk.id == work.chunk_id, Chunk.status != "done")
-        .values(
-            status="done",
-            provider=provider,
-            error=None,
-            raw_answer=None,
-            calls=usage.calls,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached=usage.cached,
-            latency_ms=usage.latency_ms,
-        )
-        .returning(Chunk.id)
+    connection = uow.session.connection()
+    done = connection.execute(
+        _MARK_DONE,
+        {
+            "p_chunk_id": work.chunk_id,
+            "p_provider": provider,
+            "p_calls": usage.calls,
+            "p_prompt_tokens": usage.prompt_tokens,
+            "p_completion_tokens": usage.completion_tokens,
+            "p_cached": usage.cached,
+            "p_latency_ms": usage.latency_ms,
+        },
     ).scalar_one_or_none()
     if done is None:
         return False  # another delivery finished this chunk first
     # No DELETE of earlier records first: a chunk's records are only ever written in the same
     # transaction that marks it done, and every path that un-does a chunk (re-runs) deletes them.
     if mentions:
-        session.execute(
-            insert(ExtractionRecord),
+        connection.execute(
+            _INSERT_RECORDS,
             [
                 {
                     "job_id": work.job_id,
@@ -243,19 +300,12 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
                 for m in mentions
             ],
         )
-    counted = session.execute(
-        update(Job)
-        .where(Job.id == work.job_id, Job.status == Status.EXTRACTING.value)
-        .values(chunks_done=Job.chunks_done + 1, updated_at=utcnow())  # progress keeps the reconciler off
-        .returning(Job.chunks_done, Job.chunks_total)
-    ).one_or_none()
-    if counted is None:
+    # The update's time keeps the reconciler off a job whose chunks are progressing.
+    job = connection.execute(_COUNT_DONE, {"p_job_id": work.job_id, "p_now": utcnow()}).one_or_none()
+    if job is None:
         return False  # cancelled or failed meanwhile: discard
-    chunks_done, chunks_total = counted
-    if chunks_done >= chunks_total:
-        job = session.get(Job, work.job_id)
-        assert job is not None
-        return finish_stage(uow, EXTRACT, job, units=chunks_total)
+    if job.chunks_done >= job.chunks_total:
+        return finish_stage(uow, EXTRACT, job, units=job.chunks_total)
     return True
 
 

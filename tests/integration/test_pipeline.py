@@ -323,8 +323,11 @@ def test_a_second_delivery_of_a_chunk_finished_meanwhile_is_dropped(stub_worker)
         def __init__(self, session):
             self.session, self.pending = session, True
 
+        def connection(self):  # the stage's statements run on the session's connection
+            return self
+
         def execute(self, *args, **kwargs):
-            result = self.session.execute(*args, **kwargs)
+            result = self.session.connection().execute(*args, **kwargs)
             if self.pending:
                 self.pending = False
                 first = threading.Thread(target=ex.extract_chunk.fn, args=(job_id, chunk_ids[0]))
