@@ -1,9 +1,10 @@
 """Stage 4, dedup: merge the job's extraction records into the project's assets.
 
 The pure core :func:`merge_assets` matches each record to an asset by its exact normalised
-name, then by alias, and creates assets for the rest. The actor shell holds a per-project lock
-(the project row, ``FOR UPDATE``) while it reads and writes assets, so two jobs of one project
-cannot create the same asset twice.
+name, then by alias, and creates assets for the rest. The actor shell merges against the
+project's assets as loaded, without a lock; a merge that would create or change assets is made
+again under a per-project lock (the project row, ``FOR UPDATE``), so two jobs of one project
+cannot create the same asset twice while jobs that only find known assets never wait.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, cast
 
 import dramatiq
 from sqlalchemy import Table, and_, bindparam, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from models import Asset, ExtractionRecord, Project, Scene
@@ -185,18 +187,28 @@ _Q_ASSETS = (
 )
 
 
-def _load(session: Session, job: ClaimedJob) -> list[RecordIn]:
-    rows = session.connection().execute(_Q_RECORDS, {"job_id": job.id}).all()
+@dataclass(frozen=True)
+class DedupIn:
+    """The job's records and the project's assets as they were when the stage claimed the job."""
+
+    records: list[RecordIn]
+    existing: list[AssetOut]
+
+
+@dataclass(frozen=True)
+class Merged:
+    records: list[RecordIn]
+    assets: list[AssetOut]
+    decisions: list[Decision]
+
+    @property
+    def writes_assets(self) -> bool:
+        """Whether the merge creates assets or changes existing ones (new assets are ``changed``)."""
+        return any(a.changed for a in self.assets)
+
+
+def _read_assets(connection: Connection, project_id: int) -> list[AssetOut]:
     return [
-        RecordIn(r.id, r.asset_type, r.raw_name, r.scene_number, r.episode or 1, r.attributes) for r in rows
-    ]
-
-
-def _save(session: Session, job: ClaimedJob, records: list[RecordIn]) -> None:
-    # The per-project lock: every dedup of this project queues here until we commit.
-    connection = session.connection()
-    connection.execute(_LOCK_PROJECT, {"project_id": job.project_id})
-    existing = [
         AssetOut(
             a.id,
             a.type,
@@ -209,9 +221,48 @@ def _save(session: Session, job: ClaimedJob, records: list[RecordIn]) -> None:
             a.first_episode,
             a.first_scene,
         )
-        for a in connection.execute(_Q_ASSETS, {"project_id": job.project_id})
+        for a in connection.execute(_Q_ASSETS, {"project_id": project_id})
     ]
-    assets, decisions = merge_assets(records, existing, dedup_policy(get_settings()))
+
+
+def _load(session: Session, job: ClaimedJob) -> DedupIn:
+    connection = session.connection()
+    rows = connection.execute(_Q_RECORDS, {"job_id": job.id}).all()
+    records = [
+        RecordIn(r.id, r.asset_type, r.raw_name, r.scene_number, r.episode or 1, r.attributes) for r in rows
+    ]
+    return DedupIn(records, _read_assets(connection, job.project_id))
+
+
+def _merge(inputs: DedupIn) -> Merged:
+    """The merge against the project's assets as loaded, outside any transaction or lock."""
+    assets, decisions = merge_assets(inputs.records, inputs.existing, dedup_policy(get_settings()))
+    return Merged(inputs.records, assets, decisions)
+
+
+def _save(session: Session, job: ClaimedJob, merged: Merged) -> None:
+    """Write the decisions; assets only under the project's lock, merged again against fresh ones.
+
+    Most jobs of a running project find only assets it has already (an episode's cast and
+    places): their merge, made without a lock, is written as it is, since it creates and changes
+    nothing another job could also create or change. Only a merge that would write assets takes
+    the per-project lock, and it merges again against the assets as they are under that lock,
+    so two jobs of one project never create the same asset twice.
+    """
+    connection = session.connection()
+    assets, decisions = merged.assets, merged.decisions
+    if merged.writes_assets:
+        # The per-project lock: every asset-writing dedup of this project queues here until we commit.
+        connection.execute(_LOCK_PROJECT, {"project_id": job.project_id})
+        existing = _read_assets(connection, job.project_id)
+        assets, decisions = merge_assets(merged.records, existing, dedup_policy(get_settings()))
+        _write_assets(connection, job, assets)
+    if decisions:
+        _record_decisions(session, [(d.record_id, d.status, assets[d.asset].id, d.score) for d in decisions])
+
+
+def _write_assets(connection: Connection, job: ClaimedJob, assets: list[AssetOut]) -> None:
+    """Insert the new assets (setting their ids) and update the changed ones."""
     created = [a for a in assets if a.id is None]
     if created:
         ids = (
@@ -253,8 +304,6 @@ def _save(session: Session, job: ClaimedJob, records: list[RecordIn]) -> None:
     ]
     if changed:  # one executemany, not one statement built per asset
         connection.execute(_UPDATE_ASSET, changed)
-    if decisions:
-        _record_decisions(session, [(d.record_id, d.status, assets[d.asset].id, d.score) for d in decisions])
 
 
 _ASSETS = cast(Table, Asset.__table__)
@@ -334,4 +383,4 @@ def _record_decisions(session: Session, rows: list[tuple[int, str, int | None, f
 @dramatiq.actor(actor_name="dedup", queue_name=DEDUP.queue, **actor_options("dedup"))
 def dedup(job_id: str) -> None:
     """Deduplicate one job's records into its project's assets."""
-    run_stage(DEDUP, job_id, load=_load, compute=lambda records: records, save=_save)
+    run_stage(DEDUP, job_id, load=_load, compute=_merge, save=_save)

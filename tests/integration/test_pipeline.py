@@ -271,6 +271,93 @@ def test_jobs_of_one_project_share_assets_without_duplicates(stub_worker):
     assert all(set(v) <= {"new", "exact", "alias", "fuzzy"} for v in statuses.values())
 
 
+def _dedup_again(broker, worker, *job_ids: str, drop_assets: bool = False) -> None:
+    """Complete ``job_ids`` (one project), then put them back before dedup with no worker running."""
+    from models import Asset
+    from pipeline.reruns import rerun
+
+    drain(broker, worker)
+    worker.stop()
+    for job_id in job_ids:
+        rerun(job_id, "dedup")
+    if drop_assets:
+        with session_factory()() as s, s.begin():
+            s.execute(Asset.__table__.delete())
+
+
+def test_a_dedup_that_finds_only_known_assets_does_not_wait_for_the_project_lock(stub_worker):
+    """The merge is made without the per-project lock; one that creates and changes nothing is
+    written as it is, so it completes while another transaction holds the project row."""
+    from models import Asset, Project
+    from stages.dedup import dedup
+
+    broker, worker = stub_worker
+    first = jobs.submit(CHINESE, project="busy")
+    second = jobs.submit(CHINESE, project="busy")
+    _dedup_again(broker, worker, second)
+    with session_factory()() as s:
+        before = s.execute(select(Asset.id, Asset.aliases)).all()
+    done = threading.Event()
+
+    with session_factory()() as holder, holder.begin():
+        holder.execute(select(Project.id).where(Project.name == "busy").with_for_update())
+        thread = threading.Thread(target=lambda: (dedup.fn(second), done.set()))
+        thread.start()
+        thread.join(timeout=30)
+        assert done.is_set(), "dedup waited for the project lock although it wrote no asset"
+
+    assert "DEDUPED" == _status(second)
+    with session_factory()() as s:
+        assert before == s.execute(select(Asset.id, Asset.aliases)).all()
+        decided = s.execute(
+            select(ExtractionRecord.dedup_status, ExtractionRecord.asset_id).where(
+                ExtractionRecord.job_id == second
+            )
+        ).all()
+    assert decided and all(status in {"exact", "alias", "fuzzy"} and asset for status, asset in decided)
+    assert first != second
+
+
+def test_a_dedup_whose_snapshot_went_stale_merges_again_under_the_lock(stub_worker, monkeypatch):
+    """Job A merges against a project without assets (it would create them all); job B dedups and
+    creates them before A writes. A must merge again under the lock: no asset twice, A creates none."""
+    import stages.dedup as dd
+    from models import Asset
+
+    broker, worker = stub_worker
+    a = jobs.submit(CHINESE, project="race-assets")
+    b = jobs.submit(CHINESE, project="race-assets")
+    _dedup_again(broker, worker, a, b, drop_assets=True)
+    merge = dd._merge
+    pending = [True]
+
+    def b_finishes_first(inputs):
+        out = merge(inputs)
+        if pending and pending.pop():
+            assert out.writes_assets
+            thread = threading.Thread(target=dd.dedup.fn, args=(b,))
+            thread.start()
+            thread.join()
+        return out
+
+    monkeypatch.setattr(dd, "_merge", b_finishes_first)
+    dd.dedup.fn(a)
+
+    assert ["DEDUPED", "DEDUPED"] == [_status(a), _status(b)]
+    with session_factory()() as s:
+        keys = s.execute(select(Asset.type, Asset.key)).all()
+        firsts = set(s.scalars(select(Asset.first_job_id)))
+        statuses = {
+            job_id: set(
+                s.scalars(select(ExtractionRecord.dedup_status).where(ExtractionRecord.job_id == job_id))
+            )
+            for job_id in (a, b)
+        }
+    assert keys and len(keys) == len(set(keys))
+    assert {b} == firsts
+    assert "new" in statuses[b] and "new" not in statuses[a] and "pending" not in statuses[a]
+
+
 @pytest.mark.parametrize(("earlier_deliveries", "poisoned"), [(1, False), (3, True)])
 def test_a_chunk_that_keeps_killing_its_worker_is_poison(stub_worker, earlier_deliveries, poisoned):
     """Deliveries of one chunk beyond its counted retries are worker deaths; past max_deaths the
