@@ -19,6 +19,7 @@ from models import Chunk, DeadLetter, Job, JobEvent, Project
 from models.base import utcnow
 from pipeline.db import as_utc, session_factory
 from pipeline.errors import InputError
+from pipeline.reruns import reset_outputs
 from pipeline.settings import Settings
 from pipeline.states import STAGE_BY_NAME, Status
 from pipeline.transitions import transition
@@ -310,6 +311,10 @@ def retry_dead_letters(
                         "options": {**(job.options or {}), **(overrides or {})},
                     },
                 )
+                if spec.name != "extract":  # extract resumes: its done chunks keep their records
+                    # A stage writes no output before its transition past it commits, so there is
+                    # none to clear; clearing anyway keeps "no earlier output" true by construction.
+                    reset_outputs(uow.session, job_id, spec.name)
                 uow.send_after_commit(
                     stage_message(spec, job_id, job_options={**(job.options or {}), **(overrides or {})})
                 )

@@ -23,7 +23,7 @@ from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.settings import get_settings
 from pipeline.states import STAGES, StageSpec
-from pipeline.transitions import ClaimedJob, begin_transition, claim, transition
+from pipeline.transitions import ClaimedJob, claim, transition
 from pipeline.uow import UnitOfWork, stage_message
 
 log = get_logger(__name__)
@@ -156,8 +156,10 @@ def run_stage(
         job_id: the job the message names.
         load: reads the stage's inputs, inside the claim's transaction.
         compute: the pure core; runs outside any transaction.
-        save: replaces this stage's earlier output for the job (a redelivered message must not
-            duplicate rows); commits together with the ``running → done`` transition.
+        save: writes the stage's output; commits together with the ``running → done``
+            transition. It never finds output of its own from before: that only ever commits with
+            the transition past the stage, and whatever moves a job back before a stage (re-runs,
+            ``dlq retry``) deletes it (:func:`pipeline.reruns.reset_outputs`).
         job_values: job columns the stage sets from its output (title, meta, stats …), written by
             the ``running → done`` statement itself instead of an UPDATE of the save's own.
     """
@@ -169,20 +171,31 @@ def run_stage(
     outputs = compute(inputs)
     message_id, attempt = message_info()
     with UnitOfWork() as uow:
-        # The compare-and-set comes first: it takes the job's row lock, so a second delivery of
-        # this stage (a retry and a reconciler re-drive of the same job) waits for the first to
-        # commit and then finds the job moved on, instead of colliding with its rows on a unique
-        # key (an IntegrityError, which would dead-letter and fail a job whose output is fine).
-        # If it misses (cancelled, or another delivery finished first), nothing is written.
+        # The compare-and-set (with its event row, one statement on PostgreSQL) comes first: it
+        # takes the job's row lock, so a second delivery of this stage (a retry and a reconciler
+        # re-drive of the same job) waits for the first to commit and then finds the job moved on,
+        # instead of colliding with its rows on a unique key (an IntegrityError, which would
+        # dead-letter and fail a job whose output is fine). If it misses (cancelled, or another
+        # delivery finished first), nothing is written. The event's duration ends before the save.
         values = {"deliveries": 0, **(job_values(job, outputs) if job_values else {})}
-        held = begin_transition(uow.session, job.id, spec.running, spec.done, values=values)
-        if held is None:
-            log.info("stage_output_discarded", reason=f"job left {spec.running} before the save")
-            return
-        save(uow.session, job, outputs)
         now = utcnow()
         seconds = (now - (as_utc(job.stage_started_at) if job.stage_started_at else now)).total_seconds()
-        held.record(message_id=message_id, attempt=attempt, duration_s=seconds, at=now)
+        try:
+            transition(
+                uow.session,
+                job.id,
+                spec.running,
+                spec.done,
+                message_id=message_id,
+                attempt=attempt,
+                duration_s=seconds,
+                values=values,
+                now=now,
+            )
+        except IllegalTransition as exc:
+            log.info("stage_output_discarded", reason=str(exc))
+            return
+        save(uow.session, job, outputs)
         follower = next_stage(spec)
         if follower is not None:
             uow.send_after_commit(stage_message(follower, job.id, job_options=job.options))

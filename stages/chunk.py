@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from models import Chunk, Episode, Scene, ScriptContent
@@ -178,8 +178,6 @@ _Q_SCRIPT = select(ScriptContent.text, ScriptContent.sources).where(
     ScriptContent.job_id == bindparam("job_id")
 )
 _CHUNKS, _SCENES, _EPISODES = (cast(Table, m.__table__) for m in (Chunk, Scene, Episode))
-#: Chunks first: extraction records cascade from them.
-_DELETES = tuple(delete(t).where(t.c.job_id == bindparam("job_id")) for t in (_CHUNKS, _SCENES, _EPISODES))
 _INSERTS = {t.name: insert(t) for t in (_CHUNKS, _SCENES, _EPISODES)}
 
 
@@ -207,9 +205,8 @@ def _compute(inputs: _Inputs) -> Structure:
 
 
 def _save(session: Session, job: ClaimedJob, out: Structure) -> None:
+    # No DELETE first: see run_stage's ``save`` (re-runs delete a job's chunks, scenes, episodes).
     write = session.connection().execute
-    for statement in _DELETES:
-        write(statement, {"job_id": job.id})
     if out.episodes:
         write(
             _INSERTS["episodes"],

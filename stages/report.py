@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import BindParameter, Table, bindparam, delete, insert, select
+from sqlalchemy import BindParameter, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -235,7 +235,6 @@ _Q_ASSETS = select(
     Asset.id, Asset.type, Asset.name, Asset.aliases, Asset.description, Asset.gender, Asset.age
 ).where(Asset.id.in_(bindparam("ids", expanding=True)))
 _REPORTS = cast(Table, Report.__table__)
-_DELETE_REPORTS = delete(_REPORTS).where(_REPORTS.c.job_id == _JOB)
 _INSERT_REPORT = insert(_REPORTS)
 
 
@@ -329,7 +328,6 @@ def render_all(data: ReportInput) -> dict[str, Any]:
 
 def _save(session: Session, job: ClaimedJob, out: dict[str, Any]) -> None:
     write = session.connection().execute
-    write(_DELETE_REPORTS, {"job_id": job.id})
     write(
         _INSERT_REPORT,
         [{"job_id": job.id, "format": fmt, "content": out[fmt]} for fmt in ("json", "html", "csv")],

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from models import Asset, ExtractionRecord, Scene, ScriptContent, Shot, ShotAsset
@@ -212,7 +212,6 @@ _Q_SCENES = (
     .order_by(Scene.number)
 )
 _SHOTS = cast(Table, Shot.__table__)
-_DELETE_SHOTS = delete(_SHOTS).where(_SHOTS.c.job_id == bindparam("job_id"))
 _INSERT_SHOTS = insert(_SHOTS).returning(_SHOTS.c.id, sort_by_parameter_order=True)
 _INSERT_SHOT_ASSETS = insert(cast(Table, ShotAsset.__table__))
 
@@ -288,7 +287,6 @@ def _compute_llm(inputs: Inputs) -> Plan:
 
 def _save(session: Session, job: ClaimedJob, plan: Plan) -> None:
     write = session.connection().execute
-    write(_DELETE_SHOTS, {"job_id": job.id})  # shot_assets cascade
     rows = [
         {
             "job_id": job.id,

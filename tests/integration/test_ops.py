@@ -100,6 +100,45 @@ def test_dead_letter_retry_completes_the_job_after_the_cause_is_fixed(stub_worke
     assert "tester" == deadletters.show_dead_letter(letter.id).resolved_by
 
 
+def test_dead_letter_retry_clears_the_failed_stages_output_before_re_running_it(stub_worker):
+    """Stages write no DELETE before their inserts: whatever moves a job back before a stage clears
+    its output. A job failed at storyboard with shots and reports already there (built here by hand:
+    the stages never leave it so) is re-driven into exactly one copy of each."""
+    from models import Report
+
+    broker, worker = stub_worker
+    job_id = jobs.submit(SCRIPT, project="dlq-output")
+    drain(broker, worker)
+    shots, reports = _count(Shot, job_id), _count(Report, job_id)
+    with session_factory()() as s, s.begin():
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(status=Status.FAILED.value, failed_stage="storyboard", error="boom")
+        )
+        s.add(
+            DeadLetter(
+                job_id=job_id,
+                stage="storyboard",
+                actor="storyboard",
+                queue="default",
+                message_id="m-1",
+                message={},
+                error_type="RuntimeError",
+                error="boom",
+                fingerprint="f" * 64,
+            )
+        )
+
+    [redrive] = deadletters.retry_dead_letters(all_=True, actor="tester")
+    drain(broker, worker)
+
+    assert (True, "storyboard") == (redrive.done, redrive.stage)
+    assert "COMPLETED" == jobs.get_status(job_id).status
+    assert (shots, reports) == (_count(Shot, job_id), _count(Report, job_id))
+    assert [] == deadletters.list_dead_letters()
+
+
 def test_purge_drops_resolved_and_old_dead_letters(stub_worker):
     """Purge removes resolved dead letters and those past the age; a dry run only counts."""
     broker, worker = stub_worker

@@ -180,12 +180,9 @@ def test_rerun_from_a_stage_leaves_exactly_one_copy_of_each_output(stub_worker):
     drain(broker, worker)
     first = _counts(job_id)
 
-    with session_factory()() as s, s.begin():
-        transition(s, job_id, Status.COMPLETED, Status.INGESTED, values={"run": Job.run + 1})
-    from pipeline.states import STAGE_BY_NAME
-    from pipeline.uow import stage_message
+    from pipeline.reruns import rerun
 
-    broker.enqueue(stage_message(STAGE_BY_NAME["chunk"], job_id))
+    rerun(job_id, "chunk")
     drain(broker, worker)
 
     assert "COMPLETED" == _status(job_id)
