@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import dramatiq
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
@@ -226,8 +227,44 @@ _COUNT_DONE = (
 )
 
 
+#: PostgreSQL: the read and the conditional "running" update in one statement (UPDATE … FROM
+#: returns the job's and the text's columns too). No row: dropped; the plain read says why.
+_PG_CLAIM_CHUNK = (
+    update(_CHUNKS)
+    .where(
+        _CHUNKS.c.id == bindparam("p_chunk_id"),
+        _CHUNKS.c.job_id == bindparam("p_job_id"),
+        _CHUNKS.c.status != "done",
+        _JOBS.c.id == _CHUNKS.c.job_id,
+        _JOBS.c.status == Status.EXTRACTING.value,
+        _TEXTS.c.job_id == _CHUNKS.c.job_id,
+    )
+    .values(status="running", attempts=_CHUNKS.c.attempts + 1)
+    .returning(
+        _CHUNKS.c.attempts,
+        _JOBS.c.language,
+        _JOBS.c.meta,
+        _JOBS.c.options,
+        _JOBS.c.run,
+        _CHUNKS.c.number,
+        _CHUNKS.c.start,
+        _CHUNKS.c.first_scene,
+        _CHUNKS.c.last_scene,
+        func.substr(_TEXTS.c.text, _CHUNKS.c.start + 1, _CHUNKS.c.end - _CHUNKS.c.start),
+    )
+)
+#: PostgreSQL: the chunk marked done and the fan-in counter in one statement; no row if either
+#: misses (another delivery finished the chunk, or the job left EXTRACTING).
+_PG_DONE = _MARK_DONE.cte("done")
+_PG_COUNT_DONE = _COUNT_DONE.where(exists(select(_PG_DONE.c.id))).add_cte(_PG_DONE)
+
+
 def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | None:
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        got = connection.execute(_PG_CLAIM_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}).one_or_none()
+        if got is not None:
+            return _chunk_work(connection, job_id, chunk_id, _Claimed(*got))
     row = connection.execute(_Q_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}).one_or_none()
     if row is None:
         log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
@@ -240,21 +277,42 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     if attempts is None:
         log.info("message_dropped", reason="chunk finished by another delivery", chunk_id=chunk_id)
         return None
+    claimed = _Claimed(attempts, language, meta, options, run, number, start, first, last, text)
+    return _chunk_work(connection, job_id, chunk_id, claimed)
+
+
+class _Claimed(NamedTuple):
+    """A chunk just set running, with what its extraction needs (the PG statement's RETURNING order)."""
+
+    attempts: int
+    language: str | None
+    meta: dict[str, Any] | None
+    options: dict[str, Any] | None
+    run: int
+    number: int
+    start: int
+    first: int
+    last: int
+    text: str | None
+
+
+def _chunk_work(connection: Connection, job_id: str, chunk_id: int, c: _Claimed) -> ChunkWork:
+    """The claimed chunk's work, its scenes read; a chunk that keeps killing workers is poison."""
     # Deliveries of this chunk beyond its counted retries: a worker died holding it (SIGKILL, OOM).
-    deaths = attempts - 1 - message_info()[1]
+    deaths = c.attempts - 1 - message_info()[1]
     if deaths >= get_settings().stages.max_deaths:
-        raise PoisonMessage(f"worker died {deaths} times extracting chunk {number} of this job")
-    scenes = connection.execute(_Q_SCENES, {"p_job_id": job_id, "p_first": first, "p_last": last}).all()
-    meta = meta or {}
+        raise PoisonMessage(f"worker died {deaths} times extracting chunk {c.number} of this job")
+    scenes = connection.execute(_Q_SCENES, {"p_job_id": job_id, "p_first": c.first, "p_last": c.last}).all()
+    meta = c.meta or {}
     return ChunkWork(
         job_id,
         chunk_id,
-        language or "en",
-        slice_scenes(text or "", start, scenes),
+        c.language or "en",
+        slice_scenes(c.text or "", c.start, scenes),
         sketches=str(meta.get("sketches") or ""),
-        run=run,
-        number=number,
-        options=dict(options or {}),
+        run=c.run,
+        number=c.number,
+        options=dict(c.options or {}),
         roster=tuple(meta.get("roster") or ()),
     )
 
@@ -266,20 +324,27 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
         mentions, usage, version = result, Usage(), None
     provider = work.provider
     connection = uow.session.connection()
-    done = connection.execute(
-        _MARK_DONE,
-        {
-            "p_chunk_id": work.chunk_id,
-            "p_provider": provider,
-            "p_calls": usage.calls,
-            "p_prompt_tokens": usage.prompt_tokens,
-            "p_completion_tokens": usage.completion_tokens,
-            "p_cached": usage.cached,
-            "p_latency_ms": usage.latency_ms,
-        },
-    ).scalar_one_or_none()
-    if done is None:
-        return False  # another delivery finished this chunk first
+    marked = {
+        "p_chunk_id": work.chunk_id,
+        "p_provider": provider,
+        "p_calls": usage.calls,
+        "p_prompt_tokens": usage.prompt_tokens,
+        "p_completion_tokens": usage.completion_tokens,
+        "p_cached": usage.cached,
+        "p_latency_ms": usage.latency_ms,
+    }
+    # The counter's update time keeps the reconciler off a job whose chunks are progressing.
+    counted = {"p_job_id": work.job_id, "p_now": utcnow()}
+    if connection.dialect.name == "postgresql":
+        job = connection.execute(_PG_COUNT_DONE, {**marked, **counted}).one_or_none()
+        if job is None:
+            return False  # another delivery finished this chunk, or the job was cancelled: discard
+    else:
+        if connection.execute(_MARK_DONE, marked).scalar_one_or_none() is None:
+            return False  # another delivery finished this chunk first
+        job = connection.execute(_COUNT_DONE, counted).one_or_none()
+        if job is None:
+            return False  # cancelled or failed meanwhile: discard
     # No DELETE of earlier records first: a chunk's records are only ever written in the same
     # transaction that marks it done, and every path that un-does a chunk (re-runs) deletes them.
     if mentions:
@@ -300,10 +365,6 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
                 for m in mentions
             ],
         )
-    # The update's time keeps the reconciler off a job whose chunks are progressing.
-    job = connection.execute(_COUNT_DONE, {"p_job_id": work.job_id, "p_now": utcnow()}).one_or_none()
-    if job is None:
-        return False  # cancelled or failed meanwhile: discard
     if job.chunks_done >= job.chunks_total:
         return finish_stage(uow, EXTRACT, job, units=job.chunks_total)
     return True
