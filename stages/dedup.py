@@ -189,15 +189,16 @@ _Q_ASSETS = (
 
 @dataclass(frozen=True)
 class DedupIn:
-    """The job's records and the project's assets as they were when the stage claimed the job."""
+    """The job's records and the project's assets (rows as read) when the stage claimed the job."""
 
     records: list[RecordIn]
-    existing: list[AssetOut]
+    asset_rows: list[tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
 class Merged:
     records: list[RecordIn]
+    asset_rows: list[tuple[Any, ...]]
     assets: list[AssetOut]
     decisions: list[Decision]
 
@@ -207,21 +208,15 @@ class Merged:
         return any(a.changed for a in self.assets)
 
 
-def _read_assets(connection: Connection, project_id: int) -> list[AssetOut]:
+def _read_assets(connection: Connection, project_id: int) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in connection.execute(_Q_ASSETS, {"project_id": project_id})]
+
+
+def _assets(rows: list[tuple[Any, ...]]) -> list[AssetOut]:
+    """Fresh, mutable assets from rows in ``_Q_ASSETS``'s column order (the merge changes them)."""
     return [
-        AssetOut(
-            a.id,
-            a.type,
-            a.key,
-            a.name,
-            list(a.aliases or []),
-            a.description,
-            a.gender,
-            a.age,
-            a.first_episode,
-            a.first_scene,
-        )
-        for a in connection.execute(_Q_ASSETS, {"project_id": project_id})
+        AssetOut(id_, type_, key, name, list(aliases or []), description, gender, age, episode, scene)
+        for id_, type_, key, name, aliases, description, gender, age, episode, scene in rows
     ]
 
 
@@ -236,8 +231,9 @@ def _load(session: Session, job: ClaimedJob) -> DedupIn:
 
 def _merge(inputs: DedupIn) -> Merged:
     """The merge against the project's assets as loaded, outside any transaction or lock."""
-    assets, decisions = merge_assets(inputs.records, inputs.existing, dedup_policy(get_settings()))
-    return Merged(inputs.records, assets, decisions)
+    existing = _assets(inputs.asset_rows)
+    assets, decisions = merge_assets(inputs.records, existing, dedup_policy(get_settings()))
+    return Merged(inputs.records, inputs.asset_rows, assets, decisions)
 
 
 def _save(session: Session, job: ClaimedJob, merged: Merged) -> None:
@@ -246,16 +242,17 @@ def _save(session: Session, job: ClaimedJob, merged: Merged) -> None:
     Most jobs of a running project find only assets it has already (an episode's cast and
     places): their merge, made without a lock, is written as it is, since it creates and changes
     nothing another job could also create or change. Only a merge that would write assets takes
-    the per-project lock, and it merges again against the assets as they are under that lock,
-    so two jobs of one project never create the same asset twice.
+    the per-project lock, reads the assets again under it and, if another job wrote any since
+    the load, merges again against them, so two jobs of one project never create one asset twice.
     """
     connection = session.connection()
     assets, decisions = merged.assets, merged.decisions
     if merged.writes_assets:
         # The per-project lock: every asset-writing dedup of this project queues here until we commit.
         connection.execute(_LOCK_PROJECT, {"project_id": job.project_id})
-        existing = _read_assets(connection, job.project_id)
-        assets, decisions = merge_assets(merged.records, existing, dedup_policy(get_settings()))
+        rows = _read_assets(connection, job.project_id)
+        if rows != merged.asset_rows:  # another job wrote assets since the load: merge again
+            assets, decisions = merge_assets(merged.records, _assets(rows), dedup_policy(get_settings()))
         _write_assets(connection, job, assets)
     if decisions:
         _record_decisions(session, [(d.record_id, d.status, assets[d.asset].id, d.score) for d in decisions])

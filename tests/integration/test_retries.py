@@ -49,9 +49,7 @@ def test_transient_error_that_clears_leaves_no_dead_letter(stub_worker, monkeypa
     drain(broker, worker)
 
     assert "COMPLETED" == jobs.get_status(job_id).status
-    # Two failed attempts, then one that merges twice: the project's first job creates its
-    # assets, so its merge is made again under the project lock.
-    assert 4 == len(calls)
+    assert 3 == len(calls)
     with session_factory()() as s:
         assert [] == s.scalars(select(DeadLetter.id)).all()
     same_state = [e[2] for e in _events(job_id) if e[0] == e[1] == "DEDUPING"]
