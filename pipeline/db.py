@@ -16,6 +16,7 @@ from pipeline.settings import Settings, get_settings
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _factories: dict[int, sessionmaker[Session]] = {}
+_readers: dict[int, tuple[Engine, sessionmaker[Session]]] = {}
 
 
 def make_engine(url: str, settings: Settings) -> Engine:
@@ -95,6 +96,24 @@ def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
     return factory
 
 
+def read_session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
+    """Sessions for reads only (status, listings): on PostgreSQL in autocommit mode.
+
+    A few SELECTs then cost no ``BEGIN`` and ``ROLLBACK`` round trips (two of the five a
+    ``status`` made), and they lose nothing: under READ COMMITTED each statement takes its own
+    snapshot anyway. Other databases (SQLite, with its ``BEGIN IMMEDIATE``) get the usual factory.
+    """
+    engine = get_engine(settings)
+    if engine.dialect.name != "postgresql":
+        return session_factory(settings)
+    made = _readers.get(id(engine))
+    if made is None or made[0] is not engine:
+        with _lock:
+            reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+            made = _readers[id(engine)] = (engine, sessionmaker(reader, expire_on_commit=False))
+    return made[1]
+
+
 def dispose_engines() -> None:
     """Close every pooled connection (tests, and child processes after fork)."""
     with _lock:
@@ -102,6 +121,7 @@ def dispose_engines() -> None:
             engine.dispose()
         _engines.clear()
         _factories.clear()
+        _readers.clear()
 
 
 def as_utc(value: datetime) -> datetime:

@@ -9,13 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import bindparam, func, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Job, JobEvent, Project, Report, ScriptContent
 from models.base import utcnow
-from pipeline.db import as_utc, session_factory
+from pipeline.db import as_utc, read_session_factory, session_factory
 from pipeline.errors import InputError, JobNotFound
 from pipeline.logs import get_logger
 from pipeline.progress import progress
@@ -233,12 +233,34 @@ def _stage_times_per_status(session: Session) -> dict[str, float]:
     return times
 
 
-def _timings(session: Session, job: Job) -> list[StageTiming]:
-    events = session.execute(
-        select(JobEvent.to_status, JobEvent.from_status, JobEvent.at, JobEvent.duration_s)
-        .where(JobEvent.job_id == job.id, JobEvent.run == job.run)
-        .order_by(JobEvent.id)
-    ).all()
+_VIEW_COLUMNS = (
+    "id",
+    "title",
+    "status",
+    "run",
+    "chunks_done",
+    "chunks_total",
+    "failed_stage",
+    "error",
+    "language",
+    "created_at",
+    "updated_at",
+    "finished_at",
+    "stage_started_at",
+    "stats",
+    "options",
+    "meta",
+)
+#: A job's events of its current run, oldest first (``status``'s stage timings).
+_Q_RUN_EVENTS = (
+    select(JobEvent.to_status, JobEvent.from_status, JobEvent.at, JobEvent.duration_s)
+    .where(JobEvent.job_id == bindparam("job_id"), JobEvent.run == bindparam("run"))
+    .order_by(JobEvent.id)
+)
+
+
+def _timings(session: Session, job: Any) -> list[StageTiming]:
+    events = session.connection().execute(_Q_RUN_EVENTS, {"job_id": job.id, "run": job.run}).all()
     by_stage: dict[str, StageTiming] = {}
     for ev in events:
         to = Status(ev.to_status)
@@ -252,7 +274,7 @@ def _timings(session: Session, job: Job) -> list[StageTiming]:
 
 
 def _view(
-    job: Job,
+    job: Any,
     project: str,
     times: dict[str, float],
     timings: list[StageTiming],
@@ -291,23 +313,32 @@ def _view(
     )
 
 
+#: What ``status`` shows of a job, with its project's name (columns, not an ORM entity: no
+#: identity map, no instance state; built once).
+_Q_JOB_VIEW = (
+    select(
+        *(Job.__table__.c[name] for name in _VIEW_COLUMNS),
+        Project.name.label("project"),
+    )
+    .join(Project, Project.id == Job.project_id)
+    .where(Job.id == bindparam("job_id"))
+)
+
+
 def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
     """Return a job's status, progress, step, ETA and stage timings.
 
     Raises:
         JobNotFound: no job has this id.
     """
-    with session_factory(settings)() as session:
-        row = session.execute(
-            select(Job, Project.name).join(Project, Project.id == Job.project_id).where(Job.id == job_id)
-        ).one_or_none()
-        if row is None:
+    with read_session_factory(settings)() as session:
+        job = session.connection().execute(_Q_JOB_VIEW, {"job_id": job_id}).one_or_none()
+        if job is None:
             raise JobNotFound(f"no job {job_id}")
-        job, project = row
         options = job.options or {}
         llm = options.get("provider") != "rules" or options.get("storyboard_provider", "rules") != "rules"
         usage = job_usage(session, job.id, job.meta) if llm else None  # no query for rules-only jobs
-        return _view(job, project, stage_times(session), _timings(session, job), usage)
+        return _view(job, job.project, stage_times(session), _timings(session, job), usage)
 
 
 def _encode_cursor(created_at: datetime, job_id: str) -> str:
@@ -362,7 +393,7 @@ def list_jobs(
         created, job_id = _decode_cursor(cursor)
         query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created, job_id))
     query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-    with session_factory(settings)() as session:
+    with read_session_factory(settings)() as session:
         rows = session.execute(query).all()
     items = []
     for job in rows[:limit]:
