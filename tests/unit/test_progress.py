@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -82,3 +83,12 @@ def test_progress_never_goes_backwards_and_ends_at_100_only_when_completed(walk)
     assert all(0 <= p <= 100 for p in seen)
     for (status, *_), percent in zip(walk, seen, strict=True):
         assert (percent == 100) == (status == Status.COMPLETED)
+
+
+@pytest.mark.parametrize("stopped", [Status.CANCELLED, Status.FAILED])
+def test_a_job_stopped_mid_extract_keeps_the_percent_it_showed(stopped):
+    """Found by the property test: 2 of 3 chunks showed 56.7 % running and 56.666… % once stopped."""
+    running = progress(Status.EXTRACTING, chunks_done=2, chunks_total=3).percent
+    after = progress(stopped, chunks_done=2, chunks_total=3, failed_stage="extract").percent
+
+    assert running == after == 56.7
