@@ -253,8 +253,10 @@ _VIEW_COLUMNS = (
     "meta",
 )
 #: A job's events of its current run, oldest first (``status``'s stage timings).
+#: An event as :func:`_timings` reads it.
+_TIMING_COLUMNS = (JobEvent.to_status, JobEvent.from_status, JobEvent.at, JobEvent.duration_s)
 _Q_RUN_EVENTS = (
-    select(JobEvent.to_status, JobEvent.from_status, JobEvent.at, JobEvent.duration_s)
+    select(*_TIMING_COLUMNS)
     .where(JobEvent.job_id == bindparam("job_id"), JobEvent.run == bindparam("run"))
     .order_by(JobEvent.id)
 )
@@ -331,9 +333,7 @@ _PG_RUN_EVENTS = (
     select(
         func.json_agg(
             aggregate_order_by(
-                func.json_build_array(
-                    JobEvent.to_status, JobEvent.from_status, JobEvent.at, JobEvent.duration_s
-                ),
+                func.json_build_array(*_TIMING_COLUMNS),
                 JobEvent.id,
             )
         )

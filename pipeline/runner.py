@@ -107,9 +107,25 @@ def finish_stage(uow: UnitOfWork, spec: StageSpec, job: StageJob, *, units: int 
         ``False`` if the job has left the running state meanwhile (cancelled, or another
         delivery finished first); the caller must then roll back its output.
     """
+    seconds = _advance(uow, spec, job, values={"deliveries": 0}, units=units)
+    if seconds is None:
+        return False
+    metrics().stage_seconds.labels(spec.name).observe(seconds)
+    return True
+
+
+def _advance(
+    uow: UnitOfWork, spec: StageSpec, job: StageJob, *, values: dict[str, Any], units: int | None = None
+) -> float | None:
+    """The ``running → done`` compare-and-set with its event, and the next stage's message queued.
+
+    Returns:
+        The stage's seconds (claim to now), or ``None`` if the job has left the running state
+        (logged; nothing changed).
+    """
     message_id, attempt = message_info()
     now = utcnow()
-    started = as_utc(job.stage_started_at) if job.stage_started_at else now
+    seconds = (now - (as_utc(job.stage_started_at) if job.stage_started_at else now)).total_seconds()
     try:
         transition(
             uow.session,
@@ -118,19 +134,18 @@ def finish_stage(uow: UnitOfWork, spec: StageSpec, job: StageJob, *, units: int 
             spec.done,
             message_id=message_id,
             attempt=attempt,
-            duration_s=(now - started).total_seconds(),
+            duration_s=seconds,
             units=units,
-            values={"deliveries": 0},
+            values=values,
             now=now,
         )
     except IllegalTransition as exc:
         log.info("stage_output_discarded", reason=str(exc))
-        return False
-    metrics().stage_seconds.labels(spec.name).observe((now - started).total_seconds())
+        return None
     follower = next_stage(spec)
     if follower is not None:
         uow.send_after_commit(stage_message(follower, job.id, job_options=job.options))
-    return True
+    return seconds
 
 
 class Discarded(Exception):
@@ -169,7 +184,6 @@ def run_stage(
             return
         inputs = load(uow.session, job)
     outputs = compute(inputs)
-    message_id, attempt = message_info()
     with UnitOfWork() as uow:
         # The compare-and-set (with its event row, one statement on PostgreSQL) comes first: it
         # takes the job's row lock, so a second delivery of this stage (a retry and a reconciler
@@ -178,26 +192,9 @@ def run_stage(
         # dead-letter and fail a job whose output is fine). If it misses (cancelled, or another
         # delivery finished first), nothing is written. The event's duration ends before the save.
         values = {"deliveries": 0, **(job_values(job, outputs) if job_values else {})}
-        now = utcnow()
-        seconds = (now - (as_utc(job.stage_started_at) if job.stage_started_at else now)).total_seconds()
-        try:
-            transition(
-                uow.session,
-                job.id,
-                spec.running,
-                spec.done,
-                message_id=message_id,
-                attempt=attempt,
-                duration_s=seconds,
-                values=values,
-                now=now,
-            )
-        except IllegalTransition as exc:
-            log.info("stage_output_discarded", reason=str(exc))
+        seconds = _advance(uow, spec, job, values=values)
+        if seconds is None:
             return
         save(uow.session, job, outputs)
-        follower = next_stage(spec)
-        if follower is not None:
-            uow.send_after_commit(stage_message(follower, job.id, job_options=job.options))
     metrics().stage_seconds.labels(spec.name).observe(seconds)
     log.info("stage_done", status=spec.done.value)

@@ -162,20 +162,20 @@ _COUNT_CHUNKS = (
     )
     .returning(_JOBS.c.chunks_total)
 )
+#: What extracting a chunk reads of its job, the chunk and its text (``_Claimed`` after attempts).
+_WORK_COLUMNS = (
+    _JOBS.c.language,
+    _JOBS.c.meta,
+    _JOBS.c.options,
+    _JOBS.c.run,
+    _CHUNKS.c.number,
+    _CHUNKS.c.start,
+    _CHUNKS.c.first_scene,
+    _CHUNKS.c.last_scene,
+    func.substr(_TEXTS.c.text, _CHUNKS.c.start + 1, _CHUNKS.c.end - _CHUNKS.c.start),
+)
 _Q_CHUNK = (
-    select(
-        _JOBS.c.status,
-        _JOBS.c.language,
-        _JOBS.c.meta,
-        _JOBS.c.options,
-        _JOBS.c.run,
-        _CHUNKS.c.number,
-        _CHUNKS.c.status,
-        _CHUNKS.c.start,
-        _CHUNKS.c.first_scene,
-        _CHUNKS.c.last_scene,
-        func.substr(_TEXTS.c.text, _CHUNKS.c.start + 1, _CHUNKS.c.end - _CHUNKS.c.start),
-    )
+    select(_JOBS.c.status, _CHUNKS.c.status, *_WORK_COLUMNS)
     .join(_CHUNKS, _CHUNKS.c.job_id == _JOBS.c.id)
     .join(_TEXTS, _TEXTS.c.job_id == _JOBS.c.id)
     .where(_JOBS.c.id == bindparam("p_job_id"), _CHUNKS.c.id == bindparam("p_chunk_id"))
@@ -240,18 +240,7 @@ _PG_CLAIM_CHUNK = (
         _TEXTS.c.job_id == _CHUNKS.c.job_id,
     )
     .values(status="running", attempts=_CHUNKS.c.attempts + 1)
-    .returning(
-        _CHUNKS.c.attempts,
-        _JOBS.c.language,
-        _JOBS.c.meta,
-        _JOBS.c.options,
-        _JOBS.c.run,
-        _CHUNKS.c.number,
-        _CHUNKS.c.start,
-        _CHUNKS.c.first_scene,
-        _CHUNKS.c.last_scene,
-        func.substr(_TEXTS.c.text, _CHUNKS.c.start + 1, _CHUNKS.c.end - _CHUNKS.c.start),
-    )
+    .returning(_CHUNKS.c.attempts, *_WORK_COLUMNS)
 )
 #: PostgreSQL: the chunk marked done and the fan-in counter in one statement; no row if either
 #: misses (another delivery finished the chunk, or the job left EXTRACTING).
@@ -269,7 +258,7 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     if row is None:
         log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
         return None
-    job_status, language, meta, options, run, number, chunk_status, start, first, last, text = row
+    job_status, chunk_status, *work = row
     if job_status != Status.EXTRACTING.value or chunk_status == "done":
         log.info("message_dropped", reason=f"job is {job_status}, chunk is {chunk_status}", chunk_id=chunk_id)
         return None
@@ -277,12 +266,11 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     if attempts is None:
         log.info("message_dropped", reason="chunk finished by another delivery", chunk_id=chunk_id)
         return None
-    claimed = _Claimed(attempts, language, meta, options, run, number, start, first, last, text)
-    return _chunk_work(connection, job_id, chunk_id, claimed)
+    return _chunk_work(connection, job_id, chunk_id, _Claimed(attempts, *work))
 
 
 class _Claimed(NamedTuple):
-    """A chunk just set running, with what its extraction needs (the PG statement's RETURNING order)."""
+    """A chunk just set running (its attempts), with what its extraction needs (``_WORK_COLUMNS``)."""
 
     attempts: int
     language: str | None
