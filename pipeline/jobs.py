@@ -9,12 +9,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, tuple_
+from sqlalchemy import Connection, bindparam, case, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Job, JobEvent, Project, Report, ScriptContent
+from models import Chunk, Job, JobEvent, Project, Report, ScriptContent
 from models.base import utcnow
 from pipeline.db import as_utc, read_session_factory, session_factory
 from pipeline.errors import InputError, JobNotFound
@@ -26,34 +26,37 @@ from pipeline.sources import ScriptText, read_scripts, script_from_text
 from pipeline.states import STAGES, Status, stage_after, stage_of
 from pipeline.transitions import force_transition
 from pipeline.uow import UnitOfWork, stage_message
-from pipeline.usage import job_usage
+from pipeline.usage import LLM_CHUNK, USAGE_SUMS, job_usage, usage_from_sums
 
 log = get_logger(__name__)
 
 #: Recent stage-ending events averaged for ETAs.
 ETA_HISTORY = 20
+#: Seconds a process keeps those averages before reading them again.
+STAGE_TIMES_TTL_S = 30.0
 _times_cache: tuple[float, dict[str, float]] = (0.0, {})
 
 #: PostgreSQL: every stage's recent timed events in one round trip (per status, a short index-only
 #: backward scan of ix_job_events_to_status_id_timed), summed per status in event order (id
-#: descending, as :func:`_stage_times_per_status` adds them up in Python).
-_RECENT_STAGE_TIMES = text(
-    """
+#: descending, as :func:`_stage_times_per_status` adds them up in Python). The statuses and the
+#: history length are this module's constants, written into the SQL so that ``status`` can run it
+#: as a subquery of its job's statement (:data:`_PG_JOB_VIEW_COLD`).
+_RECENT_STAGE_TIMES_SQL = """
     SELECT s.status,
            count(*) AS events,
            sum(e.duration_s ORDER BY e.id DESC) AS seconds,
            sum(coalesce(nullif(e.units, 0), 1)) AS units
-    FROM unnest(CAST(:statuses AS varchar[])) AS s(status)
+    FROM unnest(CAST(ARRAY[{statuses}] AS varchar[])) AS s(status)
     CROSS JOIN LATERAL (
         SELECT job_events.id, job_events.duration_s, job_events.units
         FROM job_events
         WHERE job_events.to_status = s.status AND job_events.duration_s IS NOT NULL
         ORDER BY job_events.id DESC
-        LIMIT :history
+        LIMIT {history}
     ) AS e
     GROUP BY s.status
-    """
-)
+""".format(statuses=", ".join(f"'{spec.done.value}'" for spec in STAGES), history=int(ETA_HISTORY))
+_RECENT_STAGE_TIMES = text(_RECENT_STAGE_TIMES_SQL)
 
 
 def _project_id(session: Session, name: str) -> int:
@@ -180,20 +183,29 @@ def _store_job(
         return job.id
 
 
-def stage_times(session: Session, *, ttl_s: float = 30.0) -> dict[str, float]:
+def stage_times(session: Session, *, ttl_s: float = STAGE_TIMES_TTL_S) -> dict[str, float]:
     """Typical seconds per stage (extract: per chunk) from recent stage-ending events, cached briefly.
 
     Each stage's figure averages its last :data:`ETA_HISTORY` timed events (extract: seconds per
     chunk); a stage with no history has no entry.
     """
-    global _times_cache  # noqa: PLW0603 (a per-process cache of a cheap aggregate)
-    stamp, cached = _times_cache
-    if time.monotonic() - stamp < ttl_s:
+    cached = _cached_stage_times(ttl_s)
+    if cached is not None:
         return cached
     if session.get_bind().dialect.name == "postgresql":
         times = _stage_times_one_query(session)
     else:
         times = _stage_times_per_status(session)
+    return _cache_stage_times(times)
+
+
+def _cached_stage_times(ttl_s: float = STAGE_TIMES_TTL_S) -> dict[str, float] | None:
+    stamp, cached = _times_cache
+    return cached if time.monotonic() - stamp < ttl_s else None
+
+
+def _cache_stage_times(times: dict[str, float]) -> dict[str, float]:
+    global _times_cache  # noqa: PLW0603 (a per-process cache of a cheap aggregate)
     _times_cache = (time.monotonic(), times)
     return times
 
@@ -205,13 +217,15 @@ def _average(stage: str, seconds: float, events: int, units: int) -> float:
 
 def _stage_times_one_query(session: Session) -> dict[str, float]:
     """:func:`stage_times`' figures in one statement (PostgreSQL: ``unnest`` + ``LATERAL``)."""
+    return _stage_times_from_rows(session.execute(_RECENT_STAGE_TIMES).all())
+
+
+def _stage_times_from_rows(rows: Iterable[Sequence[Any]]) -> dict[str, float]:
+    """:func:`stage_times`' figures from :data:`_RECENT_STAGE_TIMES`' rows (status, events, seconds, units)."""
     stage_by_status = {spec.done.value: spec.name for spec in STAGES}
-    rows = session.execute(
-        _RECENT_STAGE_TIMES, {"statuses": list(stage_by_status), "history": ETA_HISTORY}
-    ).all()
     found = {
-        stage_by_status[r.status]: _average(stage_by_status[r.status], r.seconds, r.events, r.units)
-        for r in rows
+        stage_by_status[status]: _average(stage_by_status[status], seconds, events, units)
+        for status, events, seconds, units in rows
     }
     return {spec.name: found[spec.name] for spec in STAGES if spec.name in found}
 
@@ -341,7 +355,28 @@ _PG_RUN_EVENTS = (
     .where(JobEvent.job_id == Job.id, JobEvent.run == Job.run)
     .scalar_subquery()
 )
-_PG_JOB_VIEW = _Q_JOB_VIEW.add_columns(_PG_RUN_EVENTS.label("events"))
+#: PostgreSQL: a job that used a model (extract or storyboard provider other than "rules") gets
+#: its chunks' :data:`~pipeline.usage.USAGE_SUMS` as one JSON array; a rules-only job, NULL (the
+#: CASE keeps the subquery from running).
+_PG_USAGE = case(
+    (
+        or_(
+            Job.options["provider"].as_string().is_distinct_from("rules"),
+            func.coalesce(Job.options["storyboard_provider"].as_string(), "rules") != "rules",
+        ),
+        select(func.json_build_array(*USAGE_SUMS)).where(Chunk.job_id == Job.id, LLM_CHUNK).scalar_subquery(),
+    ),
+    else_=None,
+)
+#: PostgreSQL: the job with its run's events and its usage; a ``status`` is one round trip.
+_PG_JOB_VIEW = _Q_JOB_VIEW.add_columns(_PG_RUN_EVENTS.label("events"), _PG_USAGE.label("usage"))
+#: The same with the recent stage times for ETAs (:data:`_RECENT_STAGE_TIMES` as a JSON array), for
+#: a process whose cache of them is cold: every ``enqueue.py status`` is a fresh process.
+_PG_JOB_VIEW_COLD = _PG_JOB_VIEW.add_columns(
+    literal_column(
+        f"(SELECT json_agg(json_build_array(t.status, t.events, t.seconds, t.units)) FROM ({_RECENT_STAGE_TIMES_SQL}) AS t)"
+    ).label("stage_times")
+)
 
 
 def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
@@ -352,20 +387,34 @@ def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
     """
     with read_session_factory(settings)() as session:
         connection = session.connection()
-        postgresql = connection.dialect.name == "postgresql"
-        job = connection.execute(
-            _PG_JOB_VIEW if postgresql else _Q_JOB_VIEW, {"job_id": job_id}
-        ).one_or_none()
+        if connection.dialect.name == "postgresql":
+            return _pg_status(connection, job_id)
+        job = connection.execute(_Q_JOB_VIEW, {"job_id": job_id}).one_or_none()
         if job is None:
             raise JobNotFound(f"no job {job_id}")
-        if postgresql:
-            events = job.events or []
-        else:
-            events = connection.execute(_Q_RUN_EVENTS, {"job_id": job.id, "run": job.run}).all()
-        options = job.options or {}
-        llm = options.get("provider") != "rules" or options.get("storyboard_provider", "rules") != "rules"
-        usage = job_usage(session, job.id, job.meta) if llm else None  # no query for rules-only jobs
+        events = connection.execute(_Q_RUN_EVENTS, {"job_id": job.id, "run": job.run}).all()
+        usage = job_usage(session, job.id, job.meta) if _used_a_model(job.options) else None
         return _view(job, job.project, stage_times(session), _timings(events), usage)
+
+
+def _pg_status(connection: Connection, job_id: str) -> JobView:
+    """``status`` on PostgreSQL: one statement, whether or not this process has the ETA figures."""
+    times = _cached_stage_times()
+    job = connection.execute(
+        _PG_JOB_VIEW if times is not None else _PG_JOB_VIEW_COLD, {"job_id": job_id}
+    ).one_or_none()
+    if job is None:
+        raise JobNotFound(f"no job {job_id}")
+    if times is None:
+        times = _cache_stage_times(_stage_times_from_rows(job.stage_times or []))
+    usage = usage_from_sums(job.usage, job.meta) if job.usage is not None else None
+    return _view(job, job.project, times, _timings(job.events or []), usage)
+
+
+def _used_a_model(options: dict[str, Any] | None) -> bool:
+    """Whether a job's extract or storyboard ran on an LLM (rules-only jobs have no usage to sum)."""
+    options = options or {}
+    return options.get("provider") != "rules" or options.get("storyboard_provider", "rules") != "rules"
 
 
 def _encode_cursor(created_at: datetime, job_id: str) -> str:

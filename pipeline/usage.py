@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from models import Chunk
 
-#: Built once; run with ``{"job_id": …}``.
-_USAGE = select(
+#: A job's LLM work summed from its chunks: chunks, calls, prompt and completion tokens, cache
+#: hits, milliseconds in calls. Chunks extracted by the rules provider count as nothing.
+USAGE_SUMS = (
     func.count(),
     func.coalesce(func.sum(Chunk.calls), 0),
     func.coalesce(func.sum(Chunk.prompt_tokens), 0),
     func.coalesce(func.sum(Chunk.completion_tokens), 0),
     func.coalesce(func.sum(case((Chunk.cached, 1), else_=0)), 0),
     func.coalesce(func.sum(Chunk.latency_ms), 0),
-).where(Chunk.job_id == bindparam("job_id"), Chunk.provider.is_not(None), Chunk.provider != "rules")
+)
+LLM_CHUNK = and_(Chunk.provider.is_not(None), Chunk.provider != "rules")
+#: Built once; run with ``{"job_id": …}``.
+_USAGE = select(*USAGE_SUMS).where(Chunk.job_id == bindparam("job_id"), LLM_CHUNK)
 
 
 def job_usage(session: Session, job_id: str, meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -28,7 +33,12 @@ def job_usage(session: Session, job_id: str, meta: dict[str, Any] | None = None)
     ``meta``, an LLM storyboard's calls (``storyboard`` holds those on their own too).
     """
     row = session.connection().execute(_USAGE, {"job_id": job_id}).one()
-    chunks, calls, prompt, completion, hits, latency_ms = (int(v) for v in row)
+    return usage_from_sums(row, meta)
+
+
+def usage_from_sums(sums: Sequence[Any], meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """:func:`job_usage` from :data:`USAGE_SUMS` read already (``status`` reads them with its job)."""
+    chunks, calls, prompt, completion, hits, latency_ms = (int(v) for v in sums)
     board = (meta or {}).get("storyboard_llm")
     if not chunks and not board:
         return None

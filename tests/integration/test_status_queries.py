@@ -11,10 +11,11 @@ from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.orm import Session
 
 import pipeline.jobs as api
-from models import Job, JobEvent, Project
+from models import Chunk, Job, JobEvent, Project
 from pipeline.db import get_engine, session_factory
 from pipeline.settings import Settings
 from pipeline.states import STAGES, Status
+from pipeline.usage import job_usage
 
 DONE = [spec.done.value for spec in STAGES]
 ALL_STATUSES = [s.value for s in Status]
@@ -180,9 +181,8 @@ def test_eta_query_is_an_index_only_scan_of_the_partial_index(pg_database):
             conn.execute(text(statement), {"jobs": 6000, "failed": 3000})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
-    params = {"statuses": DONE, "history": api.ETA_HISTORY}
     with engine.connect() as conn:
-        plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + api._RECENT_STAGE_TIMES.text), params))
+        plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + api._RECENT_STAGE_TIMES.text)))
     with Session(engine) as s:
         reference = _reference_stage_times(s)
         one = api._stage_times_one_query(s)
@@ -256,3 +256,52 @@ def test_job_listing_reads_only_summary_columns(pg_settings):
     )
     for column in ("options", "meta", "stats", "error"):
         assert all(f"jobs.{column}" not in s for s in statements), column
+
+
+def test_status_is_one_statement_cold_and_warm(pg_settings, session):
+    """On PostgreSQL a `status` is one round trip: the job, its run's events, its usage (a job that
+    used a model) and, in a process without them yet (every `enqueue.py status`), the ETA figures,
+    which equal the standalone query's and are then cached. Both kinds of job, both cache states."""
+    from pipeline.broker import setup_broker
+
+    setup_broker(pg_settings, stub=True)
+    script = "INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n"
+    _fill(session, random.Random(11), 300)  # explicit event ids: move the sequence past them
+    session.execute(text("SELECT setval(pg_get_serial_sequence('job_events', 'id'), 300)"))
+    session.commit()
+    rules = api.submit(script, project="one-trip", options={"provider": "rules"})
+    llm = api.submit(script, project="one-trip", options={"provider": "openai"})
+    for n, (calls, cached) in enumerate([(2, False), (0, True), (1, False)], start=1):
+        session.add(
+            Chunk(job_id=llm, number=n, start=0, end=1, first_scene=1, last_scene=1, content_hash=f"h{n}",
+                  status="done", provider="openai", calls=calls, cached=cached, prompt_tokens=100 * n,
+                  completion_tokens=10 * n, latency_ms=1500 * calls)
+        )  # fmt: skip
+    session.add(Chunk(job_id=rules, number=1, start=0, end=1, first_scene=1, last_scene=1, content_hash="r",
+                      status="done", provider="rules"))  # fmt: skip
+    session.commit()
+    expected_times = _reference_stage_times(session)
+    expected_usage = job_usage(session, llm)
+    engine = get_engine(pg_settings)
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    views = []
+    event.listen(engine, "before_cursor_execute", capture)
+    api._times_cache = (0.0, {})
+    try:
+        for job_id in (llm, rules, llm):  # cold, then warm twice
+            views.append(api.get_status(job_id))
+        cached = api._cached_stage_times()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+        api._times_cache = (0.0, {})
+
+    assert 3 == len(statements)
+    assert "LATERAL" in statements[0] and all("LATERAL" not in s for s in statements[1:])
+    assert pytest.approx(expected_times, rel=1e-12, abs=0) == cached
+    assert expected_usage is not None and expected_usage["calls"] == 3 and expected_usage["cache_hits"] == 1
+    assert [expected_usage, None, expected_usage] == [v.llm for v in views]
+    assert views[0].eta_s == views[2].eta_s or views[0].eta_s is None
