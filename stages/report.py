@@ -13,11 +13,13 @@ from datetime import datetime
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import BindParameter, Table, bindparam, insert, select
+from sqlalchemy import BindParameter, Table, and_, bindparam, func, insert, outerjoin, select, union
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from models import (
     Asset,
+    Chunk,
     Episode,
     ExtractionRecord,
     Job,
@@ -35,7 +37,7 @@ from pipeline.db import as_utc
 from pipeline.runner import run_stage
 from pipeline.states import STAGE_BY_NAME, STAGES, Status
 from pipeline.transitions import ClaimedJob
-from pipeline.usage import job_usage
+from pipeline.usage import LLM_CHUNK, USAGE_SUMS, job_usage, usage_from_sums
 from stages.reporting import render_csv, render_html, render_json
 
 REPORT = STAGE_BY_NAME["report"]
@@ -210,11 +212,15 @@ _Q_RECORDS = (
     .where(ExtractionRecord.job_id == _JOB)
     .order_by(ExtractionRecord.id)
 )
-_Q_STAGE_SECONDS = select(JobEvent.to_status, JobEvent.duration_s).where(
-    JobEvent.job_id == _JOB,
-    JobEvent.run == bindparam("run"),
-    JobEvent.duration_s.is_not(None),
-    JobEvent.to_status.in_(list(_DONE)),
+_Q_STAGE_SECONDS = (
+    select(JobEvent.to_status, JobEvent.duration_s)
+    .where(
+        JobEvent.job_id == _JOB,
+        JobEvent.run == bindparam("run"),
+        JobEvent.duration_s.is_not(None),
+        JobEvent.to_status.in_(list(_DONE)),
+    )
+    .order_by(JobEvent.id)
 )
 _Q_EPISODES = select(Episode.number, Episode.title).where(Episode.job_id == _JOB).order_by(Episode.number)
 _Q_SCENES = (
@@ -231,31 +237,129 @@ _Q_SHOTS = (
     .where(Shot.job_id == _JOB)
     .order_by(Shot.scene_number, Shot.number, ShotAsset.position)
 )
-_Q_ASSETS = select(
-    Asset.id, Asset.type, Asset.name, Asset.aliases, Asset.description, Asset.gender, Asset.age
-).where(Asset.id.in_(bindparam("ids", expanding=True)))
+_Q_ASSETS = (
+    select(Asset.id, Asset.type, Asset.name, Asset.aliases, Asset.description, Asset.gender, Asset.age)
+    .where(Asset.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Asset.id)
+)
 _REPORTS = cast(Table, Report.__table__)
 _INSERT_REPORT = insert(_REPORTS)
 
 
-def _stage_seconds(session: Session, job: ClaimedJob) -> dict[str, float]:
-    """Seconds each finished stage of this run took (report itself is still running)."""
-    rows = session.connection().execute(_Q_STAGE_SECONDS, {"job_id": job.id, "run": job.run})
-    return {_DONE[to]: round(seconds or 0.0, 3) for to, seconds in rows}
+def _rows(*columns: Any, order_by: Sequence[Any], where: Any, select_from: Any = None) -> Any:
+    query = select(func.json_agg(aggregate_order_by(func.json_build_array(*columns), *order_by)))
+    if select_from is not None:
+        query = query.select_from(select_from)
+    return query.where(where).scalar_subquery()
+
+
+#: PostgreSQL: all of the above in one statement, each list as a JSON array of row arrays in the
+#: same order (a report's eight reads were a fifth of a small job's statements).
+_PG_REPORT_INPUT = (
+    select(
+        Project.name,
+        ScriptContent.char_count,
+        ScriptContent.encoding,
+        _rows(*_Q_RECORDS.selected_columns, order_by=[ExtractionRecord.id], where=ExtractionRecord.job_id == _JOB)
+        .label("records"),
+        select(func.json_build_array(*USAGE_SUMS)).where(Chunk.job_id == _JOB, LLM_CHUNK).scalar_subquery()
+        .label("usage"),
+        _rows(*_Q_STAGE_SECONDS.selected_columns, order_by=[JobEvent.id], where=and_(
+            JobEvent.job_id == _JOB, JobEvent.run == Job.run, JobEvent.duration_s.is_not(None),
+            JobEvent.to_status.in_(list(_DONE)),
+        )).label("stage_seconds"),
+        _rows(*_Q_EPISODES.selected_columns, order_by=[Episode.number], where=Episode.job_id == _JOB)
+        .label("episodes"),
+        _rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == _JOB).label("scenes"),
+        _rows(
+            *_Q_SHOTS.selected_columns,
+            order_by=[Shot.scene_number, Shot.number, ShotAsset.position],
+            where=Shot.job_id == _JOB,
+            select_from=outerjoin(Shot, ShotAsset, ShotAsset.shot_id == Shot.id),
+        ).label("shots"),
+        _rows(*_Q_ASSETS.selected_columns, order_by=[Asset.id], where=Asset.id.in_(
+            union(
+                select(ExtractionRecord.asset_id).where(
+                    ExtractionRecord.job_id == _JOB, ExtractionRecord.asset_id.is_not(None)
+                ),
+                select(ShotAsset.asset_id).join(Shot, Shot.id == ShotAsset.shot_id).where(Shot.job_id == _JOB),
+            )
+        )).label("assets"),
+    )
+    .select_from(ScriptContent)
+    .join(Job, Job.id == ScriptContent.job_id)
+    .join(Project, Project.id == Job.project_id)
+    .where(ScriptContent.job_id == _JOB)
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """What the report reads of one job, as rows (tuples, or JSON arrays on PostgreSQL)."""
+
+    project: str
+    char_count: int
+    encoding: str
+    records: Sequence[Sequence[Any]]  # scene, asset id, asset type, attributes, dedup status
+    usage: dict[str, Any] | None
+    stage_seconds: Sequence[Sequence[Any]]  # status, seconds
+    episodes: Sequence[Sequence[Any]]  # number, title
+    scenes: Sequence[Sequence[Any]]  # episode, number, heading, int/ext, time, location
+    shots: Sequence[Sequence[Any]]  # id, episode, scene, number, type, description, asset id or None
+    assets: Sequence[Sequence[Any]]  # id, type, name, aliases, description, gender, age
+
+
+def _read(session: Session, job: ClaimedJob) -> _Reads:
+    """The report's inputs: one statement on PostgreSQL, one per list elsewhere."""
+    if session.connection().dialect.name == "postgresql":
+        return _read_one_statement(session, job)
+    return _read_each(session, job)
+
+
+def _read_one_statement(session: Session, job: ClaimedJob) -> _Reads:
+    row = session.connection().execute(_PG_REPORT_INPUT, {"job_id": job.id}).one()
+    return _Reads(
+        row.name, row.char_count, row.encoding, row.records or [],
+        usage_from_sums(row.usage, job.meta), row.stage_seconds or [], row.episodes or [],
+        row.scenes or [], row.shots or [], row.assets or [],
+    )  # fmt: skip
+
+
+def _read_each(session: Session, job: ClaimedJob) -> _Reads:
+    read = session.connection().execute
+    by_job = {"job_id": job.id}
+    header = read(_Q_HEADER, by_job).one()
+    records = read(_Q_RECORDS, by_job).all()
+    shots = read(_Q_SHOTS, by_job).all()
+    asset_ids = {r.asset_id for r in records if r.asset_id is not None}
+    asset_ids |= {s.asset_id for s in shots if s.asset_id is not None}
+    return _Reads(
+        header.name,
+        header.char_count,
+        header.encoding,
+        records,
+        job_usage(session, job.id, job.meta),
+        read(_Q_STAGE_SECONDS, {"job_id": job.id, "run": job.run}).all(),
+        read(_Q_EPISODES, by_job).all(),
+        read(_Q_SCENES, by_job).all(),
+        shots,
+        read(_Q_ASSETS, {"ids": sorted(asset_ids)}).all() if asset_ids else [],
+    )
 
 
 def _load(session: Session, job: ClaimedJob) -> ReportInput:
-    read = session.connection().execute
-    by_job = {"job_id": job.id}
-    content = read(_Q_HEADER, {"job_id": job.id}).one()
+    return _assemble(job, _read(session, job))
+
+
+def _assemble(job: ClaimedJob, reads: _Reads) -> ReportInput:
+    """The report's input from its reads: the job's header and stats, and typed rows."""
     # Every record once: the deduplicated ones feed the report, all of them the dedup counts.
-    all_records = read(_Q_RECORDS, by_job).all()
     dedup_counts: dict[str | None, int] = defaultdict(int)
-    for r in all_records:
-        dedup_counts[r.dedup_status] += 1
+    for *_, status in reads.records:
+        dedup_counts[status] += 1
     header = {
         "id": job.id,
-        "project": content.name,
+        "project": reads.project,
         "title": job.title,
         "status": Status.COMPLETED.value,
         "created_at": _iso(job.created_at),
@@ -264,53 +368,40 @@ def _load(session: Session, job: ClaimedJob) -> ReportInput:
         "author": (job.meta or {}).get("author"),
         "run": job.run,
         "stats": {
-            "characters_in_script": content.char_count,
-            "encoding": content.encoding,
+            "characters_in_script": reads.char_count,
+            "encoding": reads.encoding,
             "chunks": job.chunks_total,
             "provider": (job.options or {}).get("provider"),
-            "llm": job_usage(session, job.id, job.meta),
-            "stage_seconds": _stage_seconds(session, job),
+            "llm": reads.usage,
+            # Seconds each finished stage of this run took (report itself is still running).
+            "stage_seconds": {_DONE[to]: round(seconds or 0.0, 3) for to, seconds in reads.stage_seconds},
             "dedup": {k: dedup_counts[k] for k in sorted(dedup_counts, key=lambda k: (k is None, k or ""))},
         },
     }
-    episodes = [{"number": n, "title": t} for n, t in read(_Q_EPISODES, by_job)]
+    episodes = [{"number": n, "title": t} for n, t in reads.episodes]
     scenes = [
-        {
-            "episode": s.episode,
-            "number": s.number,
-            "heading": s.heading,
-            "int_ext": s.int_ext,
-            "time": s.time,
-            "location": s.location,
-        }
-        for s in read(_Q_SCENES, by_job)
+        {"episode": e, "number": n, "heading": h, "int_ext": ie, "time": t, "location": loc}
+        for e, n, h, ie, t, loc in reads.scenes
     ]
     records = [
-        RecordRow(
-            r.scene_number, r.asset_id, r.asset_type, int((r.attributes or {}).get("dialogue_lines", 0) or 0)
-        )
-        for r in all_records
-        if r.asset_id is not None
+        RecordRow(scene, asset, kind, int((attributes or {}).get("dialogue_lines", 0) or 0))
+        for scene, asset, kind, attributes, _ in reads.records
+        if asset is not None
     ]
     refs: dict[int, list[int]] = defaultdict(list)
-    shot_rows: list[Any] = []
-    for row in read(_Q_SHOTS, by_job):
-        if not shot_rows or shot_rows[-1].id != row.id:
+    shot_rows: list[Sequence[Any]] = []
+    for row in reads.shots:
+        if not shot_rows or shot_rows[-1][0] != row[0]:
             shot_rows.append(row)
-        if row.asset_id is not None:
-            refs[row.id].append(row.asset_id)
-    asset_ids = {r.asset_id for r in records} | {a for ids in refs.values() for a in ids}
-    assets = (
-        {
-            a.id: AssetRow(a.id, a.type, a.name, tuple(a.aliases or ()), a.description, a.gender, a.age)
-            for a in read(_Q_ASSETS, {"ids": sorted(asset_ids)})
-        }
-        if asset_ids
-        else {}
-    )
+        if row[6] is not None:
+            refs[row[0]].append(row[6])
+    assets = {
+        a: AssetRow(a, kind, name, tuple(aliases or ()), description, gender, age)
+        for a, kind, name, aliases, description, gender, age in reads.assets
+    }
     shots = [
-        ShotRow(s.episode, s.scene_number, s.number, s.type, s.description, tuple(refs[s.id]))
-        for s in shot_rows
+        ShotRow(episode, scene, number, kind, description, tuple(refs[shot_id]))
+        for shot_id, episode, scene, number, kind, description, _ in shot_rows
     ]
     return ReportInput(header, episodes, scenes, records, assets, shots)
 
