@@ -14,7 +14,6 @@ from typing import Any, cast
 
 import dramatiq
 from sqlalchemy import BindParameter, Table, and_, bindparam, func, insert, outerjoin, select, union
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from models import (
@@ -34,6 +33,7 @@ from models import (
 from models.base import utcnow
 from pipeline.broker import actor_options
 from pipeline.db import as_utc
+from pipeline.queries import json_rows
 from pipeline.runner import run_stage
 from pipeline.states import STAGE_BY_NAME, STAGES, Status
 from pipeline.transitions import ClaimedJob
@@ -246,13 +246,6 @@ _REPORTS = cast(Table, Report.__table__)
 _INSERT_REPORT = insert(_REPORTS)
 
 
-def _rows(*columns: Any, order_by: Sequence[Any], where: Any, select_from: Any = None) -> Any:
-    query = select(func.json_agg(aggregate_order_by(func.json_build_array(*columns), *order_by)))
-    if select_from is not None:
-        query = query.select_from(select_from)
-    return query.where(where).scalar_subquery()
-
-
 #: PostgreSQL: all of the above in one statement, each list as a JSON array of row arrays in the
 #: same order (a report's eight reads were a fifth of a small job's statements).
 _PG_REPORT_INPUT = (
@@ -260,24 +253,24 @@ _PG_REPORT_INPUT = (
         Project.name,
         ScriptContent.char_count,
         ScriptContent.encoding,
-        _rows(*_Q_RECORDS.selected_columns, order_by=[ExtractionRecord.id], where=ExtractionRecord.job_id == _JOB)
+        json_rows(*_Q_RECORDS.selected_columns, order_by=[ExtractionRecord.id], where=ExtractionRecord.job_id == _JOB)
         .label("records"),
         select(func.json_build_array(*USAGE_SUMS)).where(Chunk.job_id == _JOB, LLM_CHUNK).scalar_subquery()
         .label("usage"),
-        _rows(*_Q_STAGE_SECONDS.selected_columns, order_by=[JobEvent.id], where=and_(
+        json_rows(*_Q_STAGE_SECONDS.selected_columns, order_by=[JobEvent.id], where=and_(
             JobEvent.job_id == _JOB, JobEvent.run == Job.run, JobEvent.duration_s.is_not(None),
             JobEvent.to_status.in_(list(_DONE)),
         )).label("stage_seconds"),
-        _rows(*_Q_EPISODES.selected_columns, order_by=[Episode.number], where=Episode.job_id == _JOB)
+        json_rows(*_Q_EPISODES.selected_columns, order_by=[Episode.number], where=Episode.job_id == _JOB)
         .label("episodes"),
-        _rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == _JOB).label("scenes"),
-        _rows(
+        json_rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == _JOB).label("scenes"),
+        json_rows(
             *_Q_SHOTS.selected_columns,
             order_by=[Shot.scene_number, Shot.number, ShotAsset.position],
             where=Shot.job_id == _JOB,
             select_from=outerjoin(Shot, ShotAsset, ShotAsset.shot_id == Shot.id),
         ).label("shots"),
-        _rows(*_Q_ASSETS.selected_columns, order_by=[Asset.id], where=Asset.id.in_(
+        json_rows(*_Q_ASSETS.selected_columns, order_by=[Asset.id], where=Asset.id.in_(
             union(
                 select(ExtractionRecord.asset_id).where(
                     ExtractionRecord.job_id == _JOB, ExtractionRecord.asset_id.is_not(None)

@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Connection, Table, and_, bindparam, insert, join, select
 from sqlalchemy.orm import Session
 
 from models import Asset, ExtractionRecord, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
+from pipeline.queries import json_rows
 from pipeline.runner import run_stage
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME
@@ -216,28 +217,56 @@ _INSERT_SHOTS = insert(_SHOTS).returning(_SHOTS.c.id, sort_by_parameter_order=Tr
 _INSERT_SHOT_ASSETS = insert(cast(Table, ShotAsset.__table__))
 
 
+#: PostgreSQL: the three reads as one statement (names and scenes as JSON arrays of rows).
+_PG_INPUTS = select(
+    ScriptContent.text,
+    json_rows(
+        *_Q_NAMES.selected_columns,
+        order_by=[ExtractionRecord.scene_number, ExtractionRecord.id],
+        where=and_(
+            ExtractionRecord.job_id == ScriptContent.job_id, Asset.type.in_(("character", "prop"))
+        ),
+        select_from=join(ExtractionRecord, Asset, Asset.id == ExtractionRecord.asset_id),
+    ).label("names"),
+    json_rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == ScriptContent.job_id)
+    .label("scenes"),
+).where(ScriptContent.job_id == bindparam("job_id"))  # fmt: skip
+
+
 def _load(session: Session, job: ClaimedJob) -> Inputs:
-    read, by_job = session.connection().execute, {"job_id": job.id}
-    text = read(_Q_TEXT, by_job).scalar() or ""
+    connection = session.connection()
+    read = _read_one_statement if connection.dialect.name == "postgresql" else _read_each
+    return _inputs(job, *read(connection, job.id))
+
+
+Rows = Sequence[Sequence[Any]]
+
+
+def _read_one_statement(connection: Connection, job_id: str) -> tuple[str, Rows, Rows]:
+    text, name_rows, scene_rows = connection.execute(_PG_INPUTS, {"job_id": job_id}).one()
+    return text or "", name_rows or [], scene_rows or []
+
+
+def _read_each(connection: Connection, job_id: str) -> tuple[str, Rows, Rows]:
+    by_job = {"job_id": job_id}
+    text = connection.execute(_Q_TEXT, by_job).scalar()
+    return text or "", connection.execute(_Q_NAMES, by_job).all(), connection.execute(_Q_SCENES, by_job).all()
+
+
+def _inputs(job: ClaimedJob, text: str, name_rows: Rows, scene_rows: Rows) -> Inputs:
+    """The scenes to plan, each with its text and the names found in it (character and prop rows)."""
     names: dict[int, dict[str, dict[str, list[str]]]] = {}
     asset_ids: dict[tuple[str, str], int] = {}
-    rows = read(_Q_NAMES, by_job)
-    for scene_number, asset_id, kind, name, aliases in rows:
+    for scene_number, asset_id, kind, name, aliases in name_rows:
         by_kind = names.setdefault(scene_number, {"character": {}, "prop": {}})
         by_kind[kind].setdefault(name, [name, *(aliases or [])])
         asset_ids[(kind, name)] = asset_id
     scenes = []
-    for s in read(_Q_SCENES, by_job):
-        found = names.get(s.number, {"character": {}, "prop": {}})
+    for episode, number, heading, location, start, end in scene_rows:
+        found = names.get(number, {"character": {}, "prop": {}})
         scenes.append(
             SceneToPlan(
-                s.episode,
-                s.number,
-                s.heading,
-                s.location,
-                text[s.start : s.end],
-                found["character"],
-                found["prop"],
+                episode, number, heading, location, text[start:end], found["character"], found["prop"]
             )
         )
     return Inputs(scenes, asset_ids, job.language or "en", dict(job.options or {}))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, cast
 
 import dramatiq
-from sqlalchemy import Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from pipeline.llm import ChatClient, Endpoint, InvalidAnswer, llm_services
 from pipeline.llm.client import estimate_tokens
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
+from pipeline.queries import json_rows
 from pipeline.runner import Discarded, PoisonMessage, claim_stage, finish_stage, is_job_id, message_info
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME, Status
@@ -240,7 +241,19 @@ _PG_CLAIM_CHUNK = (
         _TEXTS.c.job_id == _CHUNKS.c.job_id,
     )
     .values(status="running", attempts=_CHUNKS.c.attempts + 1)
-    .returning(_CHUNKS.c.attempts, *_WORK_COLUMNS)
+    .returning(
+        _CHUNKS.c.attempts,
+        *_WORK_COLUMNS,
+        # The chunk's scenes too (:data:`_Q_SCENES` as a JSON array of rows): no second read.
+        json_rows(
+            *_Q_SCENES.selected_columns,
+            order_by=[_SCENES.c.number],
+            where=and_(
+                _SCENES.c.job_id == _CHUNKS.c.job_id,
+                _SCENES.c.number.between(_CHUNKS.c.first_scene, _CHUNKS.c.last_scene),
+            ),
+        ),
+    )
 )
 #: PostgreSQL: the chunk marked done and the fan-in counter in one statement; no row if either
 #: misses (another delivery finished the chunk, or the job left EXTRACTING).
@@ -253,7 +266,10 @@ def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | Non
     if connection.dialect.name == "postgresql":
         got = connection.execute(_PG_CLAIM_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}).one_or_none()
         if got is not None:
-            return _chunk_work(connection, job_id, chunk_id, _Claimed(*got))
+            *claimed, scenes = got
+            return _chunk_work(
+                connection, job_id, chunk_id, _Claimed(*claimed), [_Scene(*r) for r in scenes or ()]
+            )
     row = connection.execute(_Q_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}).one_or_none()
     if row is None:
         log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
@@ -284,13 +300,29 @@ class _Claimed(NamedTuple):
     text: str | None
 
 
-def _chunk_work(connection: Connection, job_id: str, chunk_id: int, c: _Claimed) -> ChunkWork:
-    """The claimed chunk's work, its scenes read; a chunk that keeps killing workers is poison."""
+class _Scene(NamedTuple):
+    """A scene as :data:`_Q_SCENES` reads it (a :class:`SceneSpan`)."""
+
+    number: int
+    heading: str
+    location: str | None
+    start: int
+    end: int
+    listed_characters: list[str] | None
+
+
+def _chunk_work(
+    connection: Connection, job_id: str, chunk_id: int, c: _Claimed, scenes: Sequence[SceneSpan] | None = None
+) -> ChunkWork:
+    """The claimed chunk's work (its scenes read unless given); a chunk that keeps killing workers is poison."""
     # Deliveries of this chunk beyond its counted retries: a worker died holding it (SIGKILL, OOM).
     deaths = c.attempts - 1 - message_info()[1]
     if deaths >= get_settings().stages.max_deaths:
         raise PoisonMessage(f"worker died {deaths} times extracting chunk {c.number} of this job")
-    scenes = connection.execute(_Q_SCENES, {"p_job_id": job_id, "p_first": c.first, "p_last": c.last}).all()
+    if scenes is None:
+        scenes = connection.execute(
+            _Q_SCENES, {"p_job_id": job_id, "p_first": c.first, "p_last": c.last}
+        ).all()
     meta = c.meta or {}
     return ChunkWork(
         job_id,

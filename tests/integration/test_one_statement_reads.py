@@ -1,0 +1,85 @@
+"""On PostgreSQL the report and storyboard stages read their inputs in one statement each; what they
+read equals what their portable reads (one statement per list, as on SQLite) give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from models import Chunk, Job
+from pipeline import jobs
+from pipeline.db import session_factory
+from pipeline.testing import drain
+from stages import extract, report, storyboard
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _plain(value: Any) -> Any:
+    """Rows and JSON arrays alike as nested lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) or hasattr(value, "_mapping"):
+        return [_plain(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("example", ["逆袭总裁.txt", "the-heist.fountain"])
+def test_one_statement_reads_equal_the_portable_reads(stub_worker, example):
+    broker, worker = stub_worker
+    job_id = jobs.submit([EXAMPLES / example], project="reads")
+    drain(broker, worker)
+    assert "COMPLETED" == jobs.get_status(job_id).status
+    with session_factory()() as s:
+        # Some LLM usage to sum, so the usage subquery is compared on real figures.
+        first = s.scalar(select(Chunk.id).where(Chunk.job_id == job_id).order_by(Chunk.number).limit(1))
+        s.execute(
+            update(Chunk)
+            .where(Chunk.id == first)
+            .values(provider="openai", calls=2, prompt_tokens=900, completion_tokens=80, latency_ms=4100)
+        )
+        s.commit()
+        row = s.execute(select(Job.id, Job.run, Job.meta).where(Job.id == job_id)).one()
+        job: Any = SimpleNamespace(id=row.id, run=row.run, meta=row.meta)
+        one = report._read_one_statement(s, job)
+        each = report._read_each(s, job)
+        board_one = storyboard._read_one_statement(s.connection(), job_id)
+        board_each = storyboard._read_each(s.connection(), job_id)
+
+    assert one.records and one.shots and one.assets and one.scenes and one.stage_seconds
+    assert one.usage is not None and 2 == one.usage["calls"]
+    for field in report._Reads.__dataclass_fields__:
+        assert _plain(getattr(each, field)) == _plain(getattr(one, field)), field
+    assert len(board_one[0]) > 1000 and board_one[1] and board_one[2]
+    assert _plain(list(board_each)) == _plain(list(board_one))
+
+
+def test_a_chunk_claim_returns_the_scenes_the_portable_read_gives(stub_worker):
+    """extract_chunk's claim on PostgreSQL returns its chunk's scenes; they equal _Q_SCENES' rows."""
+    broker, worker = stub_worker
+    job_id = jobs.submit([EXAMPLES / "low-tide.fountain"], project="reads", options={"max_chunk_chars": 1500})
+    drain(broker, worker)
+    with session_factory()() as s:
+        connection = s.connection()
+        chunks = connection.execute(
+            select(Chunk.id, Chunk.first_scene, Chunk.last_scene)
+            .where(Chunk.job_id == job_id)
+            .order_by(Chunk.number)
+        ).all()
+        assert len(chunks) > 2
+        # Back to extracting (rolled back below) so the claim statement matches.
+        connection.execute(update(Job).where(Job.id == job_id).values(status="EXTRACTING"))
+        connection.execute(update(Chunk).where(Chunk.job_id == job_id).values(status="pending"))
+        for chunk_id, first, last in chunks:
+            claimed = connection.execute(
+                extract._PG_CLAIM_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}
+            ).one()
+            read = connection.execute(
+                extract._Q_SCENES, {"p_job_id": job_id, "p_first": first, "p_last": last}
+            ).all()
+            assert read and _plain(read) == _plain(claimed[-1])
+        s.rollback()
