@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from models import Asset, ExtractionRecord, Project, Scene
 from pipeline.broker import actor_options
+from pipeline.queries import json_rows
 from pipeline.runner import run_stage
 from pipeline.settings import Settings, get_settings
 from pipeline.states import STAGE_BY_NAME
@@ -166,6 +167,7 @@ _Q_RECORDS = (
         Scene, and_(Scene.job_id == ExtractionRecord.job_id, Scene.number == ExtractionRecord.scene_number)
     )
     .where(ExtractionRecord.job_id == bindparam("job_id"))
+    .order_by(ExtractionRecord.id)
 )
 #: The per-project lock.
 _LOCK_PROJECT = select(Project.id).where(Project.id == bindparam("project_id")).with_for_update()
@@ -220,13 +222,31 @@ def _assets(rows: list[tuple[Any, ...]]) -> list[AssetOut]:
     ]
 
 
+#: PostgreSQL: both reads in one statement, as JSON arrays of rows in the same order.
+_PG_INPUTS = select(
+    json_rows(
+        *_Q_RECORDS.selected_columns,
+        order_by=[ExtractionRecord.id],
+        where=ExtractionRecord.job_id == bindparam("job_id"),
+        select_from=_Q_RECORDS.get_final_froms()[0],
+    ),
+    json_rows(*_Q_ASSETS.selected_columns, order_by=[Asset.id], where=_Q_ASSETS.whereclause),
+)
+
+
 def _load(session: Session, job: ClaimedJob) -> DedupIn:
     connection = session.connection()
-    rows = connection.execute(_Q_RECORDS, {"job_id": job.id}).all()
+    params = {"job_id": job.id, "project_id": job.project_id}
+    if connection.dialect.name == "postgresql":
+        record_rows, asset_rows = connection.execute(_PG_INPUTS, params).one()
+        rows, assets = record_rows or [], [tuple(a) for a in asset_rows or ()]
+    else:
+        rows, assets = connection.execute(_Q_RECORDS, params).all(), _read_assets(connection, job.project_id)
     records = [
-        RecordIn(r.id, r.asset_type, r.raw_name, r.scene_number, r.episode or 1, r.attributes) for r in rows
+        RecordIn(id_, kind, name, scene, episode or 1, attributes)
+        for id_, kind, name, scene, attributes, episode in rows
     ]
-    return DedupIn(records, _read_assets(connection, job.project_id))
+    return DedupIn(records, assets)
 
 
 def _merge(inputs: DedupIn) -> Merged:

@@ -14,7 +14,7 @@ from models import Chunk, Job
 from pipeline import jobs
 from pipeline.db import session_factory
 from pipeline.testing import drain
-from stages import extract, report, storyboard
+from stages import dedup, extract, report, storyboard
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -43,12 +43,15 @@ def test_one_statement_reads_equal_the_portable_reads(stub_worker, example):
             .values(provider="openai", calls=2, prompt_tokens=900, completion_tokens=80, latency_ms=4100)
         )
         s.commit()
-        row = s.execute(select(Job.id, Job.run, Job.meta).where(Job.id == job_id)).one()
-        job: Any = SimpleNamespace(id=row.id, run=row.run, meta=row.meta)
+        row = s.execute(select(Job.id, Job.run, Job.meta, Job.project_id).where(Job.id == job_id)).one()
+        job: Any = SimpleNamespace(id=row.id, run=row.run, meta=row.meta, project_id=row.project_id)
         one = report._read_one_statement(s, job)
         each = report._read_each(s, job)
         board_one = storyboard._read_one_statement(s.connection(), job_id)
         board_each = storyboard._read_each(s.connection(), job_id)
+        dedup_one = dedup._load(s, job)
+        dedup_records = s.connection().execute(dedup._Q_RECORDS, {"job_id": job_id}).all()
+        dedup_assets = dedup._read_assets(s.connection(), row.project_id)
 
     assert one.records and one.shots and one.assets and one.scenes and one.stage_seconds
     assert one.usage is not None and 2 == one.usage["calls"]
@@ -56,6 +59,14 @@ def test_one_statement_reads_equal_the_portable_reads(stub_worker, example):
         assert _plain(getattr(each, field)) == _plain(getattr(one, field)), field
     assert len(board_one[0]) > 1000 and board_one[1] and board_one[2]
     assert _plain(list(board_each)) == _plain(list(board_one))
+    # Equal as tuples, not only as lists: dedup compares a fresh read with the loaded rows to see
+    # whether another job wrote assets meanwhile.
+    assert dedup_assets and dedup_assets == dedup_one.asset_rows
+    assert [
+        (r.id, r.asset_type, r.raw_name, r.scene_number, r.episode or 1, r.attributes) for r in dedup_records
+    ] == [
+        (r.id, r.asset_type, r.raw_name, r.scene_number, r.episode, r.attributes) for r in dedup_one.records
+    ]
 
 
 def test_a_chunk_claim_returns_the_scenes_the_portable_read_gives(stub_worker):
