@@ -23,7 +23,7 @@ from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.settings import get_settings
 from pipeline.states import STAGES, StageSpec
-from pipeline.transitions import ClaimedJob, claim, transition
+from pipeline.transitions import ClaimedJob, Reads, claim, transition
 from pipeline.uow import UnitOfWork, stage_message
 
 log = get_logger(__name__)
@@ -69,8 +69,12 @@ def next_stage(spec: StageSpec) -> StageSpec | None:
     return STAGES[index + 1] if index + 1 < len(STAGES) else None
 
 
-def claim_stage(session: Session, spec: StageSpec, job_id: str) -> ClaimedJob | None:
+def claim_stage(
+    session: Session, spec: StageSpec, job_id: str, *, reads: Reads | None = None
+) -> ClaimedJob | None:
     """Take the job for ``spec``: compare-and-set its ready (or, on a retry, running) state to running.
+
+    On PostgreSQL the claim's statement also reads ``reads`` (the claimed job's ``inputs``).
 
     A message for an unknown job, or one that is cancelled, failed or already past this stage,
     is dropped with a log line and ``None``: losing that race is normal, not an error.
@@ -83,7 +87,9 @@ def claim_stage(session: Session, spec: StageSpec, job_id: str) -> ClaimedJob | 
         metrics().dropped.labels(spec.name).inc()
         return None
     message_id, attempt = message_info()
-    job = claim(session, job_id, spec.ready, spec.running, message_id=message_id, attempt=attempt)
+    job = claim(
+        session, job_id, spec.ready, spec.running, message_id=message_id, attempt=attempt, reads=reads
+    )
     if job is None:
         status = session.scalar(select(Job.status).where(Job.id == job_id))
         reason = "unknown job" if status is None else f"job is {status}"
@@ -163,6 +169,7 @@ def run_stage(
     compute: Callable[[In], Out],
     save: Callable[[Session, ClaimedJob, Out], Any],
     job_values: Callable[[ClaimedJob, Out], dict[str, Any]] | None = None,
+    reads: Reads | None = None,
 ) -> None:
     """Run one stage for one job, safely under redelivery, retries and cancellation.
 
@@ -177,9 +184,12 @@ def run_stage(
             ``dlq retry``) deletes it (:func:`pipeline.reruns.reset_outputs`).
         job_values: job columns the stage sets from its output (title, meta, stats …), written by
             the ``running → done`` statement itself instead of an UPDATE of the save's own.
+        reads: the stage's inputs as expressions over the job's columns; on PostgreSQL the claim's
+            statement reads them too and ``load`` finds their values in ``job.inputs`` (elsewhere
+            ``job.inputs`` is ``None`` and ``load`` reads its inputs itself).
     """
     with UnitOfWork() as uow:
-        job = claim_stage(uow.session, spec, job_id)
+        job = claim_stage(uow.session, spec, job_id, reads=reads)
         if job is None:
             return
         inputs = load(uow.session, job)

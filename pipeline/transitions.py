@@ -11,7 +11,7 @@ the same transaction.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Job, JobEvent
 from models.base import utcnow
@@ -62,9 +63,16 @@ class ClaimedJob:
     meta: dict[str, Any]
     created_at: datetime
     stage_started_at: datetime | None
+    #: On PostgreSQL, the values of the stage's ``reads`` (see :func:`claim`), read by the claim's
+    #: own statement; ``None`` elsewhere, or for a claim without reads.
+    inputs: tuple[Any, ...] | None = None
 
 
-_CLAIM_COLUMNS = tuple(f.name for f in dataclasses.fields(ClaimedJob))
+#: What a stage reads of its job, as expressions over the claimed job's columns (``id``,
+#: ``project_id``, ``run`` …): usually scalar subqueries of the stage's input tables.
+Reads = Callable[[ReadOnlyColumnCollection[str, Any]], Sequence[ColumnElement[Any]]]
+
+_CLAIM_COLUMNS = tuple(f.name for f in dataclasses.fields(ClaimedJob) if f.name != "inputs")
 _EVENT_COLUMNS = (
     "job_id",
     "run",
@@ -336,7 +344,7 @@ def record_note(session: Session, job_id: str, run: int, status: Status, detail:
 
 
 @cache
-def _claim_statement(postgresql: bool) -> Any:
+def _claim_statement(postgresql: bool, reads: Reads | None = None) -> Any:
     c = _JOBS.c
     running, ready, now = _p("p_running", "status"), _p("p_ready", "status"), _p("p_now", "updated_at")
     again = c.status == running  # in SET, columns read the row's values before the update
@@ -370,6 +378,8 @@ def _claim_statement(postgresql: bool) -> Any:
             else_=None,
         ),
     )
+    if reads is not None:
+        statement = statement.add_columns(*(c.label(f"_in{i}") for i, c in enumerate(reads(moved.c))))
     return statement
 
 
@@ -382,12 +392,14 @@ def claim(
     message_id: str | None = None,
     attempt: int | None = None,
     now: datetime | None = None,
+    reads: Reads | None = None,
 ) -> ClaimedJob | None:
     """Compare-and-set ``ready → running`` (or ``running → running`` for a retry), with its event.
 
     ``deliveries`` counts the claims of the current stage run: 1 from the ready state, +1 for
     each re-claim (a retry, or a redelivery after a worker died). The stage's start time is kept
-    across re-claims. On PostgreSQL the claim and its event row are one statement.
+    across re-claims. On PostgreSQL the claim and its event row are one statement, and that
+    statement also returns the values of ``reads`` (the stage's inputs) as ``inputs``.
 
     Returns:
         The claimed job's columns (fresh from ``RETURNING``), or ``None`` if it is in neither state.
@@ -402,10 +414,13 @@ def claim(
     }
     if postgresql:
         params.update(p_message_id=message_id, p_attempt=attempt)
-    row = session.connection().execute(_claim_statement(postgresql), params).one_or_none()
+    statement = _claim_statement(postgresql, reads if postgresql else None)
+    row = session.connection().execute(statement, params).one_or_none()
     if row is None:
         return None
-    job = ClaimedJob(**row._mapping)
+    columns = len(_CLAIM_COLUMNS)
+    inputs = tuple(row[columns:]) if postgresql and reads else None
+    job = ClaimedJob(**dict(zip(_CLAIM_COLUMNS, row[:columns], strict=True)), inputs=inputs)
     if not postgresql:
         reclaimed = job.deliveries > 1
         _record(

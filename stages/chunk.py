@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import ColumnElement, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Chunk, Episode, Scene, ScriptContent
 from pipeline.broker import actor_options
@@ -181,9 +182,16 @@ _CHUNKS, _SCENES, _EPISODES = (cast(Table, m.__table__) for m in (Chunk, Scene, 
 _INSERTS = {t.name: insert(t) for t in (_CHUNKS, _SCENES, _EPISODES)}
 
 
+def _reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
+    """The script's text and sources, read by the claim's statement (PostgreSQL)."""
+    return [
+        select(c).where(ScriptContent.job_id == job.id).scalar_subquery() for c in _Q_SCRIPT.selected_columns
+    ]
+
+
 def _load(session: Session, job: ClaimedJob) -> _Inputs:
-    row = session.connection().execute(_Q_SCRIPT, {"job_id": job.id}).one()
-    sources = [SourceSpan(s["name"], s["start"], s["end"]) for s in row.sources]
+    text, spans = job.inputs or session.connection().execute(_Q_SCRIPT, {"job_id": job.id}).one()
+    sources = [SourceSpan(s["name"], s["start"], s["end"]) for s in spans]
     ex = get_settings().extract
     options = job.options or {}
     max_chars = int(options.get("max_chunk_chars") or ex.max_chunk_chars)
@@ -191,7 +199,7 @@ def _load(session: Session, job: ClaimedJob) -> _Inputs:
     if (options.get("provider") or ex.provider) != "rules":
         max_chars = min(max_chars, llm_chunk_chars(ex, job.language))
         roster_size = ex.roster_size
-    return _Inputs(row.text, sources, max_chars, roster_size, job.language)
+    return _Inputs(text, sources, max_chars, roster_size, job.language)
 
 
 def _compute(inputs: _Inputs) -> Structure:
@@ -262,4 +270,4 @@ def _job_values(job: ClaimedJob, out: Structure) -> dict[str, Any]:
 @dramatiq.actor(actor_name="chunk", queue_name=CHUNK.queue, **actor_options("chunk"))
 def chunk(job_id: str) -> None:
     """Find one job's episodes and scenes and cut its chunks."""
-    run_stage(CHUNK, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values)
+    run_stage(CHUNK, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values, reads=_reads)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import Table, and_, bindparam, insert, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
-from models import Asset, ExtractionRecord, Project, Scene
+from models import Asset, ExtractionRecord, Job, Project, Scene
 from pipeline.broker import actor_options
 from pipeline.queries import json_rows
 from pipeline.runner import run_stage
@@ -222,26 +223,36 @@ def _assets(rows: list[tuple[Any, ...]]) -> list[AssetOut]:
     ]
 
 
-#: PostgreSQL: both reads in one statement, as JSON arrays of rows in the same order.
-_PG_INPUTS = select(
-    json_rows(
-        *_Q_RECORDS.selected_columns,
-        order_by=[ExtractionRecord.id],
-        where=ExtractionRecord.job_id == bindparam("job_id"),
-        select_from=_Q_RECORDS.get_final_froms()[0],
-    ),
-    json_rows(*_Q_ASSETS.selected_columns, order_by=[Asset.id], where=_Q_ASSETS.whereclause),
-)
+def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
+    """PostgreSQL: both reads as expressions over the job's columns (JSON arrays of rows in the
+    same order), read by the claim's statement; :data:`_PG_INPUTS` is the same on its own."""
+    return [
+        json_rows(
+            *_Q_RECORDS.selected_columns,
+            order_by=[ExtractionRecord.id],
+            where=ExtractionRecord.job_id == job.id,
+            select_from=_Q_RECORDS.get_final_froms()[0],
+        ),
+        json_rows(
+            *_Q_ASSETS.selected_columns,
+            order_by=[Asset.id],
+            where=and_(Asset.project_id == job.project_id, Asset.deleted.is_(False)),
+        ),
+    ]
+
+
+_JOBS = cast(Table, Job.__table__)
+_PG_INPUTS = select(*_pg_reads(_JOBS.c)).where(_JOBS.c.id == bindparam("job_id"))
 
 
 def _load(session: Session, job: ClaimedJob) -> DedupIn:
     connection = session.connection()
-    params = {"job_id": job.id, "project_id": job.project_id}
-    if connection.dialect.name == "postgresql":
-        record_rows, asset_rows = connection.execute(_PG_INPUTS, params).one()
+    if job.inputs is not None or connection.dialect.name == "postgresql":
+        record_rows, asset_rows = job.inputs or connection.execute(_PG_INPUTS, {"job_id": job.id}).one()
         rows, assets = record_rows or [], [tuple(a) for a in asset_rows or ()]
     else:
-        rows, assets = connection.execute(_Q_RECORDS, params).all(), _read_assets(connection, job.project_id)
+        rows = connection.execute(_Q_RECORDS, {"job_id": job.id}).all()
+        assets = _read_assets(connection, job.project_id)
     records = [
         RecordIn(id_, kind, name, scene, episode or 1, attributes)
         for id_, kind, name, scene, attributes, episode in rows
@@ -400,4 +411,4 @@ def _record_decisions(session: Session, rows: list[tuple[int, str, int | None, f
 @dramatiq.actor(actor_name="dedup", queue_name=DEDUP.queue, **actor_options("dedup"))
 def dedup(job_id: str) -> None:
     """Deduplicate one job's records into its project's assets."""
-    run_stage(DEDUP, job_id, load=_load, compute=_merge, save=_save)
+    run_stage(DEDUP, job_id, load=_load, compute=_merge, save=_save, reads=_pg_reads)

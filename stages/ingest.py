@@ -12,8 +12,9 @@ from pathlib import PurePath
 from typing import Any
 
 import dramatiq
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import ScriptContent
 from pipeline.broker import actor_options
@@ -59,9 +60,16 @@ _Q_SCRIPT = select(ScriptContent.text, ScriptContent.sha256, ScriptContent.sourc
 )
 
 
+def _reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
+    """The script's text, hash and sources, read by the claim's statement (PostgreSQL)."""
+    return [
+        select(c).where(ScriptContent.job_id == job.id).scalar_subquery() for c in _Q_SCRIPT.selected_columns
+    ]
+
+
 def _load(session: Session, job: ClaimedJob) -> tuple[str, str, list[str]]:
-    row = session.connection().execute(_Q_SCRIPT, {"job_id": job.id}).one()
-    return row.text, row.sha256, [s["name"] for s in row.sources]
+    text, sha256, sources = job.inputs or session.connection().execute(_Q_SCRIPT, {"job_id": job.id}).one()
+    return text, sha256, [s["name"] for s in sources]
 
 
 def _compute(inputs: tuple[str, str, list[str]]) -> Ingested:
@@ -85,4 +93,4 @@ def _job_values(job: ClaimedJob, out: Ingested) -> dict[str, Any]:
 @dramatiq.actor(actor_name="ingest", queue_name=INGEST.queue, **actor_options("ingest"))
 def ingest(job_id: str) -> None:
     """Ingest one job."""
-    run_stage(INGEST, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values)
+    run_stage(INGEST, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values, reads=_reads)

@@ -13,8 +13,20 @@ from datetime import datetime
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import BindParameter, Table, and_, bindparam, func, insert, outerjoin, select, union
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    outerjoin,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import (
     Asset,
@@ -246,44 +258,42 @@ _REPORTS = cast(Table, Report.__table__)
 _INSERT_REPORT = insert(_REPORTS)
 
 
-#: PostgreSQL: all of the above in one statement, each list as a JSON array of row arrays in the
-#: same order (a report's eight reads were a fifth of a small job's statements).
-_PG_REPORT_INPUT = (
-    select(
-        Project.name,
-        ScriptContent.char_count,
-        ScriptContent.encoding,
-        json_rows(*_Q_RECORDS.selected_columns, order_by=[ExtractionRecord.id], where=ExtractionRecord.job_id == _JOB)
-        .label("records"),
-        select(func.json_build_array(*USAGE_SUMS)).where(Chunk.job_id == _JOB, LLM_CHUNK).scalar_subquery()
-        .label("usage"),
+def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
+    """PostgreSQL: all of the above as expressions over the job's columns, each list one JSON array
+    of rows in the same order. The claim's statement reads them (a report's eight reads were a
+    fifth of a small job's statements); :data:`_PG_REPORT_INPUT` is the same on its own."""
+    of_job = ScriptContent.job_id == job.id
+    return [
+        select(Project.name).where(Project.id == job.project_id).scalar_subquery(),
+        select(ScriptContent.char_count).where(of_job).scalar_subquery(),
+        select(ScriptContent.encoding).where(of_job).scalar_subquery(),
+        json_rows(*_Q_RECORDS.selected_columns, order_by=[ExtractionRecord.id], where=ExtractionRecord.job_id == job.id),
+        select(func.json_build_array(*USAGE_SUMS)).where(Chunk.job_id == job.id, LLM_CHUNK).scalar_subquery(),
         json_rows(*_Q_STAGE_SECONDS.selected_columns, order_by=[JobEvent.id], where=and_(
-            JobEvent.job_id == _JOB, JobEvent.run == Job.run, JobEvent.duration_s.is_not(None),
+            JobEvent.job_id == job.id, JobEvent.run == job.run, JobEvent.duration_s.is_not(None),
             JobEvent.to_status.in_(list(_DONE)),
-        )).label("stage_seconds"),
-        json_rows(*_Q_EPISODES.selected_columns, order_by=[Episode.number], where=Episode.job_id == _JOB)
-        .label("episodes"),
-        json_rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == _JOB).label("scenes"),
+        )),
+        json_rows(*_Q_EPISODES.selected_columns, order_by=[Episode.number], where=Episode.job_id == job.id),
+        json_rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == job.id),
         json_rows(
             *_Q_SHOTS.selected_columns,
             order_by=[Shot.scene_number, Shot.number, ShotAsset.position],
-            where=Shot.job_id == _JOB,
+            where=Shot.job_id == job.id,
             select_from=outerjoin(Shot, ShotAsset, ShotAsset.shot_id == Shot.id),
-        ).label("shots"),
+        ),
         json_rows(*_Q_ASSETS.selected_columns, order_by=[Asset.id], where=Asset.id.in_(
             union(
                 select(ExtractionRecord.asset_id).where(
-                    ExtractionRecord.job_id == _JOB, ExtractionRecord.asset_id.is_not(None)
+                    ExtractionRecord.job_id == job.id, ExtractionRecord.asset_id.is_not(None)
                 ),
-                select(ShotAsset.asset_id).join(Shot, Shot.id == ShotAsset.shot_id).where(Shot.job_id == _JOB),
+                select(ShotAsset.asset_id).join(Shot, Shot.id == ShotAsset.shot_id).where(Shot.job_id == job.id),
             )
-        )).label("assets"),
-    )
-    .select_from(ScriptContent)
-    .join(Job, Job.id == ScriptContent.job_id)
-    .join(Project, Project.id == Job.project_id)
-    .where(ScriptContent.job_id == _JOB)
-)  # fmt: skip
+        )),
+    ]  # fmt: skip
+
+
+_JOBS = cast(Table, Job.__table__)
+_PG_REPORT_INPUT = select(*_pg_reads(_JOBS.c)).where(_JOBS.c.id == _JOB)
 
 
 @dataclass(frozen=True)
@@ -303,18 +313,24 @@ class _Reads:
 
 
 def _read(session: Session, job: ClaimedJob) -> _Reads:
-    """The report's inputs: one statement on PostgreSQL, one per list elsewhere."""
+    """The report's inputs: read by the claim on PostgreSQL, one statement per list elsewhere."""
+    if job.inputs is not None:
+        return _reads_of(job.inputs, job)
     if session.connection().dialect.name == "postgresql":
         return _read_one_statement(session, job)
     return _read_each(session, job)
 
 
 def _read_one_statement(session: Session, job: ClaimedJob) -> _Reads:
-    row = session.connection().execute(_PG_REPORT_INPUT, {"job_id": job.id}).one()
+    return _reads_of(session.connection().execute(_PG_REPORT_INPUT, {"job_id": job.id}).one(), job)
+
+
+def _reads_of(values: Sequence[Any], job: ClaimedJob) -> _Reads:
+    """:class:`_Reads` from the values of :func:`_pg_reads`."""
+    project, char_count, encoding, records, usage, seconds, episodes, scenes, shots, assets = values
     return _Reads(
-        row.name, row.char_count, row.encoding, row.records or [],
-        usage_from_sums(row.usage, job.meta), row.stage_seconds or [], row.episodes or [],
-        row.scenes or [], row.shots or [], row.assets or [],
+        project, char_count, encoding, records or [], usage_from_sums(usage, job.meta), seconds or [],
+        episodes or [], scenes or [], shots or [], assets or [],
     )  # fmt: skip
 
 
@@ -426,4 +442,6 @@ def _job_values(job: ClaimedJob, out: dict[str, Any]) -> dict[str, Any]:
 @dramatiq.actor(actor_name="report", queue_name=REPORT.queue, **actor_options("report"))
 def report(job_id: str) -> None:
     """Write one job's report."""
-    run_stage(REPORT, job_id, load=_load, compute=render_all, save=_save, job_values=_job_values)
+    run_stage(
+        REPORT, job_id, load=_load, compute=render_all, save=_save, job_values=_job_values, reads=_pg_reads
+    )

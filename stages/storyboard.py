@@ -7,10 +7,11 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import Connection, Table, and_, bindparam, insert, join, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, insert, join, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
-from models import Asset, ExtractionRecord, Scene, ScriptContent, Shot, ShotAsset
+from models import Asset, ExtractionRecord, Job, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
 from pipeline.queries import json_rows
 from pipeline.runner import run_stage
@@ -217,23 +218,28 @@ _INSERT_SHOTS = insert(_SHOTS).returning(_SHOTS.c.id, sort_by_parameter_order=Tr
 _INSERT_SHOT_ASSETS = insert(cast(Table, ShotAsset.__table__))
 
 
-#: PostgreSQL: the three reads as one statement (names and scenes as JSON arrays of rows).
-_PG_INPUTS = select(
-    ScriptContent.text,
-    json_rows(
-        *_Q_NAMES.selected_columns,
-        order_by=[ExtractionRecord.scene_number, ExtractionRecord.id],
-        where=and_(
-            ExtractionRecord.job_id == ScriptContent.job_id, Asset.type.in_(("character", "prop"))
+def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
+    """PostgreSQL: the three reads as expressions over the job's columns (names and scenes as JSON
+    arrays of rows), read by the claim's statement; :data:`_PG_INPUTS` is the same on its own."""
+    return [
+        select(ScriptContent.text).where(ScriptContent.job_id == job.id).scalar_subquery(),
+        json_rows(
+            *_Q_NAMES.selected_columns,
+            order_by=[ExtractionRecord.scene_number, ExtractionRecord.id],
+            where=and_(ExtractionRecord.job_id == job.id, Asset.type.in_(("character", "prop"))),
+            select_from=join(ExtractionRecord, Asset, Asset.id == ExtractionRecord.asset_id),
         ),
-        select_from=join(ExtractionRecord, Asset, Asset.id == ExtractionRecord.asset_id),
-    ).label("names"),
-    json_rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == ScriptContent.job_id)
-    .label("scenes"),
-).where(ScriptContent.job_id == bindparam("job_id"))  # fmt: skip
+        json_rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == job.id),
+    ]
+
+
+_JOBS = cast(Table, Job.__table__)
+_PG_INPUTS = select(*_pg_reads(_JOBS.c)).where(_JOBS.c.id == bindparam("job_id"))
 
 
 def _load(session: Session, job: ClaimedJob) -> Inputs:
+    if job.inputs is not None:
+        return _inputs(job, *_rows_of(job.inputs))
     connection = session.connection()
     read = _read_one_statement if connection.dialect.name == "postgresql" else _read_each
     return _inputs(job, *read(connection, job.id))
@@ -242,9 +248,13 @@ def _load(session: Session, job: ClaimedJob) -> Inputs:
 Rows = Sequence[Sequence[Any]]
 
 
-def _read_one_statement(connection: Connection, job_id: str) -> tuple[str, Rows, Rows]:
-    text, name_rows, scene_rows = connection.execute(_PG_INPUTS, {"job_id": job_id}).one()
+def _rows_of(values: Sequence[Any]) -> tuple[str, Rows, Rows]:
+    text, name_rows, scene_rows = values
     return text or "", name_rows or [], scene_rows or []
+
+
+def _read_one_statement(connection: Connection, job_id: str) -> tuple[str, Rows, Rows]:
+    return _rows_of(connection.execute(_PG_INPUTS, {"job_id": job_id}).one())
 
 
 def _read_each(connection: Connection, job_id: str) -> tuple[str, Rows, Rows]:
@@ -356,4 +366,6 @@ def _job_values(job: ClaimedJob, plan: Plan) -> dict[str, Any]:
 @dramatiq.actor(actor_name="storyboard", queue_name=STORYBOARD.queue, **actor_options("storyboard"))
 def storyboard(job_id: str) -> None:
     """Plan one job's shots."""
-    run_stage(STORYBOARD, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values)
+    run_stage(
+        STORYBOARD, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values, reads=_pg_reads
+    )

@@ -44,7 +44,9 @@ def test_one_statement_reads_equal_the_portable_reads(stub_worker, example):
         )
         s.commit()
         row = s.execute(select(Job.id, Job.run, Job.meta, Job.project_id).where(Job.id == job_id)).one()
-        job: Any = SimpleNamespace(id=row.id, run=row.run, meta=row.meta, project_id=row.project_id)
+        job: Any = SimpleNamespace(
+            id=row.id, run=row.run, meta=row.meta, project_id=row.project_id, inputs=None
+        )
         one = report._read_one_statement(s, job)
         each = report._read_each(s, job)
         board_one = storyboard._read_one_statement(s.connection(), job_id)
@@ -94,3 +96,43 @@ def test_a_chunk_claim_returns_the_scenes_the_portable_read_gives(stub_worker):
             ).all()
             assert read and _plain(read) == _plain(claimed[-1])
         s.rollback()
+
+
+@pytest.mark.parametrize("stage", ["ingest", "chunk", "dedup", "storyboard", "report"])
+def test_the_claim_reads_the_stage_inputs(stub_worker, stage):
+    """On PostgreSQL a stage's claim statement returns its inputs: the same values the stage's own
+    reads give, so its load makes no statement of its own."""
+    from sqlalchemy import event
+
+    from pipeline.db import get_engine
+    from pipeline.states import STAGE_BY_NAME
+    from pipeline.transitions import claim
+    from stages import chunk, ingest
+
+    broker, worker = stub_worker
+    job_id = jobs.submit([EXAMPLES / "the-heist.fountain"], project="reads")
+    drain(broker, worker)
+    module = {"ingest": ingest, "chunk": chunk, "dedup": dedup, "storyboard": storyboard, "report": report}[
+        stage
+    ]
+    reads = getattr(module, "_reads", None) or module._pg_reads
+    spec = STAGE_BY_NAME[stage]
+    statements: list[str] = []
+    with session_factory()() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(status=spec.ready.value))
+        job = claim(s, job_id, spec.ready, spec.running, reads=reads)
+        assert job is not None and job.inputs is not None
+        bare = SimpleNamespace(**{k: getattr(job, k) for k in ("id", "run", "meta", "project_id", "options")})
+        count = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(get_engine(), "before_cursor_execute", count)
+        try:
+            loaded = module._load(s, job)
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", count)
+        assert [] == statements  # the load read nothing itself
+        own = module._load(s, SimpleNamespace(**vars(bare), inputs=None, language=job.language,
+                                              title=job.title, created_at=job.created_at, chunks_total=job.chunks_total))  # fmt: skip
+        s.rollback()
+    if stage == "report":  # the header's finished_at is the time of the load
+        loaded.job.pop("finished_at"), own.job.pop("finished_at")
+    assert own == loaded
