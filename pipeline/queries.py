@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import JSON, Insert, Table, Text, bindparam, func, insert, literal, select
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 
 def json_rows(*columns: Any, order_by: Sequence[Any], where: Any, select_from: Any = None) -> Any:
@@ -19,3 +22,44 @@ def json_rows(*columns: Any, order_by: Sequence[Any], where: Any, select_from: A
     if select_from is not None:
         query = query.select_from(select_from)
     return query.where(where).scalar_subquery()
+
+
+def insert_from_arrays(table: Table, columns: Sequence[str], *, prefix: str, job_id: Any) -> Insert:
+    """``INSERT INTO table (job_id, columns…) SELECT :job_id, u.… FROM unnest(:<prefix>_<column>, …)``.
+
+    One statement for any number of rows: each column's values travel as one array parameter
+    (``<prefix>_<column>``, made by :func:`array_params`), cast to the column's type. Columns not
+    named that have a constant Python-side default get it, as in an ORM insert. PostgreSQL only.
+    """
+    arrays = [
+        sql_cast(bindparam(f"{prefix}_{name}", type_=ARRAY(Text)), ARRAY(JSONB))
+        if _is_json(table.c[name])
+        else sql_cast(bindparam(f"{prefix}_{name}"), ARRAY(table.c[name].type))
+        for name in columns
+    ]
+    rows = func.unnest(*arrays).table_valued(*columns).render_derived(name=prefix)
+    defaults = {
+        c.name: literal(c.default.arg, c.type)
+        for c in table.c
+        if c.name not in columns and c.name != "job_id" and isinstance(c.default, ScalarElementColumnDefault)
+    }
+    names = ["job_id", *columns, *defaults]
+    values = [job_id, *(rows.c[name] for name in columns), *defaults.values()]
+    return insert(table).from_select(names, select(*values), include_defaults=False)
+
+
+def array_params(
+    table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, prefix: str
+) -> dict[str, list[Any]]:
+    """The parameters of :func:`insert_from_arrays`: ``rows`` as one list per column (JSON as text)."""
+    out: dict[str, list[Any]] = {}
+    for i, name in enumerate(columns):
+        values = [row[i] for row in rows]
+        if _is_json(table.c[name]):
+            values = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+        out[f"{prefix}_{name}"] = values
+    return out
+
+
+def _is_json(column: Any) -> bool:
+    return isinstance(column.type, JSON)

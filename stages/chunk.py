@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import ColumnElement, Table, bindparam, insert, select
+from sqlalchemy import BindParameter, ColumnElement, Table, bindparam, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Chunk, Episode, Scene, ScriptContent
 from pipeline.broker import actor_options
+from pipeline.queries import array_params, insert_from_arrays
 from pipeline.runner import run_stage
 from pipeline.settings import ExtractSettings, get_settings
 from pipeline.states import STAGE_BY_NAME
@@ -212,53 +214,71 @@ def _compute(inputs: _Inputs) -> Structure:
     )
 
 
+_EPISODE_COLUMNS = ("number", "title", "start", "end")
+_SCENE_COLUMNS = (
+    "episode",
+    "number",
+    "heading",
+    "int_ext",
+    "time",
+    "location",
+    "start",
+    "end",
+    "listed_characters",
+)
+_CHUNK_COLUMNS = ("number", "start", "end", "first_scene", "last_scene", "content_hash")
+#: PostgreSQL: episodes, scenes and chunks in one statement (two INSERT CTEs and an INSERT), each
+#: table's rows as column arrays.
+_JOB_ID: BindParameter[str] = bindparam("job_id")
+_PG_INSERT_STRUCTURE = (
+    insert_from_arrays(_CHUNKS, _CHUNK_COLUMNS, prefix="c", job_id=_JOB_ID)
+    .add_cte(insert_from_arrays(_EPISODES, _EPISODE_COLUMNS, prefix="e", job_id=_JOB_ID).cte("episodes_in"))
+    .add_cte(insert_from_arrays(_SCENES, _SCENE_COLUMNS, prefix="s", job_id=_JOB_ID).cte("scenes_in"))
+)
+
+
 def _save(session: Session, job: ClaimedJob, out: Structure) -> None:
     # No DELETE first: see run_stage's ``save`` (re-runs delete a job's chunks, scenes, episodes).
-    write = session.connection().execute
-    if out.episodes:
-        write(
-            _INSERTS["episodes"],
-            [
-                {"job_id": job.id, "number": e.number, "title": e.title, "start": e.start, "end": e.end}
-                for e in out.episodes
-            ],
-        )
-    if out.scenes:
-        write(
-            _INSERTS["scenes"],
-            [
-                {
-                    "job_id": job.id,
-                    "episode": s.episode,
-                    "number": s.number,
-                    "heading": s.heading,
-                    "int_ext": s.int_ext,
-                    "time": s.time,
-                    "location": s.location,
-                    "start": s.start,
-                    "end": s.end,
-                    "listed_characters": list(s.listed_characters),
-                }
-                for s in out.scenes
-            ],
-        )
-    if out.chunks:
-        write(
-            _INSERTS["chunks"],
-            [
-                {
-                    "job_id": job.id,
-                    "number": c.number,
-                    "start": c.start,
-                    "end": c.end,
-                    "first_scene": c.first_scene,
-                    "last_scene": c.last_scene,
-                    "content_hash": h,
-                    "status": "pending",
-                }
-                for c, h in zip(out.chunks, out.hashes, strict=True)
-            ],
-        )
+    connection = session.connection()
+    insert_rows = _insert_arrays if connection.dialect.name == "postgresql" else _insert_each
+    insert_rows(connection, job.id, _rows(out))
+
+
+def _rows(out: Structure) -> dict[str, list[tuple[Any, ...]]]:
+    """The structure's rows per table, in the order of ``_<TABLE>_COLUMNS``."""
+    return {
+        "episodes": [(e.number, e.title, e.start, e.end) for e in out.episodes],
+        "scenes": [
+            (s.episode, s.number, s.heading, s.int_ext, s.time, s.location, s.start, s.end, list(s.listed_characters))
+            for s in out.scenes
+        ],
+        "chunks": [
+            (c.number, c.start, c.end, c.first_scene, c.last_scene, h)
+            for c, h in zip(out.chunks, out.hashes, strict=True)
+        ],
+    }  # fmt: skip
+
+
+_COLUMNS = {"episodes": _EPISODE_COLUMNS, "scenes": _SCENE_COLUMNS, "chunks": _CHUNK_COLUMNS}
+_TABLES = {"episodes": _EPISODES, "scenes": _SCENES, "chunks": _CHUNKS}
+
+
+def _insert_arrays(connection: Connection, job_id: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """PostgreSQL: every table's rows in one statement (:data:`_PG_INSERT_STRUCTURE`)."""
+    params: dict[str, Any] = {"job_id": job_id}
+    for table, prefix in (("episodes", "e"), ("scenes", "s"), ("chunks", "c")):
+        params.update(array_params(_TABLES[table], _COLUMNS[table], rows[table], prefix=prefix))
+    connection.execute(_PG_INSERT_STRUCTURE, params)
+
+
+def _insert_each(connection: Connection, job_id: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Elsewhere: one INSERT per table (an executemany; columns not given get their defaults)."""
+    for table, table_rows in rows.items():
+        if table_rows:
+            names = _COLUMNS[table]
+            connection.execute(
+                _INSERTS[table], [{"job_id": job_id, **dict(zip(names, r, strict=True))} for r in table_rows]
+            )
 
 
 def _job_values(job: ClaimedJob, out: Structure) -> dict[str, Any]:

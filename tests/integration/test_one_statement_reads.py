@@ -136,3 +136,38 @@ def test_the_claim_reads_the_stage_inputs(stub_worker, stage):
     if stage == "report":  # the header's finished_at is the time of the load
         loaded.job.pop("finished_at"), own.job.pop("finished_at")
     assert own == loaded
+
+
+@pytest.mark.parametrize("example", ["逆袭总裁.txt", "the-heist.fountain"])
+def test_chunk_inserts_from_arrays_equal_the_row_inserts(pg_settings, example):
+    """Chunk's one-statement insert (column arrays through unnest) writes exactly the rows its
+    per-table inserts write: every column, JSON, NULLs and the chunks' defaults included."""
+    from pipeline.broker import setup_broker
+    from pipeline.sources import read_scripts
+    from stages import chunk
+
+    setup_broker(pg_settings, stub=True)
+    job_id = jobs.submit([EXAMPLES / example], project="inserts")
+    script = read_scripts([EXAMPLES / example], max_bytes=10_000_000)
+    inputs = chunk._Inputs(script.text, [chunk.SourceSpan(s["name"], s["start"], s["end"]) for s in script.sources],
+                           600, 0, None)  # fmt: skip
+    rows = chunk._rows(chunk._compute(inputs))
+    assert rows["scenes"] and rows["chunks"]
+    assert any(r[-1] for r in rows["scenes"]) == example.endswith(".txt")  # listed characters (JSON)
+
+    def written(insert) -> dict[str, list[tuple]]:
+        with session_factory()() as s, s.begin():
+            insert(s.connection(), job_id, rows)
+            out = {}
+            for name, table in chunk._TABLES.items():
+                columns = [c for c in table.c if c.name not in ("id", "job_id")]
+                out[name] = [
+                    tuple(r)
+                    for r in s.execute(
+                        select(*columns).where(table.c.job_id == job_id).order_by(table.c.number)
+                    )
+                ]
+                s.execute(table.delete().where(table.c.job_id == job_id))
+        return out
+
+    assert written(chunk._insert_each) == written(chunk._insert_arrays)
