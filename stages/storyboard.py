@@ -7,13 +7,15 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, insert, join, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, func, insert, join, select
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Asset, ExtractionRecord, Job, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
-from pipeline.queries import json_rows
+from pipeline.queries import array_params, insert_from_arrays, json_rows
 from pipeline.runner import run_stage
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME
@@ -215,7 +217,8 @@ _Q_SCENES = (
 )
 _SHOTS = cast(Table, Shot.__table__)
 _INSERT_SHOTS = insert(_SHOTS).returning(_SHOTS.c.id, sort_by_parameter_order=True)
-_INSERT_SHOT_ASSETS = insert(cast(Table, ShotAsset.__table__))
+_SHOT_ASSETS = cast(Table, ShotAsset.__table__)
+_INSERT_SHOT_ASSETS = insert(_SHOT_ASSETS)
 
 
 def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
@@ -324,35 +327,84 @@ def _compute_llm(inputs: Inputs) -> Plan:
     return Plan(list(zip(inputs.scenes, plans, strict=True)), inputs.asset_ids, spent.as_dict())
 
 
+_SHOT_COLUMNS = ("episode", "scene_number", "number", "type", "description")
+_REF_COLUMNS = ("scene_number", "number", "asset_id", "position")
+#: PostgreSQL: the shots and their asset references in one statement: the shots' INSERT … FROM
+#: unnest(arrays) as a CTE returning their ids, the references joined to it by (scene, number).
+_NEW_SHOTS = (
+    insert_from_arrays(_SHOTS, _SHOT_COLUMNS, prefix="h", job_id=bindparam("job_id"))
+    .returning(_SHOTS.c.id, _SHOTS.c.scene_number, _SHOTS.c.number)
+    .cte("new_shots")
+)
+_REF_TYPES = (
+    _SHOTS.c.scene_number.type,
+    _SHOTS.c.number.type,
+    _SHOT_ASSETS.c.asset_id.type,
+    _SHOT_ASSETS.c.position.type,
+)
+_REFS = (
+    func.unnest(
+        *(sql_cast(bindparam(f"r_{n}"), ARRAY(t)) for n, t in zip(_REF_COLUMNS, _REF_TYPES, strict=True))
+    )
+    .table_valued(*_REF_COLUMNS)
+    .render_derived(name="r")
+)
+_PG_INSERT_SHOTS = (
+    insert(_SHOT_ASSETS)
+    .from_select(
+        ["shot_id", "asset_id", "position"],
+        select(_NEW_SHOTS.c.id, _REFS.c.asset_id, _REFS.c.position).join(
+            _NEW_SHOTS,
+            and_(_NEW_SHOTS.c.scene_number == _REFS.c.scene_number, _NEW_SHOTS.c.number == _REFS.c.number),
+        ),
+    )
+    .add_cte(_NEW_SHOTS)
+)
+
+
 def _save(session: Session, job: ClaimedJob, plan: Plan) -> None:
-    write = session.connection().execute
-    rows = [
-        {
-            "job_id": job.id,
-            "episode": scene.episode,
-            "scene_number": scene.number,
-            "number": shot.number,
-            "type": shot.type,
-            "description": shot.description,
-        }
-        for scene, shots in plan.scenes
-        for shot in shots
+    shots = [
+        (scene.episode, scene.number, shot.number, shot.type, shot.description)
+        for scene, planned in plan.scenes
+        for shot in planned
     ]
-    if not rows:
+    if not shots:
         return
-    ids = write(_INSERT_SHOTS, rows).scalars().all()
-    refs = []
-    flat = [shot for _, shots in plan.scenes for shot in shots]
-    for shot_id, shot in zip(ids, flat, strict=True):
-        seen: set[int] = set()
-        for kind, names in (("character", shot.characters), ("prop", shot.props)):
-            for name in names:
-                asset_id = plan.asset_ids.get((kind, name))
-                if asset_id is not None and asset_id not in seen:
-                    seen.add(asset_id)
-                    refs.append({"shot_id": shot_id, "asset_id": asset_id, "position": len(seen)})
+    refs = []  # (scene, shot number, asset id, position): each shot's assets once, in order
+    for scene, planned in plan.scenes:
+        for shot in planned:
+            seen: set[int] = set()
+            for kind, names in (("character", shot.characters), ("prop", shot.props)):
+                for name in names:
+                    asset_id = plan.asset_ids.get((kind, name))
+                    if asset_id is not None and asset_id not in seen:
+                        seen.add(asset_id)
+                        refs.append((scene.number, shot.number, asset_id, len(seen)))
+    connection = session.connection()
+    insert_rows = _insert_arrays if connection.dialect.name == "postgresql" else _insert_each
+    insert_rows(connection, job.id, shots, refs)
+
+
+def _insert_arrays(connection: Connection, job_id: str, shots: Rows, refs: Rows) -> None:
+    """PostgreSQL: shots and references in one statement (:data:`_PG_INSERT_SHOTS`)."""
+    params: dict[str, Any] = {"job_id": job_id, **array_params(_SHOTS, _SHOT_COLUMNS, shots, prefix="h")}
+    params.update({f"r_{name}": [r[i] for r in refs] for i, name in enumerate(_REF_COLUMNS)})
+    connection.execute(_PG_INSERT_SHOTS, params)
+
+
+def _insert_each(connection: Connection, job_id: str, shots: Rows, refs: Rows) -> None:
+    """Elsewhere: the shots (their ids returned in order), then the references."""
+    rows = [{"job_id": job_id, **dict(zip(_SHOT_COLUMNS, r, strict=True))} for r in shots]
+    ids = connection.execute(_INSERT_SHOTS, rows).scalars()
+    by_key = {(shot[1], shot[2]): shot_id for shot_id, shot in zip(ids, shots, strict=True)}
     if refs:
-        write(_INSERT_SHOT_ASSETS, refs)
+        connection.execute(
+            _INSERT_SHOT_ASSETS,
+            [
+                {"shot_id": by_key[(scene, number)], "asset_id": a, "position": p}
+                for scene, number, a, p in refs
+            ],
+        )
 
 
 def _job_values(job: ClaimedJob, plan: Plan) -> dict[str, Any]:

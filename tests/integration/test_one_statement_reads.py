@@ -171,3 +171,45 @@ def test_chunk_inserts_from_arrays_equal_the_row_inserts(pg_settings, example):
         return out
 
     assert written(chunk._insert_each) == written(chunk._insert_arrays)
+
+
+@pytest.mark.parametrize("example", ["逆袭总裁.txt", "the-heist.fountain"])
+def test_storyboard_inserts_from_arrays_equal_the_row_inserts(stub_worker, example):
+    """Storyboard's one-statement insert (shots from arrays, references joined to the new shots by
+    scene and number) writes the shots and references its two inserts write."""
+    from models import Shot, ShotAsset
+
+    broker, worker = stub_worker
+    job_id = jobs.submit([EXAMPLES / example], project="shots")
+    drain(broker, worker)
+    with session_factory()() as s:
+        shots = [tuple(r) for r in s.execute(
+            select(Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description)
+            .where(Shot.job_id == job_id).order_by(Shot.scene_number, Shot.number)
+        )]  # fmt: skip
+        refs = [tuple(r) for r in s.execute(
+            select(Shot.scene_number, Shot.number, ShotAsset.asset_id, ShotAsset.position)
+            .join(ShotAsset, ShotAsset.shot_id == Shot.id).where(Shot.job_id == job_id)
+            .order_by(Shot.scene_number, Shot.number, ShotAsset.position)
+        )]  # fmt: skip
+    assert shots and refs
+
+    def written(insert) -> tuple[list[tuple], list[tuple]]:
+        with session_factory()() as s:  # rolled back: each path writes into the same empty job
+            s.execute(Shot.__table__.delete().where(Shot.job_id == job_id))
+            insert(s.connection(), job_id, shots, refs)
+            got = (
+                [tuple(r) for r in s.execute(
+                    select(Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description)
+                    .where(Shot.job_id == job_id).order_by(Shot.scene_number, Shot.number)
+                )],
+                [tuple(r) for r in s.execute(
+                    select(Shot.scene_number, Shot.number, ShotAsset.asset_id, ShotAsset.position)
+                    .join(ShotAsset, ShotAsset.shot_id == Shot.id).where(Shot.job_id == job_id)
+                    .order_by(Shot.scene_number, Shot.number, ShotAsset.position)
+                )],
+            )  # fmt: skip
+            s.rollback()
+        return got
+
+    assert (shots, refs) == written(storyboard._insert_each) == written(storyboard._insert_arrays)
