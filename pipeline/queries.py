@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Insert, Table, Text, bindparam, func, insert, literal, select
+from sqlalchemy import JSON, FromClause, Insert, Table, Text, bindparam, func, insert, literal, select, true
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -24,13 +24,24 @@ def json_rows(*columns: Any, order_by: Sequence[Any], where: Any, select_from: A
     return query.where(where).scalar_subquery()
 
 
-def insert_from_arrays(table: Table, columns: Sequence[str], *, prefix: str, job_id: Any) -> Insert:
+def insert_from_arrays(
+    table: Table,
+    columns: Sequence[str],
+    *,
+    prefix: str,
+    job_id: Any,
+    constants: Mapping[str, Any] | None = None,
+    join: FromClause | None = None,
+) -> Insert:
     """``INSERT INTO table (job_id, columns…) SELECT :job_id, u.… FROM unnest(:<prefix>_<column>, …)``.
 
     One statement for any number of rows: each column's values travel as one array parameter
-    (``<prefix>_<column>``, made by :func:`array_params`), cast to the column's type. Columns not
-    named that have a constant Python-side default get it, as in an ORM insert. PostgreSQL only.
+    (``<prefix>_<column>``, made by :func:`array_params`), cast to the column's type. ``constants``
+    gives other columns one value (an expression) for every row, possibly from ``join``, a FROM
+    (a CTE) joined to every row: if it has no row, nothing is inserted. Columns named nowhere that
+    have a constant Python-side default get it, as in an ORM insert. PostgreSQL only.
     """
+    constants = dict(constants or {})
     arrays = [
         sql_cast(bindparam(f"{prefix}_{name}", type_=ARRAY(Text)), ARRAY(JSONB))
         if _is_json(table.c[name])
@@ -41,11 +52,15 @@ def insert_from_arrays(table: Table, columns: Sequence[str], *, prefix: str, job
     defaults = {
         c.name: literal(c.default.arg, c.type)
         for c in table.c
-        if c.name not in columns and c.name != "job_id" and isinstance(c.default, ScalarElementColumnDefault)
+        if c.name not in {"job_id", *columns, *constants}
+        and isinstance(c.default, ScalarElementColumnDefault)
     }
-    names = ["job_id", *columns, *defaults]
-    values = [job_id, *(rows.c[name] for name in columns), *defaults.values()]
-    return insert(table).from_select(names, select(*values), include_defaults=False)
+    names = ["job_id", *columns, *constants, *defaults]
+    values = [job_id, *(rows.c[name] for name in columns), *constants.values(), *defaults.values()]
+    query = select(*values)
+    if join is not None:
+        query = query.select_from(rows.join(join, true()))
+    return insert(table).from_select(names, query, include_defaults=False)
 
 
 def array_params(

@@ -32,7 +32,7 @@ from pipeline.llm import ChatClient, Endpoint, InvalidAnswer, llm_services
 from pipeline.llm.client import estimate_tokens
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
-from pipeline.queries import json_rows
+from pipeline.queries import array_params, insert_from_arrays, json_rows
 from pipeline.runner import Discarded, PoisonMessage, claim_stage, finish_stage, is_job_id, message_info
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME, Status
@@ -258,7 +258,21 @@ _PG_CLAIM_CHUNK = (
 #: PostgreSQL: the chunk marked done and the fan-in counter in one statement; no row if either
 #: misses (another delivery finished the chunk, or the job left EXTRACTING).
 _PG_DONE = _MARK_DONE.cte("done")
-_PG_COUNT_DONE = _COUNT_DONE.where(exists(select(_PG_DONE.c.id))).add_cte(_PG_DONE)
+#: The chunk's records (column arrays), joined to ``done``: written only if the chunk was marked done.
+_RECORD_COLUMNS = ("scene_number", "asset_type", "raw_name", "attributes")
+_PG_RECORDS = insert_from_arrays(
+    _RECORDS,
+    _RECORD_COLUMNS,
+    prefix="m",
+    job_id=bindparam("p_job_id"),
+    constants={
+        "chunk_id": _PG_DONE.c.id,
+        "provider": bindparam("p_provider", type_=_RECORDS.c.provider.type),
+        "prompt_version": bindparam("p_prompt_version", type_=_RECORDS.c.prompt_version.type),
+    },
+    join=_PG_DONE,
+).cte("recorded")
+_PG_COUNT_DONE = _COUNT_DONE.where(exists(select(_PG_DONE.c.id))).add_cte(_PG_DONE).add_cte(_PG_RECORDS)
 
 
 def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | None:
@@ -355,8 +369,14 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
     }
     # The counter's update time keeps the reconciler off a job whose chunks are progressing.
     counted = {"p_job_id": work.job_id, "p_now": utcnow()}
+    # No DELETE of earlier records first: a chunk's records are only ever written in the same
+    # transaction that marks it done, and every path that un-does a chunk (re-runs) deletes them.
+    records = [(m.scene_number, m.asset_type, m.name[:500], m.attributes) for m in mentions]
     if connection.dialect.name == "postgresql":
-        job = connection.execute(_PG_COUNT_DONE, {**marked, **counted}).one_or_none()
+        # Chunk done, its records and the fan-in counter: one statement.
+        rows = array_params(_RECORDS, _RECORD_COLUMNS, records, prefix="m")
+        params = {**marked, **counted, **rows, "p_prompt_version": version}
+        job = connection.execute(_PG_COUNT_DONE, params).one_or_none()
         if job is None:
             return False  # another delivery finished this chunk, or the job was cancelled: discard
     else:
@@ -365,26 +385,16 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
         job = connection.execute(_COUNT_DONE, counted).one_or_none()
         if job is None:
             return False  # cancelled or failed meanwhile: discard
-    # No DELETE of earlier records first: a chunk's records are only ever written in the same
-    # transaction that marks it done, and every path that un-does a chunk (re-runs) deletes them.
-    if mentions:
-        connection.execute(
-            _INSERT_RECORDS,
-            [
-                {
-                    "job_id": work.job_id,
-                    "chunk_id": work.chunk_id,
-                    "scene_number": m.scene_number,
-                    "asset_type": m.asset_type,
-                    "raw_name": m.name[:500],
-                    "attributes": m.attributes,
-                    "provider": provider,
-                    "prompt_version": version,
-                    "dedup_status": "pending",
-                }
-                for m in mentions
-            ],
-        )
+        if records:
+            common = {
+                "job_id": work.job_id,
+                "chunk_id": work.chunk_id,
+                "provider": provider,
+                "prompt_version": version,
+            }
+            connection.execute(
+                _INSERT_RECORDS, [{**common, **dict(zip(_RECORD_COLUMNS, r, strict=True))} for r in records]
+            )
     if job.chunks_done >= job.chunks_total:
         return finish_stage(uow, EXTRACT, job, units=job.chunks_total)
     return True

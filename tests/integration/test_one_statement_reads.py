@@ -213,3 +213,66 @@ def test_storyboard_inserts_from_arrays_equal_the_row_inserts(stub_worker, examp
         return got
 
     assert (shots, refs) == written(storyboard._insert_each) == written(storyboard._insert_arrays)
+
+
+def test_a_chunk_is_saved_with_its_records_in_one_statement_once(stub_worker):
+    """On PostgreSQL marking a chunk done, writing its records and counting it are one statement;
+    the records carry every column the per-row insert wrote (long names cut to 500), and a second
+    save of the same chunk (another delivery) changes nothing and writes no record."""
+    from sqlalchemy import event
+
+    from models import ExtractionRecord
+    from pipeline.db import get_engine
+    from pipeline.uow import UnitOfWork
+    from stages.drafts import Mention
+
+    broker, worker = stub_worker
+    job_id = jobs.submit([EXAMPLES / "the-heist.fountain"], project="records")
+    drain(broker, worker)
+    with session_factory()() as s, s.begin():
+        chunk_id = s.scalar(select(Chunk.id).where(Chunk.job_id == job_id).order_by(Chunk.number).limit(1))
+        s.execute(ExtractionRecord.__table__.delete().where(ExtractionRecord.chunk_id == chunk_id))
+        s.execute(update(Chunk).where(Chunk.id == chunk_id).values(status="running"))
+        s.execute(
+            update(Job).where(Job.id == job_id).values(status="EXTRACTING", chunks_done=0, chunks_total=9)
+        )
+    mentions = [
+        Mention("character", "MARY", 1, {"dialogue_lines": 2, "aliases": ["M", "玛丽"]}),
+        Mention("prop", "X" * 600, 2, {}),
+    ]
+    work = extract.ChunkWork(job_id, chunk_id, "en", (), options={"provider": "rules"})
+    statements: list[str] = []
+    count = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(get_engine(), "before_cursor_execute", count)
+    try:
+        with UnitOfWork() as uow:
+            first = extract._save_chunk(uow, work, mentions)
+        with UnitOfWork() as uow:
+            second = extract._save_chunk(uow, work, mentions)
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", count)
+    with session_factory()() as s:
+        rows = s.execute(
+            select(ExtractionRecord.job_id, ExtractionRecord.scene_number, ExtractionRecord.asset_type,
+                   ExtractionRecord.raw_name, ExtractionRecord.attributes, ExtractionRecord.provider,
+                   ExtractionRecord.prompt_version, ExtractionRecord.dedup_status)
+            .where(ExtractionRecord.chunk_id == chunk_id).order_by(ExtractionRecord.id)
+        ).all()  # fmt: skip
+        done = s.scalar(select(Job.chunks_done).where(Job.id == job_id))
+
+    assert (first, second) == (True, False)
+    assert 2 == len(statements)  # one per save: done + records + counter
+    assert 1 == done
+    assert [
+        (
+            job_id,
+            1,
+            "character",
+            "MARY",
+            {"dialogue_lines": 2, "aliases": ["M", "玛丽"]},
+            "rules",
+            None,
+            "pending",
+        ),
+        (job_id, 2, "prop", "X" * 500, {}, "rules", None, "pending"),
+    ] == [tuple(r) for r in rows]
