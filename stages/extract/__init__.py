@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import dramatiq
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -114,8 +115,12 @@ def extract(job_id: str) -> None:
         if job is None:
             return
         connection = uow.session.connection()
-        todo = sorted(connection.execute(_RESET_TODO, {"p_job_id": job_id}).all(), key=lambda r: r.number)
-        total = connection.execute(_COUNT_CHUNKS, {"p_job_id": job_id}).scalar_one()
+        if connection.dialect.name == "postgresql":
+            total, todo = connection.execute(_PG_FAN_OUT, {"p_job_id": job_id}).one()
+            todo = todo or []
+        else:
+            todo = sorted(connection.execute(_RESET_TODO, {"p_job_id": job_id}).all(), key=lambda r: r.number)
+            total = connection.execute(_COUNT_CHUNKS, {"p_job_id": job_id}).scalar_one()
         if not todo:
             finish_stage(uow, EXTRACT, job, units=total)
             return
@@ -163,6 +168,16 @@ _COUNT_CHUNKS = (
     )
     .returning(_JOBS.c.chunks_total)
 )
+#: PostgreSQL: both in one statement; the chunks to send come back as a JSON array of [id, number]
+#: (the counters' subqueries see the chunks as before the reset, which changes no done chunk).
+_PG_TODO = _RESET_TODO.cte("todo")
+_PG_FAN_OUT = _COUNT_CHUNKS.returning(
+    select(
+        func.json_agg(
+            aggregate_order_by(func.json_build_array(_PG_TODO.c.id, _PG_TODO.c.number), _PG_TODO.c.number)
+        )
+    ).scalar_subquery()
+).add_cte(_PG_TODO)
 #: What extracting a chunk reads of its job, the chunk and its text (``_Claimed`` after attempts).
 _WORK_COLUMNS = (
     _JOBS.c.language,

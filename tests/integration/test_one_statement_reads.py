@@ -276,3 +276,30 @@ def test_a_chunk_is_saved_with_its_records_in_one_statement_once(stub_worker):
         ),
         (job_id, 2, "prop", "X" * 500, {}, "rules", None, "pending"),
     ] == [tuple(r) for r in rows]
+
+
+def test_extract_fans_out_the_chunks_not_done_in_one_statement(stub_worker):
+    """The fan-out resets every chunk not done, counts the job's chunks and returns the ones to
+    send in one statement on PostgreSQL: a resumed job sends only its unfinished chunks, in order."""
+    from dramatiq import Message
+
+    broker, worker = stub_worker
+    job_id = jobs.submit([EXAMPLES / "low-tide.fountain"], project="fan", options={"max_chunk_chars": 1500})
+    drain(broker, worker)
+    worker.pause()  # the fan-out's messages stay on the queue to be read here
+    with session_factory()() as s, s.begin():
+        ids = s.scalars(select(Chunk.id).where(Chunk.job_id == job_id).order_by(Chunk.number)).all()
+        assert len(ids) >= 3
+        s.execute(update(Chunk).where(Chunk.id.in_(ids[1:])).values(status="failed", attempts=3, error="x"))
+        s.execute(update(Job).where(Job.id == job_id).values(status="CHUNKED", chunks_done=0, chunks_total=0))
+    extract.extract.fn(job_id)
+    sent = [Message.decode(m).args for m in list(broker.queues[extract.CHUNK_QUEUE].queue)]
+    with session_factory()() as s:
+        job = s.execute(select(Job.status, Job.chunks_total, Job.chunks_done).where(Job.id == job_id)).one()
+        chunks = s.execute(
+            select(Chunk.status, Chunk.attempts, Chunk.error).where(Chunk.id.in_(ids[1:]))
+        ).all()
+
+    assert [[job_id, i] for i in ids[1:]] == [list(a) for a in sent]
+    assert ("EXTRACTING", len(ids), 1) == tuple(job)
+    assert {("pending", 0, None)} == {tuple(c) for c in chunks}
