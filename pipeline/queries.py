@@ -1,4 +1,4 @@
-"""SQL building blocks shared by the stages' PostgreSQL reads."""
+"""SQL building blocks shared by the stages' PostgreSQL statements: lists read as JSON arrays, rows written as column arrays."""
 
 from __future__ import annotations
 
