@@ -9,24 +9,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, literal_column, or_, select, text, tuple_
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import Connection, and_, bindparam, case, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Chunk, Job, JobEvent, Project, Report, ScriptContent
+from models import Job, JobEvent, Project, Report, ScriptContent
 from models.base import utcnow
 from pipeline.db import as_utc, read_session_factory, session_factory
 from pipeline.errors import InputError, JobNotFound
 from pipeline.logs import get_logger
 from pipeline.progress import progress
+from pipeline.queries import json_rows
 from pipeline.schemas import JobPage, JobSummary, JobView, StageTiming
 from pipeline.settings import Settings, get_settings
 from pipeline.sources import ScriptText, read_scripts, script_from_text
 from pipeline.states import STAGES, Status, stage_after, stage_of
 from pipeline.transitions import force_transition
 from pipeline.uow import UnitOfWork, stage_message
-from pipeline.usage import LLM_CHUNK, USAGE_SUMS, job_usage, usage_from_sums
+from pipeline.usage import job_usage, usage_from_sums, usage_sums_of
 
 log = get_logger(__name__)
 
@@ -343,17 +343,8 @@ _Q_JOB_VIEW = (
 )
 #: PostgreSQL: the same with the run's events as one JSON array, so a warm ``status`` is one round
 #: trip (two round trips' tail latency dominated its p99 on a busy 2-core host).
-_PG_RUN_EVENTS = (
-    select(
-        func.json_agg(
-            aggregate_order_by(
-                func.json_build_array(*_TIMING_COLUMNS),
-                JobEvent.id,
-            )
-        )
-    )
-    .where(JobEvent.job_id == Job.id, JobEvent.run == Job.run)
-    .scalar_subquery()
+_PG_RUN_EVENTS = json_rows(
+    *_TIMING_COLUMNS, order_by=[JobEvent.id], where=and_(JobEvent.job_id == Job.id, JobEvent.run == Job.run)
 )
 #: PostgreSQL: a job that used a model (extract or storyboard provider other than "rules") gets
 #: its chunks' :data:`~pipeline.usage.USAGE_SUMS` as one JSON array; a rules-only job, NULL (the
@@ -364,7 +355,7 @@ _PG_USAGE = case(
             Job.options["provider"].as_string().is_distinct_from("rules"),
             func.coalesce(Job.options["storyboard_provider"].as_string(), "rules") != "rules",
         ),
-        select(func.json_build_array(*USAGE_SUMS)).where(Chunk.job_id == Job.id, LLM_CHUNK).scalar_subquery(),
+        usage_sums_of(Job.id),
     ),
     else_=None,
 )

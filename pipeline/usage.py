@@ -25,6 +25,14 @@ LLM_CHUNK = and_(Chunk.provider.is_not(None), Chunk.provider != "rules")
 _USAGE = select(*USAGE_SUMS).where(Chunk.job_id == bindparam("job_id"), LLM_CHUNK)
 
 
+def usage_sums_of(job_id: Any) -> Any:
+    """PostgreSQL: :data:`USAGE_SUMS` of the job ``job_id`` (a column to correlate with) as one JSON
+    array, a scalar subquery for statements that read a job's usage with other things."""
+    return (
+        select(func.json_build_array(*USAGE_SUMS)).where(Chunk.job_id == job_id, LLM_CHUNK).scalar_subquery()
+    )
+
+
 def job_usage(session: Session, job_id: str, meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Calls, tokens, cache hits and time in calls of a job's LLM work; ``None`` if it used no model.
 

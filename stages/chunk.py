@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import BindParameter, ColumnElement, Table, bindparam, insert, select
+from sqlalchemy import BindParameter, ColumnElement, Insert, Table, bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
@@ -214,26 +214,31 @@ def _compute(inputs: _Inputs) -> Structure:
     )
 
 
-_EPISODE_COLUMNS = ("number", "title", "start", "end")
-_SCENE_COLUMNS = (
-    "episode",
-    "number",
-    "heading",
-    "int_ext",
-    "time",
-    "location",
-    "start",
-    "end",
-    "listed_characters",
-)
-_CHUNK_COLUMNS = ("number", "start", "end", "first_scene", "last_scene", "content_hash")
+#: Per table: its columns in the order of :func:`_rows`' tuples, and the prefix of its array
+#: parameters on PostgreSQL.
+_STRUCTURE: dict[str, tuple[Table, tuple[str, ...], str]] = {
+    "episodes": (_EPISODES, ("number", "title", "start", "end"), "e"),
+    "scenes": (
+        _SCENES,
+        ("episode", "number", "heading", "int_ext", "time", "location", "start", "end", "listed_characters"),
+        "s",
+    ),
+    "chunks": (_CHUNKS, ("number", "start", "end", "first_scene", "last_scene", "content_hash"), "c"),
+}
+_JOB_ID: BindParameter[str] = bindparam("job_id")
+
+
+def _insert_from_arrays(name: str) -> Insert:
+    table, columns, prefix = _STRUCTURE[name]
+    return insert_from_arrays(table, columns, prefix=prefix, job_id=_JOB_ID)
+
+
 #: PostgreSQL: episodes, scenes and chunks in one statement (two INSERT CTEs and an INSERT), each
 #: table's rows as column arrays.
-_JOB_ID: BindParameter[str] = bindparam("job_id")
 _PG_INSERT_STRUCTURE = (
-    insert_from_arrays(_CHUNKS, _CHUNK_COLUMNS, prefix="c", job_id=_JOB_ID)
-    .add_cte(insert_from_arrays(_EPISODES, _EPISODE_COLUMNS, prefix="e", job_id=_JOB_ID).cte("episodes_in"))
-    .add_cte(insert_from_arrays(_SCENES, _SCENE_COLUMNS, prefix="s", job_id=_JOB_ID).cte("scenes_in"))
+    _insert_from_arrays("chunks")
+    .add_cte(_insert_from_arrays("episodes").cte("episodes_in"))
+    .add_cte(_insert_from_arrays("scenes").cte("scenes_in"))
 )
 
 
@@ -245,7 +250,7 @@ def _save(session: Session, job: ClaimedJob, out: Structure) -> None:
 
 
 def _rows(out: Structure) -> dict[str, list[tuple[Any, ...]]]:
-    """The structure's rows per table, in the order of ``_<TABLE>_COLUMNS``."""
+    """The structure's rows per table, in the order of :data:`_STRUCTURE`'s columns."""
     return {
         "episodes": [(e.number, e.title, e.start, e.end) for e in out.episodes],
         "scenes": [
@@ -259,25 +264,21 @@ def _rows(out: Structure) -> dict[str, list[tuple[Any, ...]]]:
     }  # fmt: skip
 
 
-_COLUMNS = {"episodes": _EPISODE_COLUMNS, "scenes": _SCENE_COLUMNS, "chunks": _CHUNK_COLUMNS}
-_TABLES = {"episodes": _EPISODES, "scenes": _SCENES, "chunks": _CHUNKS}
-
-
 def _insert_arrays(connection: Connection, job_id: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
     """PostgreSQL: every table's rows in one statement (:data:`_PG_INSERT_STRUCTURE`)."""
     params: dict[str, Any] = {"job_id": job_id}
-    for table, prefix in (("episodes", "e"), ("scenes", "s"), ("chunks", "c")):
-        params.update(array_params(_TABLES[table], _COLUMNS[table], rows[table], prefix=prefix))
+    for name, (table, columns, prefix) in _STRUCTURE.items():
+        params.update(array_params(table, columns, rows[name], prefix=prefix))
     connection.execute(_PG_INSERT_STRUCTURE, params)
 
 
 def _insert_each(connection: Connection, job_id: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
     """Elsewhere: one INSERT per table (an executemany; columns not given get their defaults)."""
-    for table, table_rows in rows.items():
+    for name, table_rows in rows.items():
         if table_rows:
-            names = _COLUMNS[table]
+            columns = _STRUCTURE[name][1]
             connection.execute(
-                _INSERTS[table], [{"job_id": job_id, **dict(zip(names, r, strict=True))} for r in table_rows]
+                _INSERTS[name], [{"job_id": job_id, **dict(zip(columns, r, strict=True))} for r in table_rows]
             )
 
 

@@ -19,7 +19,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    func,
     insert,
     outerjoin,
     select,
@@ -30,7 +29,6 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import (
     Asset,
-    Chunk,
     Episode,
     ExtractionRecord,
     Job,
@@ -49,7 +47,7 @@ from pipeline.queries import json_rows
 from pipeline.runner import run_stage
 from pipeline.states import STAGE_BY_NAME, STAGES, Status
 from pipeline.transitions import ClaimedJob
-from pipeline.usage import LLM_CHUNK, USAGE_SUMS, job_usage, usage_from_sums
+from pipeline.usage import job_usage, usage_from_sums, usage_sums_of
 from stages.reporting import render_csv, render_html, render_json
 
 REPORT = STAGE_BY_NAME["report"]
@@ -268,7 +266,7 @@ def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any
         select(ScriptContent.char_count).where(of_job).scalar_subquery(),
         select(ScriptContent.encoding).where(of_job).scalar_subquery(),
         json_rows(*_Q_RECORDS.selected_columns, order_by=[ExtractionRecord.id], where=ExtractionRecord.job_id == job.id),
-        select(func.json_build_array(*USAGE_SUMS)).where(Chunk.job_id == job.id, LLM_CHUNK).scalar_subquery(),
+        usage_sums_of(job.id),
         json_rows(*_Q_STAGE_SECONDS.selected_columns, order_by=[JobEvent.id], where=and_(
             JobEvent.job_id == job.id, JobEvent.run == job.run, JobEvent.duration_s.is_not(None),
             JobEvent.to_status.in_(list(_DONE)),

@@ -7,15 +7,13 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, func, insert, join, select
-from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, insert, join, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Asset, ExtractionRecord, Job, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
-from pipeline.queries import array_params, insert_from_arrays, json_rows
+from pipeline.queries import array_params, column_arrays, insert_from_arrays, json_rows, unnest_arrays
 from pipeline.runner import run_stage
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME
@@ -328,7 +326,6 @@ def _compute_llm(inputs: Inputs) -> Plan:
 
 
 _SHOT_COLUMNS = ("episode", "scene_number", "number", "type", "description")
-_REF_COLUMNS = ("scene_number", "number", "asset_id", "position")
 #: PostgreSQL: the shots and their asset references in one statement: the shots' INSERT … FROM
 #: unnest(arrays) as a CTE returning their ids, the references joined to it by (scene, number).
 _NEW_SHOTS = (
@@ -336,19 +333,9 @@ _NEW_SHOTS = (
     .returning(_SHOTS.c.id, _SHOTS.c.scene_number, _SHOTS.c.number)
     .cte("new_shots")
 )
-_REF_TYPES = (
-    _SHOTS.c.scene_number.type,
-    _SHOTS.c.number.type,
-    _SHOT_ASSETS.c.asset_id.type,
-    _SHOT_ASSETS.c.position.type,
-)
-_REFS = (
-    func.unnest(
-        *(sql_cast(bindparam(f"r_{n}"), ARRAY(t)) for n, t in zip(_REF_COLUMNS, _REF_TYPES, strict=True))
-    )
-    .table_valued(*_REF_COLUMNS)
-    .render_derived(name="r")
-)
+#: A reference: (scene, shot number, asset id, position), typed like the columns it joins and fills.
+_REF_COLUMNS = (_SHOTS.c.scene_number, _SHOTS.c.number, _SHOT_ASSETS.c.asset_id, _SHOT_ASSETS.c.position)
+_REFS = unnest_arrays(_REF_COLUMNS, prefix="r")
 _PG_INSERT_SHOTS = (
     insert(_SHOT_ASSETS)
     .from_select(
@@ -388,7 +375,7 @@ def _save(session: Session, job: ClaimedJob, plan: Plan) -> None:
 def _insert_arrays(connection: Connection, job_id: str, shots: Rows, refs: Rows) -> None:
     """PostgreSQL: shots and references in one statement (:data:`_PG_INSERT_SHOTS`)."""
     params: dict[str, Any] = {"job_id": job_id, **array_params(_SHOTS, _SHOT_COLUMNS, shots, prefix="h")}
-    params.update({f"r_{name}": [r[i] for r in refs] for i, name in enumerate(_REF_COLUMNS)})
+    params.update(column_arrays(_REF_COLUMNS, refs, prefix="r"))
     connection.execute(_PG_INSERT_SHOTS, params)
 
 

@@ -22,7 +22,6 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import dramatiq
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -172,11 +171,7 @@ _COUNT_CHUNKS = (
 #: (the counters' subqueries see the chunks as before the reset, which changes no done chunk).
 _PG_TODO = _RESET_TODO.cte("todo")
 _PG_FAN_OUT = _COUNT_CHUNKS.returning(
-    select(
-        func.json_agg(
-            aggregate_order_by(func.json_build_array(_PG_TODO.c.id, _PG_TODO.c.number), _PG_TODO.c.number)
-        )
-    ).scalar_subquery()
+    json_rows(_PG_TODO.c.id, _PG_TODO.c.number, order_by=[_PG_TODO.c.number])
 ).add_cte(_PG_TODO)
 #: What extracting a chunk reads of its job, the chunk and its text (``_Claimed`` after attempts).
 _WORK_COLUMNS = (

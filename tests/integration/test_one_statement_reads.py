@@ -159,7 +159,7 @@ def test_chunk_inserts_from_arrays_equal_the_row_inserts(pg_settings, example):
         with session_factory()() as s, s.begin():
             insert(s.connection(), job_id, rows)
             out = {}
-            for name, table in chunk._TABLES.items():
+            for name, (table, _, _) in chunk._STRUCTURE.items():
                 columns = [c for c in table.c if c.name not in ("id", "job_id")]
                 out[name] = [
                     tuple(r)
