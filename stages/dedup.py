@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
-from models import Asset, ExtractionRecord, Job, Project, Scene
+from models import Asset, ExtractionRecord, Project, Scene
 from pipeline.broker import actor_options
 from pipeline.queries import json_rows
 from pipeline.runner import run_stage
@@ -225,7 +225,7 @@ def _assets(rows: list[tuple[Any, ...]]) -> list[AssetOut]:
 
 def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
     """PostgreSQL: both reads as expressions over the job's columns (JSON arrays of rows in the
-    same order), read by the claim's statement; :data:`_PG_INPUTS` is the same on its own."""
+    same order), read by the claim's statement."""
     return [
         json_rows(
             *_Q_RECORDS.selected_columns,
@@ -241,16 +241,12 @@ def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any
     ]
 
 
-_JOBS = cast(Table, Job.__table__)
-_PG_INPUTS = select(*_pg_reads(_JOBS.c)).where(_JOBS.c.id == bindparam("job_id"))
-
-
 def _load(session: Session, job: ClaimedJob) -> DedupIn:
-    connection = session.connection()
-    if job.inputs is not None or connection.dialect.name == "postgresql":
-        record_rows, asset_rows = job.inputs or connection.execute(_PG_INPUTS, {"job_id": job.id}).one()
+    if job.inputs is not None:  # read by the claim (PostgreSQL)
+        record_rows, asset_rows = job.inputs
         rows, assets = record_rows or [], [tuple(a) for a in asset_rows or ()]
     else:
+        connection = session.connection()
         rows = connection.execute(_Q_RECORDS, {"job_id": job.id}).all()
         assets = _read_assets(connection, job.project_id)
     records = [

@@ -259,7 +259,7 @@ _INSERT_REPORT = insert(_REPORTS)
 def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
     """PostgreSQL: all of the above as expressions over the job's columns, each list one JSON array
     of rows in the same order. The claim's statement reads them (a report's eight reads were a
-    fifth of a small job's statements); :data:`_PG_REPORT_INPUT` is the same on its own."""
+    fifth of a small job's statements)."""
     of_job = ScriptContent.job_id == job.id
     return [
         select(Project.name).where(Project.id == job.project_id).scalar_subquery(),
@@ -290,10 +290,6 @@ def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any
     ]  # fmt: skip
 
 
-_JOBS = cast(Table, Job.__table__)
-_PG_REPORT_INPUT = select(*_pg_reads(_JOBS.c)).where(_JOBS.c.id == _JOB)
-
-
 @dataclass(frozen=True)
 class _Reads:
     """What the report reads of one job, as rows (tuples, or JSON arrays on PostgreSQL)."""
@@ -312,15 +308,7 @@ class _Reads:
 
 def _read(session: Session, job: ClaimedJob) -> _Reads:
     """The report's inputs: read by the claim on PostgreSQL, one statement per list elsewhere."""
-    if job.inputs is not None:
-        return _reads_of(job.inputs, job)
-    if session.connection().dialect.name == "postgresql":
-        return _read_one_statement(session, job)
-    return _read_each(session, job)
-
-
-def _read_one_statement(session: Session, job: ClaimedJob) -> _Reads:
-    return _reads_of(session.connection().execute(_PG_REPORT_INPUT, {"job_id": job.id}).one(), job)
+    return _reads_of(job.inputs, job) if job.inputs is not None else _read_each(session, job)
 
 
 def _reads_of(values: Sequence[Any], job: ClaimedJob) -> _Reads:

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
-from models import Asset, ExtractionRecord, Job, Scene, ScriptContent, Shot, ShotAsset
+from models import Asset, ExtractionRecord, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
 from pipeline.queries import array_params, column_arrays, insert_from_arrays, json_rows, unnest_arrays
 from pipeline.runner import run_stage
@@ -221,7 +221,7 @@ _INSERT_SHOT_ASSETS = insert(_SHOT_ASSETS)
 
 def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
     """PostgreSQL: the three reads as expressions over the job's columns (names and scenes as JSON
-    arrays of rows), read by the claim's statement; :data:`_PG_INPUTS` is the same on its own."""
+    arrays of rows), read by the claim's statement."""
     return [
         select(ScriptContent.text).where(ScriptContent.job_id == job.id).scalar_subquery(),
         json_rows(
@@ -234,16 +234,10 @@ def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any
     ]
 
 
-_JOBS = cast(Table, Job.__table__)
-_PG_INPUTS = select(*_pg_reads(_JOBS.c)).where(_JOBS.c.id == bindparam("job_id"))
-
-
 def _load(session: Session, job: ClaimedJob) -> Inputs:
-    if job.inputs is not None:
+    if job.inputs is not None:  # read by the claim (PostgreSQL)
         return _inputs(job, *_rows_of(job.inputs))
-    connection = session.connection()
-    read = _read_one_statement if connection.dialect.name == "postgresql" else _read_each
-    return _inputs(job, *read(connection, job.id))
+    return _inputs(job, *_read_each(session.connection(), job.id))
 
 
 Rows = Sequence[Sequence[Any]]
@@ -252,10 +246,6 @@ Rows = Sequence[Sequence[Any]]
 def _rows_of(values: Sequence[Any]) -> tuple[str, Rows, Rows]:
     text, name_rows, scene_rows = values
     return text or "", name_rows or [], scene_rows or []
-
-
-def _read_one_statement(connection: Connection, job_id: str) -> tuple[str, Rows, Rows]:
-    return _rows_of(connection.execute(_PG_INPUTS, {"job_id": job_id}).one())
 
 
 def _read_each(connection: Connection, job_id: str) -> tuple[str, Rows, Rows]:

@@ -28,6 +28,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _one_statement(session: Any, reads: Any, job_id: str) -> tuple[Any, ...]:
+    """A stage's ``reads`` run as the claim runs them: expressions over the job's row."""
+    table = Job.__table__
+    return tuple(session.execute(select(*reads(table.c)).where(table.c.id == job_id)).one())
+
+
 @pytest.mark.parametrize("example", ["逆袭总裁.txt", "the-heist.fountain"])
 def test_one_statement_reads_equal_the_portable_reads(stub_worker, example):
     broker, worker = stub_worker
@@ -47,11 +53,12 @@ def test_one_statement_reads_equal_the_portable_reads(stub_worker, example):
         job: Any = SimpleNamespace(
             id=row.id, run=row.run, meta=row.meta, project_id=row.project_id, inputs=None
         )
-        one = report._read_one_statement(s, job)
+        one = report._reads_of(_one_statement(s, report._pg_reads, job_id), job)
         each = report._read_each(s, job)
-        board_one = storyboard._read_one_statement(s.connection(), job_id)
+        board_one = storyboard._rows_of(_one_statement(s, storyboard._pg_reads, job_id))
         board_each = storyboard._read_each(s.connection(), job_id)
-        dedup_one = dedup._load(s, job)
+        dedup_in = SimpleNamespace(**vars(job) | {"inputs": _one_statement(s, dedup._pg_reads, job_id)})
+        dedup_one = dedup._load(s, dedup_in)
         dedup_records = s.connection().execute(dedup._Q_RECORDS, {"job_id": job_id}).all()
         dedup_assets = dedup._read_assets(s.connection(), row.project_id)
 
