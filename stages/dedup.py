@@ -3,7 +3,7 @@
 The pure core :func:`merge_assets` matches each record to an asset by its exact normalised
 name, then by alias, and creates assets for the rest. The actor shell merges against the
 project's assets as loaded, without a lock; a merge that would create or change assets is made
-again under a per-project lock (the project row, ``FOR UPDATE``), so two jobs of one project
+again under a per-project lock (the project row, ``FOR NO KEY UPDATE``), so two jobs of one project
 cannot create the same asset twice while jobs that only find known assets never wait.
 """
 
@@ -170,8 +170,11 @@ _Q_RECORDS = (
     .where(ExtractionRecord.job_id == bindparam("job_id"))
     .order_by(ExtractionRecord.id)
 )
-#: The per-project lock.
-_LOCK_PROJECT = select(Project.id).where(Project.id == bindparam("project_id")).with_for_update()
+#: The per-project lock: ``FOR NO KEY UPDATE``, which queues asset-writing dedups of the project
+#: but not the foreign-key checks (``FOR KEY SHARE``) of other jobs' writes that reference it.
+_LOCK_PROJECT = (
+    select(Project.id).where(Project.id == bindparam("project_id")).with_for_update(key_share=True)
+)
 _Q_ASSETS = (
     select(
         Asset.id,
