@@ -176,7 +176,7 @@ def run_stage(
     Args:
         spec: the stage.
         job_id: the job the message names.
-        load: reads the stage's inputs, inside the claim's transaction.
+        load: reads the stage's inputs right after the claim (on PostgreSQL ``job.inputs``).
         compute: the pure core; runs outside any transaction.
         save: writes the stage's output; commits together with the ``running → done``
             transition. It never finds output of its own from before: that only ever commits with
@@ -188,7 +188,9 @@ def run_stage(
             statement reads them too and ``load`` finds their values in ``job.inputs`` (elsewhere
             ``job.inputs`` is ``None`` and ``load`` reads its inputs itself).
     """
-    with UnitOfWork() as uow:
+    # The claim is the only write here (on PostgreSQL one statement with its event and the stage's
+    # inputs): atomic on its own, it needs no transaction around it.
+    with UnitOfWork(single_statement=True) as uow:
         job = claim_stage(uow.session, spec, job_id, reads=reads)
         if job is None:
             return

@@ -417,7 +417,9 @@ def extract_chunk(job_id: str, chunk_id: int) -> None:
         log.warning("message_dropped", reason="malformed arguments", args=repr((job_id, chunk_id))[:120])
         metrics().dropped.labels("extract").inc()
         return
-    with UnitOfWork() as uow:
+    # On PostgreSQL the chunk's claim is one statement (with its job's, text's and scenes' columns):
+    # autocommit, no BEGIN and COMMIT round trips.
+    with UnitOfWork(single_statement=True) as uow:
         work = _load_chunk(uow.session, job_id, chunk_id)
     if work is None:
         return
