@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -23,7 +24,7 @@ from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.settings import get_settings
 from pipeline.states import STAGES, StageSpec
-from pipeline.transitions import ClaimedJob, Reads, claim, transition
+from pipeline.transitions import ClaimedJob, Reads, Writes, claim, transition
 from pipeline.uow import UnitOfWork, stage_message
 
 log = get_logger(__name__)
@@ -121,7 +122,13 @@ def finish_stage(uow: UnitOfWork, spec: StageSpec, job: StageJob, *, units: int 
 
 
 def _advance(
-    uow: UnitOfWork, spec: StageSpec, job: StageJob, *, values: dict[str, Any], units: int | None = None
+    uow: UnitOfWork,
+    spec: StageSpec,
+    job: StageJob,
+    *,
+    values: dict[str, Any],
+    units: int | None = None,
+    writes: StageWrites | None = None,
 ) -> float | None:
     """The ``running → done`` compare-and-set with its event, and the next stage's message queued.
 
@@ -144,6 +151,8 @@ def _advance(
             units=units,
             values=values,
             now=now,
+            writes=writes.ctes if writes else None,
+            write_params=writes.params if writes else None,
         )
     except IllegalTransition as exc:
         log.info("stage_output_discarded", reason=str(exc))
@@ -152,6 +161,18 @@ def _advance(
     if follower is not None:
         uow.send_after_commit(stage_message(follower, job.id, job_options=job.options))
     return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class StageWrites:
+    """A stage's output written by its ``running → done`` statement itself (PostgreSQL).
+
+    ``ctes`` is a module-level :data:`~pipeline.transitions.Writes` (the statement is built once
+    per function), ``params`` its parameters for this output.
+    """
+
+    ctes: Writes
+    params: dict[str, Any]
 
 
 class Discarded(Exception):
@@ -167,9 +188,10 @@ def run_stage(
     *,
     load: Callable[[Session, ClaimedJob], In],
     compute: Callable[[In], Out],
-    save: Callable[[Session, ClaimedJob, Out], Any],
+    save: Callable[[Session, ClaimedJob, Out], Any] | None,
     job_values: Callable[[ClaimedJob, Out], dict[str, Any]] | None = None,
     reads: Reads | None = None,
+    writes: Callable[[ClaimedJob, Out], StageWrites] | None = None,
 ) -> None:
     """Run one stage for one job, safely under redelivery, retries and cancellation.
 
@@ -181,12 +203,16 @@ def run_stage(
         save: writes the stage's output; commits together with the ``running → done``
             transition. It never finds output of its own from before: that only ever commits with
             the transition past the stage, and whatever moves a job back before a stage (re-runs,
-            ``dlq retry``) deletes it (:func:`pipeline.reruns.reset_outputs`).
+            ``dlq retry``) deletes it (:func:`pipeline.reruns.reset_outputs`). ``None``: the
+            stage writes nothing of its own.
         job_values: job columns the stage sets from its output (title, meta, stats …), written by
             the ``running → done`` statement itself instead of an UPDATE of the save's own.
         reads: the stage's inputs as expressions over the job's columns; on PostgreSQL the claim's
             statement reads them too and ``load`` finds their values in ``job.inputs`` (elsewhere
             ``job.inputs`` is ``None`` and ``load`` reads its inputs itself).
+        writes: on PostgreSQL, what ``save`` writes as CTEs of the ``running → done`` statement
+            (:class:`StageWrites`), which then does the whole finish in one round trip; ``save``
+            writes elsewhere.
     """
     # The claim is the only write here (on PostgreSQL one statement with its event and the stage's
     # inputs): atomic on its own, it needs no transaction around it.
@@ -196,7 +222,9 @@ def run_stage(
             return
         inputs = load(uow.session, job)
     outputs = compute(inputs)
-    with UnitOfWork() as uow:
+    # A finish that is one statement (no save, or its writes folded into the transition's statement
+    # on PostgreSQL) needs no transaction around it either.
+    with UnitOfWork(single_statement=save is None or writes is not None) as uow:
         # The compare-and-set (with its event row, one statement on PostgreSQL) comes first: it
         # takes the job's row lock, so a second delivery of this stage (a retry and a reconciler
         # re-drive of the same job) waits for the first to commit and then finds the job moved on,
@@ -204,9 +232,12 @@ def run_stage(
         # dead-letter and fail a job whose output is fine). If it misses (cancelled, or another
         # delivery finished first), nothing is written. The event's duration ends before the save.
         values = {"deliveries": 0, **(job_values(job, outputs) if job_values else {})}
-        seconds = _advance(uow, spec, job, values=values)
+        postgresql = uow.session.get_bind().dialect.name == "postgresql"
+        folded = writes(job, outputs) if writes is not None and postgresql else None
+        seconds = _advance(uow, spec, job, values=values, writes=folded)
         if seconds is None:
             return
-        save(uow.session, job, outputs)
+        if save is not None and folded is None:
+            save(uow.session, job, outputs)
     metrics().stage_seconds.labels(spec.name).observe(seconds)
     log.info("stage_done", status=spec.done.value)

@@ -72,6 +72,12 @@ class ClaimedJob:
 #: ``project_id``, ``run`` …): usually scalar subqueries of the stage's input tables.
 Reads = Callable[[ReadOnlyColumnCollection[str, Any]], Sequence[ColumnElement[Any]]]
 
+#: A stage's output as data-modifying CTEs of its ``running → done`` statement (PostgreSQL), built
+#: from the ``moved`` CTE (the job's id and run if the compare-and-set hit, no row if it missed):
+#: joined to it, they write nothing when it misses.
+Writes = Callable[[CTE], Sequence[CTE]]
+
+
 _CLAIM_COLUMNS = tuple(f.name for f in dataclasses.fields(ClaimedJob) if f.name != "inputs")
 _EVENT_COLUMNS = (
     "job_id",
@@ -175,18 +181,22 @@ def _event_extras() -> dict[str, Any]:
 
 
 @cache
-def _transition_statement(keys: tuple[str, ...], postgresql: bool) -> Any:
-    """The CAS (and on PostgreSQL its event) for a set of extra column names, built once."""
+def _transition_statement(keys: tuple[str, ...], postgresql: bool, writes: Writes | None = None) -> Any:
+    """The CAS (and on PostgreSQL its event and ``writes``) for a set of extra column names, built once."""
     cas = _cas_update(keys)
     if not postgresql:
         return cas.returning(_JOBS.c.run)
-    return _with_event(
-        cas.returning(_JOBS.c.id, _JOBS.c.run).cte("moved"),
+    moved = cas.returning(_JOBS.c.id, _JOBS.c.run).cte("moved")
+    statement = _with_event(
+        moved,
         _p("p_from", "from_status", _EVENTS),
         _p("p_to", "to_status", _EVENTS),
         _p("p_now", "at", _EVENTS),
         **_event_extras(),
     )
+    for cte in writes(moved) if writes is not None else ():
+        statement = statement.add_cte(cte)
+    return statement
 
 
 def _expire_loaded(session: Session, job_id: str) -> None:
@@ -211,6 +221,8 @@ def transition(
     units: int | None = None,
     values: dict[str, Any] | None = None,
     now: datetime | None = None,
+    writes: Writes | None = None,
+    write_params: Mapping[str, Any] | None = None,
 ) -> int:
     """Move a job ``from_ → to`` if (and only if) it is still in ``from_``.
 
@@ -229,6 +241,9 @@ def transition(
         units: how much work the stage did (extract: chunks), for ETAs.
         values: other job columns to set in the same statement (values or SQL expressions).
         now: the transition time (tests).
+        writes: PostgreSQL only: more rows to write in the same statement, only if the job moves
+            (:data:`Writes`; a module-level function, as the statement is built once per function).
+        write_params: the parameters of ``writes``' statements.
 
     Returns:
         The job's run number.
@@ -243,6 +258,8 @@ def transition(
     if to in TERMINAL:
         extra.setdefault("finished_at", now)
     postgresql = _is_postgresql(session)
+    if writes is not None and not postgresql:
+        raise ValueError("writes are PostgreSQL CTEs; elsewhere the caller writes its rows itself")
     plain = {k: v for k, v in extra.items() if not isinstance(v, ColumnElement)}
     expressions = {k: v for k, v in extra.items() if isinstance(v, ColumnElement)}
     params: dict[str, Any] = {
@@ -253,6 +270,8 @@ def transition(
         **{f"v_{k}": v for k, v in plain.items()},
     }
     if expressions:  # rare (re-runs: run = run + 1): built per call
+        if writes is not None:
+            raise ValueError("writes go with plain values only")
         cas = _cas_update(tuple(sorted(plain)), expressions)
         statement = (
             _with_event(
@@ -266,7 +285,7 @@ def transition(
             else cas.returning(_JOBS.c.run)
         )
     else:
-        statement = _transition_statement(tuple(sorted(plain)), postgresql)
+        statement = _transition_statement(tuple(sorted(plain)), postgresql, writes)
     if postgresql:
         params.update(
             p_message_id=message_id,
@@ -274,6 +293,7 @@ def transition(
             p_duration_s=duration_s,
             p_units=units,
             p_detail=detail,
+            **(write_params or {}),
         )
     connection = session.connection()
     row = connection.execute(statement, params).one_or_none()

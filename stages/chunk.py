@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import BindParameter, ColumnElement, Insert, Table, bindparam, insert, select
+from sqlalchemy import CTE, ColumnElement, Table, bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
@@ -18,7 +18,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from models import Chunk, Episode, Scene, ScriptContent
 from pipeline.broker import actor_options
 from pipeline.queries import array_params, insert_from_arrays
-from pipeline.runner import run_stage
+from pipeline.runner import StageWrites, run_stage
 from pipeline.settings import ExtractSettings, get_settings
 from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
@@ -225,28 +225,28 @@ _STRUCTURE: dict[str, tuple[Table, tuple[str, ...], str]] = {
     ),
     "chunks": (_CHUNKS, ("number", "start", "end", "first_scene", "last_scene", "content_hash"), "c"),
 }
-_JOB_ID: BindParameter[str] = bindparam("job_id")
 
 
-def _insert_from_arrays(name: str) -> Insert:
-    table, columns, prefix = _STRUCTURE[name]
-    return insert_from_arrays(table, columns, prefix=prefix, job_id=_JOB_ID)
+def _pg_writes(moved: CTE) -> list[CTE]:
+    """PostgreSQL: episodes, scenes and chunks as CTEs of the ``CHUNKING → CHUNKED`` statement, each
+    table's rows as column arrays, written only if the job moves (``moved`` has its row)."""
+    return [
+        insert_from_arrays(table, columns, prefix=prefix, job_id=moved.c.id, join=moved).cte(f"{name}_in")
+        for name, (table, columns, prefix) in _STRUCTURE.items()
+    ]
 
 
-#: PostgreSQL: episodes, scenes and chunks in one statement (two INSERT CTEs and an INSERT), each
-#: table's rows as column arrays.
-_PG_INSERT_STRUCTURE = (
-    _insert_from_arrays("chunks")
-    .add_cte(_insert_from_arrays("episodes").cte("episodes_in"))
-    .add_cte(_insert_from_arrays("scenes").cte("scenes_in"))
-)
+def _writes(job: ClaimedJob, out: Structure) -> StageWrites:
+    rows = _rows(out)
+    params: dict[str, Any] = {}
+    for name, (table, columns, prefix) in _STRUCTURE.items():
+        params.update(array_params(table, columns, rows[name], prefix=prefix))
+    return StageWrites(_pg_writes, params)
 
 
 def _save(session: Session, job: ClaimedJob, out: Structure) -> None:
     # No DELETE first: see run_stage's ``save`` (re-runs delete a job's chunks, scenes, episodes).
-    connection = session.connection()
-    insert_rows = _insert_arrays if connection.dialect.name == "postgresql" else _insert_each
-    insert_rows(connection, job.id, _rows(out))
+    _insert_each(session.connection(), job.id, _rows(out))
 
 
 def _rows(out: Structure) -> dict[str, list[tuple[Any, ...]]]:
@@ -264,16 +264,8 @@ def _rows(out: Structure) -> dict[str, list[tuple[Any, ...]]]:
     }  # fmt: skip
 
 
-def _insert_arrays(connection: Connection, job_id: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    """PostgreSQL: every table's rows in one statement (:data:`_PG_INSERT_STRUCTURE`)."""
-    params: dict[str, Any] = {"job_id": job_id}
-    for name, (table, columns, prefix) in _STRUCTURE.items():
-        params.update(array_params(table, columns, rows[name], prefix=prefix))
-    connection.execute(_PG_INSERT_STRUCTURE, params)
-
-
 def _insert_each(connection: Connection, job_id: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    """Elsewhere: one INSERT per table (an executemany; columns not given get their defaults)."""
+    """Elsewhere than PostgreSQL: one INSERT per table (an executemany; columns not given get their defaults)."""
     for name, table_rows in rows.items():
         if table_rows:
             columns = _STRUCTURE[name][1]
@@ -291,4 +283,13 @@ def _job_values(job: ClaimedJob, out: Structure) -> dict[str, Any]:
 @dramatiq.actor(actor_name="chunk", queue_name=CHUNK.queue, **actor_options("chunk"))
 def chunk(job_id: str) -> None:
     """Find one job's episodes and scenes and cut its chunks."""
-    run_stage(CHUNK, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values, reads=_reads)
+    run_stage(
+        CHUNK,
+        job_id,
+        load=_load,
+        compute=_compute,
+        save=_save,
+        job_values=_job_values,
+        reads=_reads,
+        writes=_writes,
+    )

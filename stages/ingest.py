@@ -77,10 +77,6 @@ def _compute(inputs: tuple[str, str, list[str]]) -> Ingested:
     return describe_script(text, sha256=sha, files=files)
 
 
-def _save(session: Session, job: ClaimedJob, out: Ingested) -> None:
-    """Nothing of ingest's own: what it learns goes on the job row (:func:`_job_values`)."""
-
-
 def _job_values(job: ClaimedJob, out: Ingested) -> dict[str, Any]:
     """Title, language and title-page metadata, set by the ``INGESTING → INGESTED`` statement."""
     return {
@@ -93,4 +89,5 @@ def _job_values(job: ClaimedJob, out: Ingested) -> dict[str, Any]:
 @dramatiq.actor(actor_name="ingest", queue_name=INGEST.queue, **actor_options("ingest"))
 def ingest(job_id: str) -> None:
     """Ingest one job."""
-    run_stage(INGEST, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values, reads=_reads)
+    # Nothing of ingest's own to save: what it learns goes on the job row (:func:`_job_values`).
+    run_stage(INGEST, job_id, load=_load, compute=_compute, save=None, job_values=_job_values, reads=_reads)

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import dramatiq
 from sqlalchemy import (
+    CTE,
     BindParameter,
     ColumnElement,
     Table,
@@ -43,8 +44,8 @@ from models import (
 from models.base import utcnow
 from pipeline.broker import actor_options
 from pipeline.db import as_utc
-from pipeline.queries import json_rows
-from pipeline.runner import run_stage
+from pipeline.queries import array_params, insert_from_arrays, json_rows
+from pipeline.runner import StageWrites, run_stage
 from pipeline.states import STAGE_BY_NAME, STAGES, Status
 from pipeline.transitions import ClaimedJob
 from pipeline.usage import job_usage, usage_from_sums, usage_sums_of
@@ -254,6 +255,23 @@ _Q_ASSETS = (
 )
 _REPORTS = cast(Table, Report.__table__)
 _INSERT_REPORT = insert(_REPORTS)
+_FORMATS = ("json", "html", "csv")
+
+
+def _pg_writes(moved: CTE) -> list[CTE]:
+    """PostgreSQL: the three reports as a CTE of the ``REPORTING → COMPLETED`` statement (formats
+    and contents as arrays), written only if the job moves."""
+    created_at = bindparam("f_created_at", type_=_REPORTS.c.created_at.type)
+    return [
+        insert_from_arrays(
+            _REPORTS,
+            ("format", "content"),
+            prefix="f",
+            job_id=moved.c.id,
+            constants={"created_at": created_at},
+            join=moved,
+        ).cte("reports_in")
+    ]
 
 
 def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
@@ -412,12 +430,15 @@ def render_all(data: ReportInput) -> dict[str, Any]:
     }
 
 
+def _writes(job: ClaimedJob, out: dict[str, Any]) -> StageWrites:
+    rows = [(fmt, out[fmt]) for fmt in _FORMATS]
+    params = {**array_params(_REPORTS, ("format", "content"), rows, prefix="f"), "f_created_at": utcnow()}
+    return StageWrites(_pg_writes, params)
+
+
 def _save(session: Session, job: ClaimedJob, out: dict[str, Any]) -> None:
     write = session.connection().execute
-    write(
-        _INSERT_REPORT,
-        [{"job_id": job.id, "format": fmt, "content": out[fmt]} for fmt in ("json", "html", "csv")],
-    )
+    write(_INSERT_REPORT, [{"job_id": job.id, "format": fmt, "content": out[fmt]} for fmt in _FORMATS])
 
 
 def _job_values(job: ClaimedJob, out: dict[str, Any]) -> dict[str, Any]:
@@ -429,5 +450,12 @@ def _job_values(job: ClaimedJob, out: dict[str, Any]) -> dict[str, Any]:
 def report(job_id: str) -> None:
     """Write one job's report."""
     run_stage(
-        REPORT, job_id, load=_load, compute=render_all, save=_save, job_values=_job_values, reads=_pg_reads
+        REPORT,
+        job_id,
+        load=_load,
+        compute=render_all,
+        save=_save,
+        job_values=_job_values,
+        reads=_pg_reads,
+        writes=_writes,
     )

@@ -7,14 +7,14 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, insert, join, select
+from sqlalchemy import CTE, ColumnElement, Connection, Table, and_, bindparam, insert, join, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Asset, ExtractionRecord, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
 from pipeline.queries import array_params, column_arrays, insert_from_arrays, json_rows, unnest_arrays
-from pipeline.runner import run_stage
+from pipeline.runner import StageWrites, run_stage
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
@@ -316,38 +316,36 @@ def _compute_llm(inputs: Inputs) -> Plan:
 
 
 _SHOT_COLUMNS = ("episode", "scene_number", "number", "type", "description")
-#: PostgreSQL: the shots and their asset references in one statement: the shots' INSERT … FROM
-#: unnest(arrays) as a CTE returning their ids, the references joined to it by (scene, number).
-_NEW_SHOTS = (
-    insert_from_arrays(_SHOTS, _SHOT_COLUMNS, prefix="h", job_id=bindparam("job_id"))
-    .returning(_SHOTS.c.id, _SHOTS.c.scene_number, _SHOTS.c.number)
-    .cte("new_shots")
-)
 #: A reference: (scene, shot number, asset id, position), typed like the columns it joins and fills.
 _REF_COLUMNS = (_SHOTS.c.scene_number, _SHOTS.c.number, _SHOT_ASSETS.c.asset_id, _SHOT_ASSETS.c.position)
-_REFS = unnest_arrays(_REF_COLUMNS, prefix="r")
-_PG_INSERT_SHOTS = (
-    insert(_SHOT_ASSETS)
-    .from_select(
-        ["shot_id", "asset_id", "position"],
-        select(_NEW_SHOTS.c.id, _REFS.c.asset_id, _REFS.c.position).join(
-            _NEW_SHOTS,
-            and_(_NEW_SHOTS.c.scene_number == _REFS.c.scene_number, _NEW_SHOTS.c.number == _REFS.c.number),
-        ),
+
+
+def _pg_writes(moved: CTE) -> list[CTE]:
+    """PostgreSQL: the shots and their asset references as CTEs of the ``STORYBOARDING →
+    STORYBOARDED`` statement: the shots' INSERT … FROM unnest(arrays), joined to ``moved`` (nothing
+    if the job does not move), returning their ids; the references joined to them by (scene, number)."""
+    new_shots = (
+        insert_from_arrays(_SHOTS, _SHOT_COLUMNS, prefix="h", job_id=moved.c.id, join=moved)
+        .returning(_SHOTS.c.id, _SHOTS.c.scene_number, _SHOTS.c.number)
+        .cte("new_shots")
     )
-    .add_cte(_NEW_SHOTS)
-)
+    refs = unnest_arrays(_REF_COLUMNS, prefix="r")
+    on = and_(new_shots.c.scene_number == refs.c.scene_number, new_shots.c.number == refs.c.number)
+    refs_in = insert(_SHOT_ASSETS).from_select(
+        ["shot_id", "asset_id", "position"],
+        select(new_shots.c.id, refs.c.asset_id, refs.c.position).join(new_shots, on),
+    )
+    return [new_shots, refs_in.cte("refs_in")]
 
 
-def _save(session: Session, job: ClaimedJob, plan: Plan) -> None:
+def _rows(plan: Plan) -> tuple[Rows, Rows]:
+    """The shots (``_SHOT_COLUMNS``) and their references (``_REF_COLUMNS``): each shot's assets once, in order."""
     shots = [
         (scene.episode, scene.number, shot.number, shot.type, shot.description)
         for scene, planned in plan.scenes
         for shot in planned
     ]
-    if not shots:
-        return
-    refs = []  # (scene, shot number, asset id, position): each shot's assets once, in order
+    refs = []
     for scene, planned in plan.scenes:
         for shot in planned:
             seen: set[int] = set()
@@ -357,20 +355,29 @@ def _save(session: Session, job: ClaimedJob, plan: Plan) -> None:
                     if asset_id is not None and asset_id not in seen:
                         seen.add(asset_id)
                         refs.append((scene.number, shot.number, asset_id, len(seen)))
-    connection = session.connection()
-    insert_rows = _insert_arrays if connection.dialect.name == "postgresql" else _insert_each
-    insert_rows(connection, job.id, shots, refs)
+    return shots, refs
 
 
-def _insert_arrays(connection: Connection, job_id: str, shots: Rows, refs: Rows) -> None:
-    """PostgreSQL: shots and references in one statement (:data:`_PG_INSERT_SHOTS`)."""
-    params: dict[str, Any] = {"job_id": job_id, **array_params(_SHOTS, _SHOT_COLUMNS, shots, prefix="h")}
-    params.update(column_arrays(_REF_COLUMNS, refs, prefix="r"))
-    connection.execute(_PG_INSERT_SHOTS, params)
+def _writes(job: ClaimedJob, plan: Plan) -> StageWrites:
+    return StageWrites(_pg_writes, _write_params(*_rows(plan)))
+
+
+def _write_params(shots: Rows, refs: Rows) -> dict[str, Any]:
+    """The parameters of :func:`_pg_writes`: the shots' and references' column arrays."""
+    return {
+        **array_params(_SHOTS, _SHOT_COLUMNS, shots, prefix="h"),
+        **column_arrays(_REF_COLUMNS, refs, prefix="r"),
+    }
+
+
+def _save(session: Session, job: ClaimedJob, plan: Plan) -> None:
+    shots, refs = _rows(plan)
+    if shots:
+        _insert_each(session.connection(), job.id, shots, refs)
 
 
 def _insert_each(connection: Connection, job_id: str, shots: Rows, refs: Rows) -> None:
-    """Elsewhere: the shots (their ids returned in order), then the references."""
+    """Elsewhere than PostgreSQL: the shots (their ids returned in order), then the references."""
     rows = [{"job_id": job_id, **dict(zip(_SHOT_COLUMNS, r, strict=True))} for r in shots]
     ids = connection.execute(_INSERT_SHOTS, rows).scalars()
     by_key = {(shot[1], shot[2]): shot_id for shot_id, shot in zip(ids, shots, strict=True)}
@@ -396,5 +403,12 @@ def _job_values(job: ClaimedJob, plan: Plan) -> dict[str, Any]:
 def storyboard(job_id: str) -> None:
     """Plan one job's shots."""
     run_stage(
-        STORYBOARD, job_id, load=_load, compute=_compute, save=_save, job_values=_job_values, reads=_pg_reads
+        STORYBOARD,
+        job_id,
+        load=_load,
+        compute=_compute,
+        save=_save,
+        job_values=_job_values,
+        reads=_pg_reads,
+        writes=_writes,
     )

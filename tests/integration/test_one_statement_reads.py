@@ -8,12 +8,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from models import Chunk, Job
 from pipeline import jobs
 from pipeline.db import session_factory
+from pipeline.runner import StageWrites
+from pipeline.states import STAGE_BY_NAME
 from pipeline.testing import drain
+from pipeline.transitions import transition
 from stages import dedup, extract, report, storyboard
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -26,6 +29,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple) or hasattr(value, "_mapping"):
         return [_plain(v) for v in value]
     return value
+
+
+def _finish(session: Any, job_id: str, stage: str, writes: Any) -> None:
+    """A stage's writes as its finish runs them on PostgreSQL: CTEs of the ``running → done``
+    statement (the job put in the running state first)."""
+    spec = STAGE_BY_NAME[stage]
+    session.execute(update(Job).where(Job.id == job_id).values(status=spec.running.value))
+    transition(session, job_id, spec.running, spec.done, writes=writes.ctes, write_params=writes.params)
 
 
 def _one_statement(session: Any, reads: Any, job_id: str) -> tuple[Any, ...]:
@@ -112,7 +123,6 @@ def test_the_claim_reads_the_stage_inputs(stub_worker, stage):
     from sqlalchemy import event
 
     from pipeline.db import get_engine
-    from pipeline.states import STAGE_BY_NAME
     from pipeline.transitions import claim
     from stages import chunk, ingest
 
@@ -158,13 +168,14 @@ def test_chunk_inserts_from_arrays_equal_the_row_inserts(pg_settings, example):
     script = read_scripts([EXAMPLES / example], max_bytes=10_000_000)
     inputs = chunk._Inputs(script.text, [chunk.SourceSpan(s["name"], s["start"], s["end"]) for s in script.sources],
                            600, 0, None)  # fmt: skip
-    rows = chunk._rows(chunk._compute(inputs))
+    structure = chunk._compute(inputs)
+    rows = chunk._rows(structure)
     assert rows["scenes"] and rows["chunks"]
     assert any(r[-1] for r in rows["scenes"]) == example.endswith(".txt")  # listed characters (JSON)
 
     def written(insert) -> dict[str, list[tuple]]:
         with session_factory()() as s, s.begin():
-            insert(s.connection(), job_id, rows)
+            insert(s)
             out = {}
             for name, (table, _, _) in chunk._STRUCTURE.items():
                 columns = [c for c in table.c if c.name not in ("id", "job_id")]
@@ -177,7 +188,9 @@ def test_chunk_inserts_from_arrays_equal_the_row_inserts(pg_settings, example):
                 s.execute(table.delete().where(table.c.job_id == job_id))
         return out
 
-    assert written(chunk._insert_each) == written(chunk._insert_arrays)
+    each = written(lambda s: chunk._insert_each(s.connection(), job_id, rows))
+    assert each == written(lambda s: _finish(s, job_id, "chunk", chunk._writes(None, structure)))
+    assert len(each["scenes"]) == len(rows["scenes"])
 
 
 @pytest.mark.parametrize("example", ["逆袭总裁.txt", "the-heist.fountain"])
@@ -204,7 +217,7 @@ def test_storyboard_inserts_from_arrays_equal_the_row_inserts(stub_worker, examp
     def written(insert) -> tuple[list[tuple], list[tuple]]:
         with session_factory()() as s:  # rolled back: each path writes into the same empty job
             s.execute(Shot.__table__.delete().where(Shot.job_id == job_id))
-            insert(s.connection(), job_id, shots, refs)
+            insert(s)
             got = (
                 [tuple(r) for r in s.execute(
                     select(Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description)
@@ -219,7 +232,72 @@ def test_storyboard_inserts_from_arrays_equal_the_row_inserts(stub_worker, examp
             s.rollback()
         return got
 
-    assert (shots, refs) == written(storyboard._insert_each) == written(storyboard._insert_arrays)
+    each = written(lambda s: storyboard._insert_each(s.connection(), job_id, shots, refs))
+    folded = StageWrites(storyboard._pg_writes, storyboard._write_params(shots, refs))
+    assert (shots, refs) == each == written(lambda s: _finish(s, job_id, "storyboard", folded))
+
+
+def test_reports_written_by_the_finish_statement_equal_the_row_insert(stub_worker):
+    """Report's finish writes its three reports as a CTE of the ``REPORTING → COMPLETED``
+    statement: the same rows (format, content, a creation time) the per-row insert writes."""
+    from models import Report
+
+    broker, worker = stub_worker
+    job_id = jobs.submit([EXAMPLES / "the-heist.fountain"], project="reports")
+    drain(broker, worker)
+    columns = (Report.format, Report.content)
+    with session_factory()() as s:
+        stored = [
+            tuple(r)
+            for r in s.execute(select(*columns).where(Report.job_id == job_id).order_by(Report.format))
+        ]
+    assert [f for f, _ in stored] == ["csv", "html", "json"]
+    out = dict(stored)
+
+    def written(insert) -> list[tuple]:
+        with session_factory()() as s:  # rolled back: each path writes into the same empty job
+            s.execute(Report.__table__.delete().where(Report.job_id == job_id))
+            insert(s)
+            got = [tuple(r) for r in s.execute(
+                select(*columns, Report.created_at.is_not(None)).where(Report.job_id == job_id).order_by(Report.format)
+            )]  # fmt: skip
+            s.rollback()
+        return got
+
+    each = written(lambda s: report._save(s, SimpleNamespace(id=job_id), out))
+    assert (
+        [(f, c, True) for f, c in stored]
+        == each
+        == written(lambda s: _finish(s, job_id, "report", report._writes(None, out)))
+    )
+
+
+def test_a_finish_that_misses_writes_nothing(stub_worker):
+    """The stage's rows are joined to the compare-and-set: when it misses (the job has moved on),
+    the statement writes none of them."""
+    from models import Shot
+    from pipeline.errors import IllegalTransition
+
+    broker, worker = stub_worker
+    job_id = jobs.submit([EXAMPLES / "the-heist.fountain"], project="misses")
+    drain(broker, worker)
+    spec = STAGE_BY_NAME["storyboard"]
+    with session_factory()() as s:
+        shots = [(1, 1, 1, "wide", "a shot")]
+        s.execute(Shot.__table__.delete().where(Shot.job_id == job_id))
+        with pytest.raises(IllegalTransition):  # the job is COMPLETED, not STORYBOARDING
+            transition(
+                s,
+                job_id,
+                spec.running,
+                spec.done,
+                writes=storyboard._pg_writes,
+                write_params=storyboard._write_params(shots, []),
+            )
+        left = s.scalar(select(func.count()).select_from(Shot).where(Shot.job_id == job_id))
+        status = s.scalar(select(Job.status).where(Job.id == job_id))
+        s.rollback()
+    assert (left, status) == (0, "COMPLETED")
 
 
 def test_a_chunk_is_saved_with_its_records_in_one_statement_once(stub_worker):
