@@ -35,6 +35,7 @@ class DatabaseSettings(_Section):
     max_overflow: int = Field(10, ge=0)
     pool_timeout_s: float = Field(30.0, gt=0)
     statement_timeout_ms: int = Field(60_000, ge=0)
+    prepared_statements: bool = True
     echo: bool = False
 
 

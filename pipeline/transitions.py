@@ -40,6 +40,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Job, JobEvent
 from models.base import utcnow
+from pipeline import prepared
 from pipeline.errors import IllegalTransition, JobNotFound
 from pipeline.states import TERMINAL, Status, is_legal
 
@@ -296,7 +297,13 @@ def transition(
             **(write_params or {}),
         )
     connection = session.connection()
-    row = connection.execute(statement, params).one_or_none()
+    # Prepared once per connection: the statements built once (not the rare per-call ones).
+    result = (
+        connection.execute(statement, params)
+        if expressions
+        else prepared.execute(connection, statement, params)
+    )
+    row = result.one_or_none()
     if row is None:
         current = connection.execute(_STATUS_OF, {"p_id": job_id}).scalar_one_or_none()
         if current is None:
@@ -435,7 +442,7 @@ def claim(
     if postgresql:
         params.update(p_message_id=message_id, p_attempt=attempt)
     statement = _claim_statement(postgresql, reads if postgresql else None)
-    row = session.connection().execute(statement, params).one_or_none()
+    row = prepared.execute(session.connection(), statement, params).one_or_none()
     if row is None:
         return None
     columns = len(_CLAIM_COLUMNS)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Asset, ExtractionRecord, Project, Scene
+from pipeline import prepared
 from pipeline.broker import actor_options
 from pipeline.queries import json_rows
 from pipeline.runner import run_stage
@@ -388,9 +389,8 @@ def _record_decisions(session: Session, rows: list[tuple[int, str, int | None, f
         return
     if len(rows) <= COPY_ABOVE:
         ids, statuses, asset_ids, scores = (list(column) for column in zip(*rows, strict=True))
-        connection.execute(
-            _UPDATE_FROM_ARRAYS, {"ids": ids, "statuses": statuses, "asset_ids": asset_ids, "scores": scores}
-        )
+        arrays = {"ids": ids, "statuses": statuses, "asset_ids": asset_ids, "scores": scores}
+        prepared.execute(connection, _UPDATE_FROM_ARRAYS, arrays)
         return
     connection.execute(_CREATE_SCRATCH)
     # COPY loads 100k rows in a fraction of a second; multi-row INSERTs take seconds.

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
 from models.base import utcnow
+from pipeline import prepared
 from pipeline.broker import actor_options
 from pipeline.llm import ChatClient, Endpoint, InvalidAnswer, llm_services
 from pipeline.llm.client import estimate_tokens
@@ -115,7 +116,7 @@ def extract(job_id: str) -> None:
             return
         connection = uow.session.connection()
         if connection.dialect.name == "postgresql":
-            total, todo = connection.execute(_PG_FAN_OUT, {"p_job_id": job_id}).one()
+            total, todo = prepared.execute(connection, _PG_FAN_OUT, {"p_job_id": job_id}).one()
             todo = todo or []
         else:
             todo = sorted(connection.execute(_RESET_TODO, {"p_job_id": job_id}).all(), key=lambda r: r.number)
@@ -288,7 +289,9 @@ _PG_COUNT_DONE = _COUNT_DONE.where(exists(select(_PG_DONE.c.id))).add_cte(_PG_DO
 def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        got = connection.execute(_PG_CLAIM_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}).one_or_none()
+        got = prepared.execute(
+            connection, _PG_CLAIM_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}
+        ).one_or_none()
         if got is not None:
             *claimed, scenes = got
             return _chunk_work(
@@ -386,7 +389,7 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
         # Chunk done, its records and the fan-in counter: one statement.
         rows = array_params(_RECORDS, _RECORD_COLUMNS, records, prefix="m")
         params = {**marked, **counted, **rows, "p_prompt_version": version}
-        job = connection.execute(_PG_COUNT_DONE, params).one_or_none()
+        job = prepared.execute(connection, _PG_COUNT_DONE, params).one_or_none()
         if job is None:
             return False  # another delivery finished this chunk, or the job was cancelled: discard
     else:
