@@ -4,14 +4,15 @@ connection instead of once per message.
 psycopg2 sends every statement as text, so PostgreSQL parses, analyses and plans it each time: for a
 stage's claim with its inputs (a dozen subqueries) that was two thirds of the statement's server CPU
 (the report's claim: 1.6-1.9 ms unprepared, 0.5-0.7 ms prepared, measured on the 2-core VM).
-:func:`execute` compiles a statement once per process into ``PREPARE juben_<n> AS …`` (bind
-parameters numbered ``$1…``), prepares it once per database connection and then sends ``EXECUTE
-juben_<n> (…)`` with the parameter values. Both go through SQLAlchemy's connection, so errors,
+:func:`execute` compiles a statement once per process into ``PREPARE juben_<n> (<types>) AS …``
+(bind parameters numbered ``$1…``, their types declared), prepares it once per database connection
+and then sends ``EXECUTE juben_<n> (…)`` with the parameter values. Both go through SQLAlchemy's connection, so errors,
 connection invalidation and cursor events behave as for any statement.
 
 The statement must be built once (a module constant or a cached builder): it is the cache key.
-Behind a PgBouncer in transaction pooling mode, whose server connections change under a client,
-set ``database.prepared_statements = false``.
+Juben's connections plan them generically from the first execution (``plan_cache_mode``, set in
+:func:`pipeline.db.make_engine`). Behind a PgBouncer in transaction pooling mode, whose server
+connections change under a client, set ``database.prepared_statements = false``.
 """
 
 from __future__ import annotations
