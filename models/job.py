@@ -75,7 +75,6 @@ class JobEvent(IdMixin, Base):
     __tablename__ = "job_events"
     __table_args__ = (
         Index("ix_job_events_job_id_id", "job_id", "id"),
-        Index("ix_job_events_to_status_id", "to_status", "id"),
         # Each stage's latest timed events (ETAs): a short backward scan whatever the events' order,
         # index-only on PostgreSQL, so its planner never prefers walking pk_job_events back instead.
         Index(
