@@ -11,8 +11,9 @@ Juben, none of its bookkeeping).
 - ``bare_chunk(job_id, fanout)``: ``UPDATE … SET chunks_done = chunks_done + 1 RETURNING
   chunks_done, chunks_total``; the one that sees done == total sends hop 4 (the fan-in).
 - ``protocol_stage(job_id, hop)`` (a diagnostic, not the floor): the same six hops with the
-  statements of Juben's runner (claim CAS + event, commit; lock, finish CAS + event, commit) in
-  plain SQL: what the claim/finish protocol itself costs, without the ORM and the stages' I/O.
+  statements of Juben's runner (the claim CAS with its event, then the finish CAS with its event,
+  one autocommitted statement each) in plain SQL: what the claim/finish protocol itself costs,
+  without the ORM and the stages' I/O.
 
 Parent side: :func:`measure` makes a fresh database and namespace, starts the workers, inserts N
 job rows (one transaction each, timed apart), releases their first messages at once to the idle
@@ -67,6 +68,7 @@ BROKER.declare_queue("default")
 BROKER.declare_queue("ai")
 
 _engine: Engine | None = None
+_autocommit_engine: Engine | None = None
 _lock = threading.Lock()
 
 
@@ -77,6 +79,20 @@ def engine() -> Engine:
         if _engine is None:
             _engine = create_engine(os.environ["BENCH_BARE_DATABASE_URL"], pool_size=10, max_overflow=10)
         return _engine
+
+
+def autocommit_engine() -> Engine:
+    """The protocol diagnostic's engine: every statement its own transaction, as Juben's claims."""
+    global _autocommit_engine  # noqa: PLW0603
+    with _lock:
+        if _autocommit_engine is None:
+            _autocommit_engine = create_engine(
+                os.environ["BENCH_BARE_DATABASE_URL"],
+                pool_size=10,
+                max_overflow=10,
+                isolation_level="AUTOCOMMIT",
+            )
+        return _autocommit_engine
 
 
 def _send(actor: str, queue: str, *args: Any) -> None:
@@ -107,50 +123,41 @@ def bare_stage(job_id: str, hop: int, fanout: int) -> None:
 def protocol_stage(job_id: str, hop: int) -> None:
     """Hop ``hop`` with Juben's runner protocol in plain SQL, and no stage work.
 
-    Transaction 1 (claim): CAS ready → running ``RETURNING *`` + an event row. Transaction 2
-    (finish): lock the row ``FOR UPDATE``, CAS running → done + an event row. The statements of
-    ``pipeline.runner.run_stage`` without the ORM and without a stage's own load and save.
+    As ``pipeline.runner.run_stage`` runs it on PostgreSQL: the claim (CAS ready → running
+    ``RETURNING *`` with its event row as a CTE) and the finish (CAS running → done with its event
+    row) are one statement each, each its own transaction (autocommit), without the ORM and
+    without a stage's own reads and rows (Juben's also prepares its statements; these are text).
     """
     ready = "PENDING" if hop == 1 else STATUSES[hop - 2]
     running, done = f"RUNNING_{hop}", STATUSES[hop - 1]
-    with engine().begin() as conn:
+    with autocommit_engine().connect() as conn:
         claimed = conn.execute(
             text(
-                "UPDATE bare_jobs SET status = :running, updated_at = clock_timestamp(),"
+                "WITH moved AS (UPDATE bare_jobs SET status = :running, updated_at = clock_timestamp(),"
                 " deliveries = CASE WHEN status = :running THEN deliveries + 1 ELSE 1 END,"
                 " stage_started_at = clock_timestamp()"
-                " WHERE id = :id AND status IN (:ready, :running) RETURNING *"
+                " WHERE id = :id AND status IN (:ready, :running) RETURNING *),"
+                " recorded AS (INSERT INTO bare_events (job_id, from_status, to_status)"
+                " SELECT id, :ready, :running FROM moved)"
+                " SELECT * FROM moved"
             ),
             {"id": job_id, "ready": ready, "running": running},
         ).one_or_none()
         if claimed is None:
             return
-        conn.execute(
-            text("INSERT INTO bare_events (job_id, from_status, to_status) VALUES (:id, :from_, :to)"),
-            {"id": job_id, "from_": ready, "to": running},
-        )
-    with engine().begin() as conn:
-        locked = conn.execute(
-            text("SELECT id FROM bare_jobs WHERE id = :id AND status = :running FOR UPDATE"),
-            {"id": job_id, "running": running},
-        ).one_or_none()
-        if locked is None:
-            return
+    with autocommit_engine().connect() as conn:
         conn.execute(
             text(
-                "UPDATE bare_jobs SET status = :done, hop = :hop, deliveries = 0, updated_at = clock_timestamp(),"
+                "WITH moved AS (UPDATE bare_jobs SET status = :done, hop = :hop, deliveries = 0,"
+                " updated_at = clock_timestamp(),"
                 " finished_at = CASE WHEN :hop = :last THEN clock_timestamp() END"
-                " WHERE id = :id AND status = :running RETURNING hop"
+                " WHERE id = :id AND status = :running RETURNING id, stage_started_at),"
+                " recorded AS (INSERT INTO bare_events (job_id, from_status, to_status, duration_s)"
+                " SELECT id, :running, :done, extract(epoch FROM clock_timestamp() - stage_started_at) FROM moved)"
+                " SELECT id FROM moved"
             ),
             {"id": job_id, "running": running, "done": done, "hop": hop, "last": HOPS},
-        ).one()
-        conn.execute(
-            text(
-                "INSERT INTO bare_events (job_id, from_status, to_status, duration_s)"
-                " VALUES (:id, :from_, :to, extract(epoch FROM clock_timestamp() - :started))"
-            ),
-            {"id": job_id, "from_": running, "to": done, "started": claimed.stage_started_at},
-        )
+        ).one_or_none()
     if hop < HOPS:
         _send("protocol_stage", "default", job_id, hop + 1)
 

@@ -73,8 +73,8 @@ def compare(
         rate = median([r.jobs_per_s for r in diagnostic])
         rows.append(
             row(scenario, "bare chain with Juben's claim/finish SQL (diagnostic)", round(rate, 1), "jobs/s",
-                note="6 statements + 2 commits per hop in plain SQL, no ORM, no stage I/O: the runner "
-                "protocol's own cost", rounds=[r.as_dict() for r in diagnostic],
+                note="2 statements per hop (claim and finish, each with its event, each its own "
+                "transaction) in plain SQL, no ORM, no stage I/O: the runner protocol's own cost", rounds=[r.as_dict() for r in diagnostic],
                 cpu_ms_per_hop=round(median([r.cpu_ms_per_hop for r in diagnostic]), 3),
                 pg_cpu_ms_per_hop=round(median([r.pg_cpu_ms_per_hop for r in diagnostic]), 3))
         )  # fmt: skip
