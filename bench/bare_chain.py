@@ -67,32 +67,23 @@ BROKER = RedisBroker(
 BROKER.declare_queue("default")
 BROKER.declare_queue("ai")
 
-_engine: Engine | None = None
-_autocommit_engine: Engine | None = None
+_engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-def engine() -> Engine:
-    """This process's engine, made on first use (after dramatiq forked the worker process)."""
-    global _engine  # noqa: PLW0603
+def engine(isolation_level: str = "READ COMMITTED") -> Engine:
+    """This process's engine for ``isolation_level``, made on first use (after dramatiq forked the
+    worker process); ``"AUTOCOMMIT"``: every statement its own transaction, as Juben's claims."""
     with _lock:
-        if _engine is None:
-            _engine = create_engine(os.environ["BENCH_BARE_DATABASE_URL"], pool_size=10, max_overflow=10)
-        return _engine
-
-
-def autocommit_engine() -> Engine:
-    """The protocol diagnostic's engine: every statement its own transaction, as Juben's claims."""
-    global _autocommit_engine  # noqa: PLW0603
-    with _lock:
-        if _autocommit_engine is None:
-            _autocommit_engine = create_engine(
+        made = _engines.get(isolation_level)
+        if made is None:
+            made = _engines[isolation_level] = create_engine(
                 os.environ["BENCH_BARE_DATABASE_URL"],
                 pool_size=10,
                 max_overflow=10,
-                isolation_level="AUTOCOMMIT",
+                isolation_level=isolation_level,
             )
-        return _autocommit_engine
+        return made
 
 
 def _send(actor: str, queue: str, *args: Any) -> None:
@@ -130,7 +121,7 @@ def protocol_stage(job_id: str, hop: int) -> None:
     """
     ready = "PENDING" if hop == 1 else STATUSES[hop - 2]
     running, done = f"RUNNING_{hop}", STATUSES[hop - 1]
-    with autocommit_engine().connect() as conn:
+    with engine("AUTOCOMMIT").connect() as conn:
         claimed = conn.execute(
             text(
                 "WITH moved AS (UPDATE bare_jobs SET status = :running, updated_at = clock_timestamp(),"
@@ -145,7 +136,7 @@ def protocol_stage(job_id: str, hop: int) -> None:
         ).one_or_none()
         if claimed is None:
             return
-    with autocommit_engine().connect() as conn:
+    with engine("AUTOCOMMIT").connect() as conn:
         conn.execute(
             text(
                 "WITH moved AS (UPDATE bare_jobs SET status = :done, hop = :hop, deliveries = 0,"

@@ -54,6 +54,9 @@ def _build(statement: Executable, connection: Connection, params: Mapping[str, A
     assert isinstance(compiled, SQLCompiler)
     # The expanded state renders IN lists bound at build time (constant status lists) as one
     # parameter each; lists passed per call would change the statement's text, so none may be.
+    per_call = {n for n, b in compiled.binds.items() if b.expanding} & set(params)
+    if per_call:
+        raise ValueError(f"per-call IN lists cannot be prepared: {sorted(per_call)}")
     state = compiled.construct_expanded_state(dict(params))
     names: list[str] = []
 
@@ -64,9 +67,6 @@ def _build(statement: Executable, connection: Connection, params: Mapping[str, A
         return f"${names.index(name) + 1}"
 
     text = _BIND.sub(number, state.statement).replace("%%", "%")
-    expanding = {n for n, b in compiled.binds.items() if b.expanding}
-    if expanding & set(params):
-        raise ValueError(f"per-call IN lists cannot be prepared: {sorted(expanding & set(params))}")
     name = f"juben_{next(_numbers)}"
     types = ", ".join(_type_of(compiled, n, connection) for n in names)
     return _Prepared(
