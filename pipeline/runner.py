@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 from dramatiq.middleware import CurrentMessage
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from models import Job
 from models.base import utcnow
@@ -24,7 +24,7 @@ from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.settings import get_settings
 from pipeline.states import STAGES, StageSpec
-from pipeline.transitions import ClaimedJob, Reads, Writes, claim, transition
+from pipeline.transitions import ClaimedJob, Db, Reads, Writes, claim, transition
 from pipeline.uow import UnitOfWork, stage_message
 
 log = get_logger(__name__)
@@ -71,7 +71,7 @@ def next_stage(spec: StageSpec) -> StageSpec | None:
 
 
 def claim_stage(
-    session: Session, spec: StageSpec, job_id: str, *, reads: Reads | None = None
+    session: Db, spec: StageSpec, job_id: str, *, reads: Reads | None = None
 ) -> ClaimedJob | None:
     """Take the job for ``spec``: compare-and-set its ready (or, on a retry, running) state to running.
 
@@ -141,7 +141,7 @@ def _advance(
     seconds = (now - (as_utc(job.stage_started_at) if job.stage_started_at else now)).total_seconds()
     try:
         transition(
-            uow.session,
+            uow.connection,
             job.id,
             spec.running,
             spec.done,
@@ -186,9 +186,9 @@ def run_stage(
     spec: StageSpec,
     job_id: str,
     *,
-    load: Callable[[Session, ClaimedJob], In],
+    load: Callable[[Connection, ClaimedJob], In],
     compute: Callable[[In], Out],
-    save: Callable[[Session, ClaimedJob, Out], Any] | None,
+    save: Callable[[Connection, ClaimedJob, Out], Any] | None,
     job_values: Callable[[ClaimedJob, Out], dict[str, Any]] | None = None,
     reads: Reads | None = None,
     writes: Callable[[ClaimedJob, Out], StageWrites] | None = None,
@@ -216,15 +216,15 @@ def run_stage(
     """
     # The claim is the only write here (on PostgreSQL one statement with its event and the stage's
     # inputs): atomic on its own, it needs no transaction around it.
-    with UnitOfWork(single_statement=True) as uow:
-        job = claim_stage(uow.session, spec, job_id, reads=reads)
+    with UnitOfWork(single_statement=True, core=True) as uow:
+        job = claim_stage(uow.connection, spec, job_id, reads=reads)
         if job is None:
             return
-        inputs = load(uow.session, job)
+        inputs = load(uow.connection, job)
     outputs = compute(inputs)
     # A finish that is one statement (no save, or its writes folded into the transition's statement
     # on PostgreSQL) needs no transaction around it either.
-    with UnitOfWork(single_statement=save is None or writes is not None) as uow:
+    with UnitOfWork(single_statement=save is None or writes is not None, core=True) as uow:
         # The compare-and-set (with its event row, one statement on PostgreSQL) comes first: it
         # takes the job's row lock, so a second delivery of this stage (a retry and a reconciler
         # re-drive of the same job) waits for the first to commit and then finds the job moved on,
@@ -232,12 +232,12 @@ def run_stage(
         # dead-letter and fail a job whose output is fine). If it misses (cancelled, or another
         # delivery finished first), nothing is written. The event's duration ends before the save.
         values = {"deliveries": 0, **(job_values(job, outputs) if job_values else {})}
-        postgresql = uow.session.get_bind().dialect.name == "postgresql"
+        postgresql = uow.connection.dialect.name == "postgresql"
         folded = writes(job, outputs) if writes is not None and postgresql else None
         seconds = _advance(uow, spec, job, values=values, writes=folded)
         if seconds is None:
             return
         if save is not None and folded is None:
-            save(uow.session, job, outputs)
+            save(uow.connection, job, outputs)
     metrics().stage_seconds.labels(spec.name).observe(seconds)
     log.info("stage_done", status=spec.done.value)

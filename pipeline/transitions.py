@@ -34,6 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
@@ -77,6 +78,15 @@ Reads = Callable[[ReadOnlyColumnCollection[str, Any]], Sequence[ColumnElement[An
 #: from the ``moved`` CTE (the job's id and run if the compare-and-set hit, no row if it missed):
 #: joined to it, they write nothing when it misses.
 Writes = Callable[[CTE], Sequence[CTE]]
+
+
+#: Where a transition runs: an ORM session (the caller's unit of work) or a Core connection (the
+#: stage runner's). Either way the caller commits.
+Db = Session | Connection
+
+
+def _connection(db: Db) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
 
 
 _CLAIM_COLUMNS = tuple(f.name for f in dataclasses.fields(ClaimedJob) if f.name != "inputs")
@@ -132,8 +142,8 @@ def _event_params(
     }
 
 
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _is_postgresql(db: Db) -> bool:
+    return (db.get_bind() if isinstance(db, Session) else db).dialect.name == "postgresql"
 
 
 # --- transition: CAS from one status to another --------------------------------------------------
@@ -200,9 +210,11 @@ def _transition_statement(keys: tuple[str, ...], postgresql: bool, writes: Write
     return statement
 
 
-def _expire_loaded(session: Session, job_id: str) -> None:
+def _expire_loaded(session: Db, job_id: str) -> None:
     """Core statements bypass the ORM: expire a Job this session holds so it re-reads the row."""
-    if not session.identity_map:  # the usual case: a stage's session holds no ORM objects
+    if (
+        not isinstance(session, Session) or not session.identity_map
+    ):  # the usual case: a stage's session holds no ORM objects
         return
     loaded = session.identity_map.get(identity_key(Job, job_id))
     if loaded is not None:
@@ -210,7 +222,7 @@ def _expire_loaded(session: Session, job_id: str) -> None:
 
 
 def transition(
-    session: Session,
+    session: Db,
     job_id: str,
     from_: Status,
     to: Status,
@@ -231,7 +243,7 @@ def transition(
     ``job_events`` row in the same transaction (on PostgreSQL in the same statement).
 
     Args:
-        session: the unit of work's session; the caller commits.
+        session: the unit of work's session or connection; the caller commits.
         job_id: the job.
         from_: the status the job must be in.
         to: the new status; ``(from_, to)`` must be in the state table.
@@ -296,7 +308,7 @@ def transition(
             p_detail=detail,
             **(write_params or {}),
         )
-    connection = session.connection()
+    connection = _connection(session)
     # Prepared once per connection: the statements built once (not the rare per-call ones).
     result = (
         connection.execute(statement, params)
@@ -332,7 +344,7 @@ _STATUS_OF = select(_JOBS.c.status).where(_JOBS.c.id == _p("p_id", "id"))
 
 
 def _record(
-    session: Session,
+    session: Db,
     job_id: str,
     run: int,
     from_: Status,
@@ -345,7 +357,7 @@ def _record(
     duration_s: float | None = None,
     units: int | None = None,
 ) -> None:
-    session.connection().execute(
+    _connection(session).execute(
         _INSERT_EVENT,
         _event_params(
             job_id,
@@ -362,7 +374,7 @@ def _record(
     )
 
 
-def record_note(session: Session, job_id: str, run: int, status: Status, detail: str) -> None:
+def record_note(session: Db, job_id: str, run: int, status: Status, detail: str) -> None:
     """Append an event that changes nothing (a re-drive, an operator's action) to a job's history."""
     _record(session, job_id, run, status, status, at=utcnow(), message_id=None, attempt=None, detail=detail)
 
@@ -411,7 +423,7 @@ def _claim_statement(postgresql: bool, reads: Reads | None = None) -> Any:
 
 
 def claim(
-    session: Session,
+    session: Db,
     job_id: str,
     ready: Status,
     running: Status,
@@ -442,7 +454,7 @@ def claim(
     if postgresql:
         params.update(p_message_id=message_id, p_attempt=attempt)
     statement = _claim_statement(postgresql, reads if postgresql else None)
-    row = prepared.execute(session.connection(), statement, params).one_or_none()
+    row = prepared.execute(_connection(session), statement, params).one_or_none()
     if row is None:
         return None
     columns = len(_CLAIM_COLUMNS)

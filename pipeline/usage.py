@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from models import Chunk
@@ -33,14 +34,17 @@ def usage_sums_of(job_id: Any) -> Any:
     )
 
 
-def job_usage(session: Session, job_id: str, meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def job_usage(
+    db: Session | Connection, job_id: str, meta: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """Calls, tokens, cache hits and time in calls of a job's LLM work; ``None`` if it used no model.
 
     Sums the chunks' extraction (those extracted by the rules provider count as nothing; a chunk
     served from the cache counts as a hit with no calls and no tokens) and, from the job's
     ``meta``, an LLM storyboard's calls (``storyboard`` holds those on their own too).
     """
-    row = session.connection().execute(_USAGE, {"job_id": job_id}).one()
+    connection = db.connection() if isinstance(db, Session) else db
+    row = connection.execute(_USAGE, {"job_id": job_id}).one()
     return usage_from_sums(row, meta)
 
 

@@ -12,7 +12,6 @@ from typing import Any, cast
 import dramatiq
 from sqlalchemy import CTE, ColumnElement, Table, bindparam, insert, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Chunk, Episode, Scene, ScriptContent
@@ -191,8 +190,8 @@ def _reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
     ]
 
 
-def _load(session: Session, job: ClaimedJob) -> _Inputs:
-    text, spans = job.inputs or session.connection().execute(_Q_SCRIPT, {"job_id": job.id}).one()
+def _load(connection: Connection, job: ClaimedJob) -> _Inputs:
+    text, spans = job.inputs or connection.execute(_Q_SCRIPT, {"job_id": job.id}).one()
     sources = [SourceSpan(s["name"], s["start"], s["end"]) for s in spans]
     ex = get_settings().extract
     options = job.options or {}
@@ -244,9 +243,9 @@ def _writes(job: ClaimedJob, out: Structure) -> StageWrites:
     return StageWrites(_pg_writes, params)
 
 
-def _save(session: Session, job: ClaimedJob, out: Structure) -> None:
+def _save(connection: Connection, job: ClaimedJob, out: Structure) -> None:
     # No DELETE first: see run_stage's ``save`` (re-runs delete a job's chunks, scenes, episodes).
-    _insert_each(session.connection(), job.id, _rows(out))
+    _insert_each(connection, job.id, _rows(out))
 
 
 def _rows(out: Structure) -> dict[str, list[tuple[Any, ...]]]:

@@ -17,7 +17,6 @@ from typing import Any, cast
 import dramatiq
 from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Asset, ExtractionRecord, Project, Scene
@@ -245,12 +244,11 @@ def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any
     ]
 
 
-def _load(session: Session, job: ClaimedJob) -> DedupIn:
+def _load(connection: Connection, job: ClaimedJob) -> DedupIn:
     if job.inputs is not None:  # read by the claim (PostgreSQL)
         record_rows, asset_rows = job.inputs
         rows, assets = record_rows or [], [tuple(a) for a in asset_rows or ()]
     else:
-        connection = session.connection()
         rows = connection.execute(_Q_RECORDS, {"job_id": job.id}).all()
         assets = _read_assets(connection, job.project_id)
     records = [
@@ -267,7 +265,7 @@ def _merge(inputs: DedupIn) -> Merged:
     return Merged(inputs.records, inputs.asset_rows, assets, decisions)
 
 
-def _save(session: Session, job: ClaimedJob, merged: Merged) -> None:
+def _save(connection: Connection, job: ClaimedJob, merged: Merged) -> None:
     """Write the decisions; assets only under the project's lock, merged again against fresh ones.
 
     Most jobs of a running project find only assets it has already (an episode's cast and
@@ -276,7 +274,6 @@ def _save(session: Session, job: ClaimedJob, merged: Merged) -> None:
     the per-project lock, reads the assets again under it and, if another job wrote any since
     the load, merges again against them, so two jobs of one project never create one asset twice.
     """
-    connection = session.connection()
     assets, decisions = merged.assets, merged.decisions
     if merged.writes_assets:
         # The per-project lock: every asset-writing dedup of this project queues here until we commit.
@@ -286,7 +283,9 @@ def _save(session: Session, job: ClaimedJob, merged: Merged) -> None:
             assets, decisions = merge_assets(merged.records, _assets(rows), dedup_policy(get_settings()))
         _write_assets(connection, job, assets)
     if decisions:
-        _record_decisions(session, [(d.record_id, d.status, assets[d.asset].id, d.score) for d in decisions])
+        _record_decisions(
+            connection, [(d.record_id, d.status, assets[d.asset].id, d.score) for d in decisions]
+        )
 
 
 def _write_assets(connection: Connection, job: ClaimedJob, assets: list[AssetOut]) -> None:
@@ -379,9 +378,8 @@ _UPDATE_RECORD = (
 NULL = "\\N"  # COPY's text-format NULL
 
 
-def _record_decisions(session: Session, rows: list[tuple[int, str, int | None, float]]) -> None:
+def _record_decisions(connection: Connection, rows: list[tuple[int, str, int | None, float]]) -> None:
     """Write each record's dedup decision (status, asset, score) in one or a few statements."""
-    connection = session.connection()
     if connection.dialect.name != "postgresql":
         connection.execute(
             _UPDATE_RECORD, [{"r_id": i, "status": s, "asset": a, "score": sc} for i, s, a, sc in rows]

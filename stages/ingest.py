@@ -13,7 +13,7 @@ from typing import Any
 
 import dramatiq
 from sqlalchemy import ColumnElement, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import ScriptContent
@@ -67,8 +67,8 @@ def _reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
     ]
 
 
-def _load(session: Session, job: ClaimedJob) -> tuple[str, str, list[str]]:
-    text, sha256, sources = job.inputs or session.connection().execute(_Q_SCRIPT, {"job_id": job.id}).one()
+def _load(connection: Connection, job: ClaimedJob) -> tuple[str, str, list[str]]:
+    text, sha256, sources = job.inputs or connection.execute(_Q_SCRIPT, {"job_id": job.id}).one()
     return text, sha256, [s["name"] for s in sources]
 
 

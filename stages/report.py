@@ -25,7 +25,7 @@ from sqlalchemy import (
     select,
     union,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import (
@@ -324,9 +324,9 @@ class _Reads:
     assets: Sequence[Sequence[Any]]  # id, type, name, aliases, description, gender, age
 
 
-def _read(session: Session, job: ClaimedJob) -> _Reads:
+def _read(connection: Connection, job: ClaimedJob) -> _Reads:
     """The report's inputs: read by the claim on PostgreSQL, one statement per list elsewhere."""
-    return _reads_of(job.inputs, job) if job.inputs is not None else _read_each(session, job)
+    return _reads_of(job.inputs, job) if job.inputs is not None else _read_each(connection, job)
 
 
 def _reads_of(values: Sequence[Any], job: ClaimedJob) -> _Reads:
@@ -338,8 +338,8 @@ def _reads_of(values: Sequence[Any], job: ClaimedJob) -> _Reads:
     )  # fmt: skip
 
 
-def _read_each(session: Session, job: ClaimedJob) -> _Reads:
-    read = session.connection().execute
+def _read_each(connection: Connection, job: ClaimedJob) -> _Reads:
+    read = connection.execute
     by_job = {"job_id": job.id}
     header = read(_Q_HEADER, by_job).one()
     records = read(_Q_RECORDS, by_job).all()
@@ -351,7 +351,7 @@ def _read_each(session: Session, job: ClaimedJob) -> _Reads:
         header.char_count,
         header.encoding,
         records,
-        job_usage(session, job.id, job.meta),
+        job_usage(connection, job.id, job.meta),
         read(_Q_STAGE_SECONDS, {"job_id": job.id, "run": job.run}).all(),
         read(_Q_EPISODES, by_job).all(),
         read(_Q_SCENES, by_job).all(),
@@ -360,8 +360,8 @@ def _read_each(session: Session, job: ClaimedJob) -> _Reads:
     )
 
 
-def _load(session: Session, job: ClaimedJob) -> ReportInput:
-    return _assemble(job, _read(session, job))
+def _load(connection: Connection, job: ClaimedJob) -> ReportInput:
+    return _assemble(job, _read(connection, job))
 
 
 def _assemble(job: ClaimedJob, reads: _Reads) -> ReportInput:
@@ -436,8 +436,8 @@ def _writes(job: ClaimedJob, out: dict[str, Any]) -> StageWrites:
     return StageWrites(_pg_writes, params)
 
 
-def _save(session: Session, job: ClaimedJob, out: dict[str, Any]) -> None:
-    write = session.connection().execute
+def _save(connection: Connection, job: ClaimedJob, out: dict[str, Any]) -> None:
+    write = connection.execute
     write(_INSERT_REPORT, [{"job_id": job.id, "format": fmt, "content": out[fmt]} for fmt in _FORMATS])
 
 

@@ -8,7 +8,6 @@ from typing import Any, cast
 
 import dramatiq
 from sqlalchemy import CTE, ColumnElement, Connection, Table, and_, bindparam, insert, join, select
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Asset, ExtractionRecord, Scene, ScriptContent, Shot, ShotAsset
@@ -234,10 +233,10 @@ def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any
     ]
 
 
-def _load(session: Session, job: ClaimedJob) -> Inputs:
+def _load(connection: Connection, job: ClaimedJob) -> Inputs:
     if job.inputs is not None:  # read by the claim (PostgreSQL)
         return _inputs(job, *_rows_of(job.inputs))
-    return _inputs(job, *_read_each(session.connection(), job.id))
+    return _inputs(job, *_read_each(connection, job.id))
 
 
 Rows = Sequence[Sequence[Any]]
@@ -370,10 +369,10 @@ def _write_params(shots: Rows, refs: Rows) -> dict[str, Any]:
     }
 
 
-def _save(session: Session, job: ClaimedJob, plan: Plan) -> None:
+def _save(connection: Connection, job: ClaimedJob, plan: Plan) -> None:
     shots, refs = _rows(plan)
     if shots:
-        _insert_each(session.connection(), job.id, shots, refs)
+        _insert_each(connection, job.id, shots, refs)
 
 
 def _insert_each(connection: Connection, job_id: str, shots: Rows, refs: Rows) -> None:

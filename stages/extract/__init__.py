@@ -110,11 +110,11 @@ def slice_scenes(chunk_text: str, chunk_start: int, scenes: Sequence[SceneSpan])
 @dramatiq.actor(actor_name="extract", queue_name=EXTRACT.queue, **actor_options("extract"))
 def extract(job_id: str) -> None:
     """Claim the job for extract and send one message per chunk still to do."""
-    with UnitOfWork() as uow:
-        job = claim_stage(uow.session, EXTRACT, job_id)
+    with UnitOfWork(core=True) as uow:
+        connection = uow.connection
+        job = claim_stage(connection, EXTRACT, job_id)
         if job is None:
             return
-        connection = uow.session.connection()
         if connection.dialect.name == "postgresql":
             total, todo = prepared.execute(connection, _PG_FAN_OUT, {"p_job_id": job_id}).one()
             todo = todo or []
@@ -286,8 +286,7 @@ _PG_RECORDS = insert_from_arrays(
 _PG_COUNT_DONE = _COUNT_DONE.where(exists(select(_PG_DONE.c.id))).add_cte(_PG_DONE).add_cte(_PG_RECORDS)
 
 
-def _load_chunk(session: Session, job_id: str, chunk_id: int) -> ChunkWork | None:
-    connection = session.connection()
+def _load_chunk(connection: Connection, job_id: str, chunk_id: int) -> ChunkWork | None:
     if connection.dialect.name == "postgresql":
         got = prepared.execute(
             connection, _PG_CLAIM_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}
@@ -370,7 +369,7 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
     else:
         mentions, usage, version = result, Usage(), None
     provider = work.provider
-    connection = uow.session.connection()
+    connection = uow.connection
     marked = {
         "p_chunk_id": work.chunk_id,
         "p_provider": provider,
@@ -422,8 +421,8 @@ def extract_chunk(job_id: str, chunk_id: int) -> None:
         return
     # On PostgreSQL the chunk's claim is one statement (with its job's, text's and scenes' columns):
     # autocommit, no BEGIN and COMMIT round trips.
-    with UnitOfWork(single_statement=True) as uow:
-        work = _load_chunk(uow.session, job_id, chunk_id)
+    with UnitOfWork(single_statement=True, core=True) as uow:
+        work = _load_chunk(uow.connection, job_id, chunk_id)
     if work is None:
         return
     result: LlmResult | list[Mention]
@@ -432,7 +431,7 @@ def extract_chunk(job_id: str, chunk_id: int) -> None:
     else:
         result = _extract_with_llm(work)
     try:
-        with UnitOfWork() as uow:
+        with UnitOfWork(core=True) as uow:
             if not _save_chunk(uow, work, result):
                 raise Discarded
     except Discarded:

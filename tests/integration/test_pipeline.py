@@ -405,18 +405,15 @@ def test_a_second_delivery_of_a_chunk_finished_meanwhile_is_dropped(stub_worker)
     assert len(chunk_ids) > 2
 
     class FirstDeliveryFinishesAfterTheRead:
-        def __init__(self, session):
-            self.session, self.pending = session, True
+        def __init__(self, connection):
+            self.connection, self.pending = connection, True
 
         # The read-then-update path, which every database but PostgreSQL takes (there the read
         # and the conditional update are one UPDATE … FROM statement, with no window between).
         dialect = SimpleNamespace(name="generic")
 
-        def connection(self):  # the stage's statements run on the session's connection
-            return self
-
         def execute(self, *args, **kwargs):
-            result = self.session.connection().execute(*args, **kwargs)
+            result = self.connection.execute(*args, **kwargs)
             if self.pending:
                 self.pending = False
                 first = threading.Thread(target=ex.extract_chunk.fn, args=(job_id, chunk_ids[0]))
@@ -425,12 +422,12 @@ def test_a_second_delivery_of_a_chunk_finished_meanwhile_is_dropped(stub_worker)
             return result
 
         def __getattr__(self, name):
-            return getattr(self.session, name)
+            return getattr(self.connection, name)
 
-    with UnitOfWork() as uow:
-        assert ex._load_chunk(FirstDeliveryFinishesAfterTheRead(uow.session), job_id, chunk_ids[0]) is None
-    with UnitOfWork() as uow:  # PostgreSQL's one-statement claim drops a delivery of a done chunk too
-        assert ex._load_chunk(uow.session, job_id, chunk_ids[0]) is None
+    with UnitOfWork(core=True) as uow:
+        assert ex._load_chunk(FirstDeliveryFinishesAfterTheRead(uow.connection), job_id, chunk_ids[0]) is None
+    with UnitOfWork(core=True) as uow:  # PostgreSQL's one-statement claim drops a delivery of a done chunk too
+        assert ex._load_chunk(uow.connection, job_id, chunk_ids[0]) is None
     for chunk_id in chunk_ids[1:]:
         ex.extract_chunk.fn(job_id, chunk_id)
 

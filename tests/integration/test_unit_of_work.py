@@ -1,14 +1,18 @@
 """UnitOfWork's single-statement mode: on PostgreSQL its statement commits on its own (no BEGIN or
-COMMIT round trips), and the pooled connection goes back transactional."""
+COMMIT round trips), and the pooled connection goes back transactional. Its core mode: a Core
+connection, no ORM session, the same commit, rollback and outbox."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
 
 from models import Project
 from pipeline.db import get_engine, session_factory
-from pipeline.uow import UnitOfWork
+from pipeline.broker import setup_broker
+from pipeline.states import STAGE_BY_NAME
+from pipeline.uow import UnitOfWork, stage_message
 
 
 class Boom(Exception):
@@ -52,3 +56,40 @@ def test_a_single_statement_unit_is_an_ordinary_transaction_elsewhere(sqlite_set
         uow.session.execute(insert(Project).values(name="rolled back"))
         raise Boom
     assert 0 == _projects("rolled back")
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_a_core_unit_commits_on_success_rolls_back_on_error_and_sends_after_commit(dialect, request):
+    settings = request.getfixturevalue(f"{'pg' if dialect == 'postgresql' else 'sqlite'}_settings")
+    if dialect == "sqlite":
+        from pipeline import migrate
+
+        migrate.upgrade(settings)
+    stub_broker = setup_broker(settings, stub=True)
+    message = stage_message(STAGE_BY_NAME["chunk"], "0" * 32)
+    with UnitOfWork(core=True) as uow:
+        assert isinstance(uow.connection, Connection)
+        with pytest.raises(AttributeError):
+            uow.session  # noqa: B018 - no ORM session is opened
+        uow.connection.execute(insert(Project).values(name="core kept"))
+        uow.send_after_commit(message)
+    assert 1 == _projects("core kept")
+    assert 1 == stub_broker.queues[message.queue_name].qsize()
+
+    with pytest.raises(Boom), UnitOfWork(core=True) as uow:
+        uow.connection.execute(insert(Project).values(name="core rolled back"))
+        uow.send_after_commit(message)
+        raise Boom
+    assert 0 == _projects("core rolled back")
+    assert 1 == stub_broker.queues[message.queue_name].qsize()  # nothing sent for the failed unit
+    assert get_engine().pool.checkedout() == 0
+
+
+def test_a_core_single_statement_unit_autocommits_on_postgresql(pg_settings):
+    with pytest.raises(Boom), UnitOfWork(single_statement=True, core=True) as uow:
+        raw = uow.connection.connection.dbapi_connection
+        assert raw is not None and raw.autocommit
+        uow.connection.execute(insert(Project).values(name="core committed alone"))
+        raise Boom
+    assert not raw.autocommit
+    assert 1 == _projects("core committed alone")
