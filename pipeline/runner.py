@@ -216,7 +216,7 @@ def run_stage(
     """
     # The claim is the only write here (on PostgreSQL one statement with its event and the stage's
     # inputs): atomic on its own, it needs no transaction around it.
-    with UnitOfWork(single_statement=True, core=True) as uow:
+    with UnitOfWork(autocommit=True, core=True) as uow:
         job = claim_stage(uow.connection, spec, job_id, reads=reads)
         if job is None:
             return
@@ -224,7 +224,7 @@ def run_stage(
     outputs = compute(inputs)
     # A finish that is one statement (no save, or its writes folded into the transition's statement
     # on PostgreSQL) needs no transaction around it either.
-    with UnitOfWork(single_statement=save is None or writes is not None, core=True) as uow:
+    with UnitOfWork(autocommit=save is None or writes is not None, core=True) as uow:
         # The compare-and-set (with its event row, one statement on PostgreSQL) comes first: it
         # takes the job's row lock, so a second delivery of this stage (a retry and a reconciler
         # re-drive of the same job) waits for the first to commit and then finds the job moved on,

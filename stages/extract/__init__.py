@@ -216,15 +216,17 @@ _Q_SCENES = (
     )
     .order_by(_SCENES.c.number)
 )
+#: A finished chunk's columns (its usage from ``p_<column>``).
+_DONE_VALUES: dict[str, Any] = {
+    "status": "done",
+    "error": None,
+    "raw_answer": None,
+    **{k: bindparam(f"p_{k}", type_=_CHUNKS.c[k].type) for k in _USAGE_COLUMNS},
+}
 _MARK_DONE = (
     update(_CHUNKS)
     .where(_CHUNKS.c.id == bindparam("p_chunk_id"), _CHUNKS.c.status != "done")
-    .values(
-        status="done",
-        error=None,
-        raw_answer=None,
-        **{k: bindparam(f"p_{k}", type_=_CHUNKS.c[k].type) for k in _USAGE_COLUMNS},
-    )
+    .values(_DONE_VALUES)
     .returning(_CHUNKS.c.id)
 )
 _INSERT_RECORDS = insert(_RECORDS)
@@ -266,9 +268,29 @@ _PG_CLAIM_CHUNK = (
         ),
     )
 )
-#: PostgreSQL: the chunk marked done and the fan-in counter in one statement; no row if either
-#: misses (another delivery finished the chunk, or the job left EXTRACTING).
-_PG_DONE = _MARK_DONE.cte("done")
+#: PostgreSQL: the fan-in counter, the chunk marked done and its records in one statement, which
+#: writes nothing unless the job is still EXTRACTING and the chunk not done: it commits on its own
+#: (autocommit), holding the job's row lock only while it runs. The counter goes first, under a
+#: lock on the chunk's row taken in its condition: a second delivery of the chunk waits there until
+#: the first commits and then finds the chunk done (so a chunk is never counted twice), and a job
+#: that a re-run moved on meanwhile is re-checked at its row lock (so nothing is written for it).
+_CHUNK_OPEN = (
+    select(_CHUNKS.c.id)
+    .where(
+        _CHUNKS.c.id == bindparam("p_chunk_id"),
+        _CHUNKS.c.job_id == bindparam("p_job_id"),
+        _CHUNKS.c.status != "done",
+    )
+    .with_for_update()
+)
+_PG_COUNTED = _COUNT_DONE.where(exists(_CHUNK_OPEN)).cte("counted")
+_PG_DONE = (
+    update(_CHUNKS)
+    .where(_CHUNKS.c.id == bindparam("p_chunk_id"), _CHUNKS.c.job_id == _PG_COUNTED.c.id)
+    .values(_DONE_VALUES)
+    .returning(_CHUNKS.c.id)
+    .cte("done")
+)
 #: The chunk's records (column arrays), joined to ``done``: written only if the chunk was marked done.
 _RECORD_COLUMNS = ("scene_number", "asset_type", "raw_name", "attributes")
 _PG_RECORDS = insert_from_arrays(
@@ -283,7 +305,15 @@ _PG_RECORDS = insert_from_arrays(
     },
     join=_PG_DONE,
 ).cte("recorded")
-_PG_COUNT_DONE = _COUNT_DONE.where(exists(select(_PG_DONE.c.id))).add_cte(_PG_DONE).add_cte(_PG_RECORDS)
+_PG_COUNT_DONE = select(*_PG_COUNTED.c).add_cte(_PG_COUNTED, _PG_DONE, _PG_RECORDS)
+#: A job still EXTRACTING with every chunk counted: its last chunk's delivery committed the count
+#: and failed (or its worker died) before the ``EXTRACTING → EXTRACTED`` transition. A redelivery of
+#: that chunk finishes the stage (the reconciler would, later).
+_Q_COUNTED = select(_JOBS.c.id, _JOBS.c.chunks_total, _JOBS.c.options, _JOBS.c.stage_started_at).where(
+    _JOBS.c.id == bindparam("p_job_id"),
+    _JOBS.c.status == Status.EXTRACTING.value,
+    _JOBS.c.chunks_done >= _JOBS.c.chunks_total,
+)
 
 
 def _load_chunk(connection: Connection, job_id: str, chunk_id: int) -> ChunkWork | None:
@@ -385,12 +415,12 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
     # transaction that marks it done, and every path that un-does a chunk (re-runs) deletes them.
     records = [(m.scene_number, m.asset_type, m.name[:500], m.attributes) for m in mentions]
     if connection.dialect.name == "postgresql":
-        # Chunk done, its records and the fan-in counter: one statement.
+        # The fan-in counter, the chunk done and its records: one statement (see _PG_COUNTED).
         rows = array_params(_RECORDS, _RECORD_COLUMNS, records, prefix="m")
         params = {**marked, **counted, **rows, "p_prompt_version": version}
         job = prepared.execute(connection, _PG_COUNT_DONE, params).one_or_none()
         if job is None:
-            return False  # another delivery finished this chunk, or the job was cancelled: discard
+            return False  # another delivery finished this chunk, or the job left EXTRACTING: nothing written
     else:
         if connection.execute(_MARK_DONE, marked).scalar_one_or_none() is None:
             return False  # another delivery finished this chunk first
@@ -421,17 +451,21 @@ def extract_chunk(job_id: str, chunk_id: int) -> None:
         return
     # On PostgreSQL the chunk's claim is one statement (with its job's, text's and scenes' columns):
     # autocommit, no BEGIN and COMMIT round trips.
-    with UnitOfWork(single_statement=True, core=True) as uow:
+    with UnitOfWork(autocommit=True, core=True) as uow:
         work = _load_chunk(uow.connection, job_id, chunk_id)
-    if work is None:
-        return
+        if work is None:
+            _finish_counted(uow, job_id)
+            return
     result: LlmResult | list[Mention]
     if work.provider == "rules":
         result = extract_rules(work.slices, language=work.language, sketches=work.sketches)
     else:
         result = _extract_with_llm(work)
+    # On PostgreSQL the chunk's save is one statement and the last chunk's transition another, each
+    # committing on its own: a failure between them leaves every chunk counted and the job
+    # EXTRACTING, which the chunk's redelivery (or the reconciler) finishes (_finish_counted).
     try:
-        with UnitOfWork(core=True) as uow:
+        with UnitOfWork(autocommit=True, core=True) as uow:
             if not _save_chunk(uow, work, result):
                 raise Discarded
     except Discarded:
@@ -439,6 +473,13 @@ def extract_chunk(job_id: str, chunk_id: int) -> None:
         return
     found = result.mentions if isinstance(result, LlmResult) else result
     log.info("chunk_extracted", chunk_id=chunk_id, mentions=len(found))
+
+
+def _finish_counted(uow: UnitOfWork, job_id: str) -> None:
+    """Finish extract for a job whose chunks are all counted but which is still EXTRACTING."""
+    job = uow.connection.execute(_Q_COUNTED, {"p_job_id": job_id}).one_or_none()
+    if job is not None and finish_stage(uow, EXTRACT, job, units=job.chunks_total):
+        log.info("fan_in_finished", reason="every chunk counted, the job still extracting")
 
 
 def _extract_with_llm(work: ChunkWork) -> LlmResult:

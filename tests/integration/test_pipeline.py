@@ -426,7 +426,9 @@ def test_a_second_delivery_of_a_chunk_finished_meanwhile_is_dropped(stub_worker)
 
     with UnitOfWork(core=True) as uow:
         assert ex._load_chunk(FirstDeliveryFinishesAfterTheRead(uow.connection), job_id, chunk_ids[0]) is None
-    with UnitOfWork(core=True) as uow:  # PostgreSQL's one-statement claim drops a delivery of a done chunk too
+    with UnitOfWork(
+        core=True
+    ) as uow:  # PostgreSQL's one-statement claim drops a delivery of a done chunk too
         assert ex._load_chunk(uow.connection, job_id, chunk_ids[0]) is None
     for chunk_id in chunk_ids[1:]:
         ex.extract_chunk.fn(job_id, chunk_id)
@@ -462,3 +464,101 @@ def test_a_per_job_time_limit_goes_on_its_messages_and_holds_the_reconciler_off(
         )
     assert [] == [j for j in reconcile() if j.job_id == job_id]  # stage limit 300 s, the job's 1800 s
     worker.resume()
+
+
+def _extracting_job(broker, worker, project: str) -> tuple[str, list[int]]:
+    """A job of several chunks, fanned out (EXTRACTING) with its chunk messages not sent to a worker."""
+    import stages.extract as ex
+    from pipeline.reruns import rerun
+
+    script = "".join(
+        f"INT. ROOM {n} - NIGHT\n\nMARY{n} pours coffee for BOB{n}.\n\nMARY{n}\nWho's there, {n}?\n\n"
+        for n in range(1, 7)
+    )
+    job_id = jobs.submit(script, project=project, options={"max_chunk_chars": 200})
+    drain(broker, worker)
+    worker.stop()
+    rerun(job_id, "extract")
+    ex.extract.fn(job_id)
+    with session_factory()() as s:
+        chunk_ids = s.scalars(select(Chunk.id).where(Chunk.job_id == job_id).order_by(Chunk.number)).all()
+    assert len(chunk_ids) > 2
+    return job_id, list(chunk_ids)
+
+
+def test_a_concurrent_second_save_of_a_chunk_waits_for_the_first_and_writes_nothing(stub_worker):
+    """Two deliveries of one chunk saving at once (each save commits on its own): the second waits on
+    the chunk's row lock until the first commits, then finds the chunk done. The chunk is counted
+    once and its records written once."""
+    import stages.extract as ex
+    from pipeline.uow import UnitOfWork
+    from stages.drafts import Mention
+
+    broker, worker = stub_worker
+    job_id, chunk_ids = _extracting_job(broker, worker, "twice")
+    work = ex.ChunkWork(job_id, chunk_ids[0], "en", (), options={"provider": "rules"})
+    mentions = [Mention("character", "MARY", 1, {})]
+    second: list[bool] = []
+
+    def save_again() -> None:
+        with UnitOfWork(autocommit=True, core=True) as uow:
+            second.append(ex._save_chunk(uow, work, mentions))
+
+    with UnitOfWork(core=True) as first:  # a transaction held open: its row locks stay taken
+        assert ex._save_chunk(first, work, mentions)
+        racer = threading.Thread(target=save_again)
+        racer.start()
+        racer.join(timeout=1.0)
+        assert racer.is_alive()  # waiting on the chunk's row lock, not counting it a second time
+    racer.join(timeout=30)
+    assert second == [False]
+    with session_factory()() as s:
+        done = s.scalar(select(Job.chunks_done).where(Job.id == job_id))
+        records = s.scalar(
+            select(func.count())
+            .select_from(ExtractionRecord)
+            .where(ExtractionRecord.chunk_id == chunk_ids[0])
+        )
+    assert (done, records) == (1, 1)
+
+
+def test_a_last_chunk_counted_but_not_transitioned_is_finished_by_its_redelivery(stub_worker, monkeypatch):
+    """The last chunk's count commits on its own; if its delivery fails before EXTRACTING →
+    EXTRACTED, the job is left with every chunk counted. The chunk's redelivery (a retry, or
+    dramatiq's after a worker died) finds the chunk done and finishes the stage."""
+    import stages.extract as ex
+
+    broker, worker = stub_worker
+    job_id, chunk_ids = _extracting_job(broker, worker, "lost-transition")
+    for chunk_id in chunk_ids[:-1]:
+        ex.extract_chunk.fn(job_id, chunk_id)
+
+    class Lost(Exception):
+        pass
+
+    def lose(*args, **kwargs):
+        raise Lost("connection lost before the transition")
+
+    with monkeypatch.context() as m:
+        m.setattr(ex, "finish_stage", lose)
+        with pytest.raises(Lost):
+            ex.extract_chunk.fn(job_id, chunk_ids[-1])
+    with session_factory()() as s:
+        job = s.get(Job, job_id)
+        assert (job.status, job.chunks_done, job.chunks_total) == (
+            "EXTRACTING",
+            len(chunk_ids),
+            len(chunk_ids),
+        )
+    broker.flush_all()
+    ex.extract_chunk.fn(job_id, chunk_ids[-1])  # the redelivery
+    with session_factory()() as s:
+        job = s.get(Job, job_id)
+        assert "EXTRACTED" == job.status
+        events = s.scalars(
+            select(JobEvent.to_status).where(
+                JobEvent.job_id == job_id, JobEvent.run == job.run, JobEvent.to_status == "EXTRACTED"
+            )
+        ).all()
+    assert 1 == len(events)
+    assert 1 == broker.queues["default"].qsize()  # dedup's message, sent once

@@ -1,4 +1,4 @@
-"""UnitOfWork's single-statement mode: on PostgreSQL its statement commits on its own (no BEGIN or
+"""UnitOfWork's autocommit mode: on PostgreSQL each statement commits on its own (no BEGIN or
 COMMIT round trips), and the pooled connection goes back transactional. Its core mode: a Core
 connection, no ORM session, the same commit, rollback and outbox."""
 
@@ -9,8 +9,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from models import Project
-from pipeline.db import get_engine, session_factory
 from pipeline.broker import setup_broker
+from pipeline.db import get_engine, session_factory
 from pipeline.states import STAGE_BY_NAME
 from pipeline.uow import UnitOfWork, stage_message
 
@@ -24,17 +24,17 @@ def _projects(name: str) -> int:
         return int(s.scalar(select(func.count()).select_from(Project).where(Project.name == name)) or 0)
 
 
-def test_a_single_statement_unit_commits_its_statement_without_a_transaction(pg_settings):
+def test_an_autocommit_unit_commits_its_statement_without_a_transaction(pg_settings):
     engine = get_engine()
-    with UnitOfWork(single_statement=True) as uow:
+    with UnitOfWork(autocommit=True) as uow:
         raw = uow.session.connection().connection.dbapi_connection
         assert raw is not None and raw.autocommit  # psycopg2 sends no BEGIN, and COMMIT is a no-op
         uow.session.execute(insert(Project).values(name="kept"))
         assert raw.get_transaction_status() == 0  # TRANSACTION_STATUS_IDLE: already committed
     assert not raw.autocommit  # back to transactional before the pool takes it again
 
-    # Its statement is committed even when the body fails afterwards (hence: one write at most).
-    with pytest.raises(Boom), UnitOfWork(single_statement=True) as uow:
+    # Its statement is committed even when the body fails afterwards (a rollback undoes nothing).
+    with pytest.raises(Boom), UnitOfWork(autocommit=True) as uow:
         uow.session.execute(insert(Project).values(name="committed alone"))
         raise Boom
     assert 1 == _projects("committed alone")
@@ -48,11 +48,11 @@ def test_a_single_statement_unit_commits_its_statement_without_a_transaction(pg_
     assert engine.pool.checkedout() == 0
 
 
-def test_a_single_statement_unit_is_an_ordinary_transaction_elsewhere(sqlite_settings):
+def test_an_autocommit_unit_is_an_ordinary_transaction_elsewhere(sqlite_settings):
     from pipeline import migrate
 
     migrate.upgrade(sqlite_settings)
-    with pytest.raises(Boom), UnitOfWork(single_statement=True) as uow:
+    with pytest.raises(Boom), UnitOfWork(autocommit=True) as uow:
         uow.session.execute(insert(Project).values(name="rolled back"))
         raise Boom
     assert 0 == _projects("rolled back")
@@ -85,8 +85,8 @@ def test_a_core_unit_commits_on_success_rolls_back_on_error_and_sends_after_comm
     assert get_engine().pool.checkedout() == 0
 
 
-def test_a_core_single_statement_unit_autocommits_on_postgresql(pg_settings):
-    with pytest.raises(Boom), UnitOfWork(single_statement=True, core=True) as uow:
+def test_a_core_autocommit_unit_autocommits_on_postgresql(pg_settings):
+    with pytest.raises(Boom), UnitOfWork(autocommit=True, core=True) as uow:
         raw = uow.connection.connection.dbapi_connection
         assert raw is not None and raw.autocommit
         uow.connection.execute(insert(Project).values(name="core committed alone"))
