@@ -10,10 +10,12 @@ Juben, none of its bookkeeping).
   ``chunks_total`` and sends ``fanout`` ``bare_chunk`` messages on the "ai" queue instead.
 - ``bare_chunk(job_id, fanout)``: ``UPDATE … SET chunks_done = chunks_done + 1 RETURNING
   chunks_done, chunks_total``; the one that sees done == total sends hop 4 (the fan-in).
-- ``protocol_stage(job_id, hop)`` (a diagnostic, not the floor): the same six hops with the
-  statements of Juben's runner (the claim CAS with its event, then the finish CAS with its event,
-  one autocommitted statement each) in plain SQL: what the claim/finish protocol itself costs,
-  without the ORM and the stages' I/O.
+- ``protocol_stage(job_id, hop, mode)`` (a diagnostic, not the floor): the same six hops with the
+  statements of Juben's runner (``claim+finish``: the claim CAS with its event, then the finish CAS
+  with its event, one autocommitted statement each) in plain SQL: what the claim/finish protocol
+  itself costs, without the ORM and the stages' I/O. ``finish``: the finish alone (``ready →
+  done``), one statement per hop; ``read+finish``: a plain read of the job row, then that finish
+  (a claim that writes nothing: is it the write or the round trip that costs?).
 
 Parent side: :func:`measure` makes a fresh database and namespace, starts the workers, inserts N
 job rows (one transaction each, timed apart), releases their first messages at once to the idle
@@ -35,6 +37,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 HOPS = 6
+#: :func:`protocol_stage`'s modes.
+MODES = ("claim+finish", "finish", "read+finish")
 STATUSES = ("INGESTED", "CHUNKED", "EXTRACTED", "DEDUPED", "STORYBOARDED", "COMPLETED")
 SCHEMA = """
 CREATE TABLE bare_jobs (
@@ -111,31 +115,33 @@ def bare_stage(job_id: str, hop: int, fanout: int) -> None:
 
 
 @dramatiq.actor(broker=BROKER, queue_name="default", max_retries=3)
-def protocol_stage(job_id: str, hop: int) -> None:
+def protocol_stage(job_id: str, hop: int, mode: str = "claim+finish") -> None:
     """Hop ``hop`` with Juben's runner protocol in plain SQL, and no stage work.
 
     As ``pipeline.runner.run_stage`` runs it on PostgreSQL: the claim (CAS ready → running
     ``RETURNING *`` with its event row as a CTE) and the finish (CAS running → done with its event
     row) are one statement each, each its own transaction (autocommit), without the ORM and
     without a stage's own reads and rows (Juben's also prepares its statements; these are text).
+    ``mode="finish"``: the finish alone, ``ready → done``; ``"read+finish"``: a read of the job
+    row first, each statement on its own connection checkout as Juben's two units of work are.
     """
+    if mode not in MODES:
+        raise ValueError(f"unknown protocol mode {mode!r}")
     ready = "PENDING" if hop == 1 else STATUSES[hop - 2]
-    running, done = f"RUNNING_{hop}", STATUSES[hop - 1]
-    with engine("AUTOCOMMIT").connect() as conn:
-        claimed = conn.execute(
-            text(
-                "WITH moved AS (UPDATE bare_jobs SET status = :running, updated_at = clock_timestamp(),"
-                " deliveries = CASE WHEN status = :running THEN deliveries + 1 ELSE 1 END,"
-                " stage_started_at = clock_timestamp()"
-                " WHERE id = :id AND status IN (:ready, :running) RETURNING *),"
-                " recorded AS (INSERT INTO bare_events (job_id, from_status, to_status)"
-                " SELECT id, :ready, :running FROM moved)"
-                " SELECT * FROM moved"
-            ),
-            {"id": job_id, "ready": ready, "running": running},
-        ).one_or_none()
-        if claimed is None:
-            return
+    claim = mode == "claim+finish"
+    running, done = (f"RUNNING_{hop}" if claim else ready), STATUSES[hop - 1]
+    if mode != "finish":
+        with engine("AUTOCOMMIT").connect() as conn:
+            if claim:
+                found = _claim(conn, job_id, ready, running)
+            else:
+                row = conn.execute(
+                    text("SELECT * FROM bare_jobs WHERE id = :id AND status = :ready"),
+                    {"id": job_id, "ready": ready},
+                ).one_or_none()
+                found = row is not None
+            if not found:
+                return
     with engine("AUTOCOMMIT").connect() as conn:
         conn.execute(
             text(
@@ -150,7 +156,24 @@ def protocol_stage(job_id: str, hop: int) -> None:
             {"id": job_id, "running": running, "done": done, "hop": hop, "last": HOPS},
         ).one_or_none()
     if hop < HOPS:
-        _send("protocol_stage", "default", job_id, hop + 1)
+        _send("protocol_stage", "default", job_id, hop + 1, mode)
+
+
+def _claim(conn: Any, job_id: str, ready: str, running: str) -> bool:
+    """Juben's claim: CAS ready (or running, re-claimed) → running ``RETURNING *``, with its event."""
+    claimed = conn.execute(
+        text(
+            "WITH moved AS (UPDATE bare_jobs SET status = :running, updated_at = clock_timestamp(),"
+            " deliveries = CASE WHEN status = :running THEN deliveries + 1 ELSE 1 END,"
+            " stage_started_at = clock_timestamp()"
+            " WHERE id = :id AND status IN (:ready, :running) RETURNING *),"
+            " recorded AS (INSERT INTO bare_events (job_id, from_status, to_status)"
+            " SELECT id, :ready, :running FROM moved)"
+            " SELECT * FROM moved"
+        ),
+        {"id": job_id, "ready": ready, "running": running},
+    ).one_or_none()
+    return claimed is not None
 
 
 @dramatiq.actor(broker=BROKER, queue_name="ai", max_retries=3)
@@ -175,15 +198,16 @@ def measure(
     jobs: int,
     *,
     fanout: int = 0,
-    protocol: bool = False,
+    protocol: str | None = None,
     processes: int = 2,
     threads: int = 8,
     timeout_s: float = 600,
 ) -> Any:
     """Run ``jobs`` bare jobs through ``processes`` × ``threads`` worker processes in a fresh sandbox.
 
-    ``protocol=True`` runs :func:`protocol_stage` (Juben's claim/finish statements per hop)
-    instead of :func:`bare_stage` (one UPDATE per hop); it has no fan-out.
+    ``protocol`` (one of :data:`MODES`) runs :func:`protocol_stage` in that mode (``claim+finish``:
+    Juben's claim/finish statements per hop) instead of :func:`bare_stage` (one UPDATE per hop);
+    it has no fan-out.
 
     Returns:
         A :class:`bench.support.RunResult` (hops: 6 per job plus ``fanout`` chunk messages).
@@ -217,7 +241,9 @@ def measure(
                     text("INSERT INTO bare_jobs (id, status) VALUES (:id, 'PENDING')"), {"id": job_id}
                 )
         submit_s = time.perf_counter() - submit_start
-        actor, args = ("protocol_stage", (1,)) if protocol else ("bare_stage", (1, fanout))
+        if protocol is not None and protocol not in MODES:
+            raise ValueError(f"unknown protocol {protocol!r}")
+        actor, args = ("protocol_stage", (1, protocol)) if protocol else ("bare_stage", (1, fanout))
         messages = [
             dramatiq.Message(
                 queue_name="default", actor_name=actor, args=(job_id, *args), kwargs={}, options={}

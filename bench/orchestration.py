@@ -9,16 +9,18 @@ Redis namespace; its jobs are stored first and their first messages released at 
 idle workers, so jobs/s is worker throughput (Juben's submit rate is reported apart).
 
 Reports jobs/s of both, the ratio (target ≥ 0.6), worker CPU per stage hop (utime + stime of
-every worker process / messages handled) and PostgreSQL backend CPU per hop. A third, diagnostic
-side runs the bare chain with Juben's claim/finish statements per hop in plain SQL
+every worker process / messages handled) and PostgreSQL backend CPU per hop. Three diagnostic
+sides run the bare chain with Juben's claim/finish statements per hop in plain SQL
 (``bench.bare_chain.protocol_stage``), to split the gap between the runner protocol and the rest
-(ORM, stages' own reads and writes). Quick: 50 jobs, one round; full: 300 jobs, two rounds
-(medians).
+(stages' own reads, writes and work); with the finish statement alone (what a protocol of one
+statement per hop would leave); and with a plain read before that finish (a claim that writes
+nothing). Quick: 50 jobs, one round; full: 300 jobs, two rounds (medians).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from bench import bare_chain
@@ -35,20 +37,21 @@ def compare(
     juben: Callable[[], RunResult],
     *,
     chunk_rates: bool = False,
-    protocol: Callable[[], RunResult] | None = None,
+    protocols: dict[str, Callable[[], RunResult]] | None = None,
 ) -> list[dict[str, Any]]:
     """Alternate ``bare()`` and ``juben()`` for ``rounds`` rounds and report medians and the ratio.
 
-    ``protocol()``, when given, runs once per round too: the bare chain with Juben's claim/finish
-    statements per hop, reported as a diagnostic (how much of the gap the protocol explains).
+    ``protocols``, when given, run once per round too: the bare chain with (some of) Juben's
+    claim/finish statements per hop, each reported as a diagnostic (how much of the gap the
+    protocol explains), by name.
     """
     runs: dict[str, list[RunResult]] = {"bare": [], "juben": []}
-    diagnostic: list[RunResult] = []
+    diagnostics: dict[str, list[RunResult]] = {name: [] for name in protocols or {}}
     for _ in range(rounds):
         runs["bare"].append(bare())
         runs["juben"].append(juben())
-        if protocol is not None:
-            diagnostic.append(protocol())
+        for name, protocol in (protocols or {}).items():
+            diagnostics[name].append(protocol())
     ratios = [j.jobs_per_s / b.jobs_per_s for b, j in zip(runs["bare"], runs["juben"], strict=True)]
     ratio = median(ratios)
     jobs = runs["juben"][0].jobs
@@ -69,12 +72,14 @@ def compare(
             note="workers + PostgreSQL backends + Redis CPU per job, bare over juben: the throughput ratio "
             "a CPU-bound host allows, unaffected by other load", cpu_ms_per_job={k: round(v, 2) for k, v in per_job.items()})
     )  # fmt: skip
-    if diagnostic:
+    for name, diagnostic in diagnostics.items():
         rate = median([r.jobs_per_s for r in diagnostic])
+        ratios = [d.jobs_per_s / b.jobs_per_s for b, d in zip(runs["bare"], diagnostic, strict=True)]
+        what = _PROTOCOLS[name]
         rows.append(
-            row(scenario, "bare chain with Juben's claim/finish SQL (diagnostic)", round(rate, 1), "jobs/s",
-                note="2 statements per hop (claim and finish, each with its event, each its own "
-                "transaction) in plain SQL, no ORM, no stage I/O: the runner protocol's own cost", rounds=[r.as_dict() for r in diagnostic],
+            row(scenario, f"bare chain with Juben's {name} SQL (diagnostic)", round(rate, 1), "jobs/s",
+                note=f"{what} in plain SQL, no ORM, no stage I/O; x bare {median(ratios):.3f}",
+                rounds=[r.as_dict() for r in diagnostic], per_round=[round(x, 3) for x in ratios],
                 cpu_ms_per_hop=round(median([r.cpu_ms_per_hop for r in diagnostic]), 3),
                 pg_cpu_ms_per_hop=round(median([r.pg_cpu_ms_per_hop for r in diagnostic]), 3))
         )  # fmt: skip
@@ -118,6 +123,16 @@ def compare(
     return rows
 
 
+_PROTOCOLS = {
+    "claim+finish": "2 statements per hop (claim and finish, each with its event, each its own "
+    "transaction): the runner protocol's own cost",
+    "finish": "1 statement per hop (the finish, ready -> done, with its event): what a protocol "
+    "without a separate claim would cost",
+    "read+finish": "a plain read of the job row, then that finish, each on its own connection: a "
+    "claim that writes nothing",
+}
+
+
 def run(quick: bool) -> list[dict[str, Any]]:
     jobs, rounds = (50, 1) if quick else (300, 2)
     return compare(
@@ -125,5 +140,5 @@ def run(quick: bool) -> list[dict[str, Any]]:
         rounds,
         lambda: bare_chain.measure(jobs),
         lambda: run_juben_jobs(SMALL_SCRIPT, jobs),
-        protocol=lambda: bare_chain.measure(jobs, protocol=True),
+        protocols={mode: partial(bare_chain.measure, jobs, protocol=mode) for mode in bare_chain.MODES},
     )

@@ -54,6 +54,9 @@ def test_quick_orchestration_runs_and_cleans_up(tmp_path):
     assert "target" in metrics["juben / bare"] and isinstance(metrics["juben / bare"]["ok"], bool)
     assert metrics["jobs not COMPLETED"]["value"] == 0
     assert metrics["juben"]["value"] > 0 and metrics["bare chain"]["value"] > 0
+    for protocol in ("claim+finish", "finish", "read+finish"):  # the diagnostics ran, every job to its end
+        diagnostic = metrics[f"bare chain with Juben's {protocol} SQL (diagnostic)"]
+        assert diagnostic["value"] > 0 and [0] == [r["failed"] for r in diagnostic["rounds"]]
     assert "juben / bare" in result.stdout  # the table was printed
     # Everything the run made is gone: its databases, its Redis keys, its worker processes.
     made = scenario["resources"]
