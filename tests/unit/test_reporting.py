@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stages.reporting import CSV_TABLES, render_csv, render_html, render_json
 from stages.scene_kinds import SHEET_COLOURS, classify, colour_class
@@ -173,6 +175,48 @@ def test_render_json_writes_datetimes_as_text() -> None:
 
     expected = {"job": {"created_at": "2024-05-01 10:00:00+00:00"}}
     assert expected == json.loads(render_json({"job": {"created_at": when}}))
+
+
+def _stdlib_json(report: Any) -> str:
+    """What render_json wrote before it used orjson."""
+    return json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def test_render_json_writes_what_the_stdlib_wrote_for_a_report() -> None:
+    """Byte for byte the text ``json.dumps(…, indent=2)`` wrote, for reports as the builder makes them
+    (non-string keys, dates and odd values included)."""
+    report: dict[str, Any] = {
+        **make_chinese_report(),
+        "extra": {1: "one", 2.5: [True, None, 0.83, -3, 1e16], "when": datetime(2024, 5, 1, tzinfo=UTC)},
+        "empty": {"list": [], "dict": {}, "text": ""},
+        "escapes": 'quote " backslash \\ tab \t newline \n \u2028 \x00',
+    }
+
+    assert _stdlib_json(report) == render_json(report)
+    assert _stdlib_json(make_report()) == render_json(make_report())
+
+
+_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+_TREES = st.recursive(
+    _LEAVES,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@given(_TREES)
+def test_render_json_reads_back_as_the_stdlib_json_does(value: Any) -> None:
+    """Any JSON-like value reads back the same; the text differs only in how floats below 1e-4 are
+    spelled (``0.00001`` for the stdlib's ``1e-05``)."""
+    assert json.loads(_stdlib_json(value)) == json.loads(render_json(value))
 
 
 def test_render_html_is_a_self_contained_utf8_page_without_scripts() -> None:
