@@ -14,6 +14,7 @@ from typing import Any
 
 from stages.report_labels import labels_for, word
 from stages.report_markup import (
+    SheetNumbers,
     esc,
     facts,
     item_count,
@@ -21,6 +22,7 @@ from stages.report_markup import (
     number_key,
     rows,
     scene_links,
+    sheet_numbers,
     table,
     when,
 )
@@ -98,7 +100,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         for i, row in enumerate(rows(report, "characters"), start=1)
         if isinstance(row.get("name"), str)
     }
-    scene_numbers = [scene.get("number") for scene in rows(report, "scenes")]
+    scene_numbers = sheet_numbers(scene.get("number") for scene in rows(report, "scenes"))
     parts = [
         "<!DOCTYPE html>",
         f'<html lang="{esc(language.replace("_", "-"))}">',
@@ -204,7 +206,7 @@ def _processing(stats: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     return _section("processing", labels, "\n".join(parts))
 
 
-def _characters(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: Sequence[Any]) -> str:
+def _characters(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: SheetNumbers) -> str:
     keys = ("cast_id", "name", "aliases", "role", "gender", "age", "dialogue_lines", "scene_count", "first")
     body = (
         [
@@ -234,7 +236,7 @@ def _first(row: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
     return labels["first_value"].format(episode=row["first_episode"], scene=row["first_scene"])
 
 
-def _locations(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: Sequence[Any]) -> str:
+def _locations(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: SheetNumbers) -> str:
     """Locations with their scenes, and whether they are shot as interior, exterior or both."""
     used = location_uses(report)
     body = (
@@ -250,9 +252,7 @@ def _locations(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbe
     return table(headers, body, labels["none"], css="locations")
 
 
-def _named(
-    items: Sequence[Mapping[str, Any]], labels: Mapping[str, str], scene_numbers: Sequence[Any]
-) -> str:
+def _named(items: Sequence[Mapping[str, Any]], labels: Mapping[str, str], scene_numbers: SheetNumbers) -> str:
     body = (
         [row.get("name"), item_count(row.get("scenes")), scene_links(row.get("scenes"), scene_numbers)]
         for row in items

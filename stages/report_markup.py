@@ -27,18 +27,27 @@ def esc(value: Any) -> str:
     Returns:
         The escaped text, or ``value`` itself when it is :class:`Markup`.
 
-    >>> esc("<b>"), esc(["a", None, 3]), esc({"new": 2}), esc(Markup("<i>x</i>"))
-    ('&lt;b&gt;', 'a, , 3', 'new: 2', '<i>x</i>')
+    >>> esc("<b>"), esc(["a", None, 3]), esc({"new": 2}), esc(Markup("<i>x</i>")), esc(2.5)
+    ('&lt;b&gt;', 'a, , 3', 'new: 2', '<i>x</i>', '2.5')
     """
-    if value is None:
-        return ""
+    # Most cells are plain strings and numbers: decided by their exact type, before the isinstance
+    # checks (Mapping's is an ABC check), which were half of a small report's page.
+    kind = type(value)
+    if kind is str:
+        return html.escape(value)
+    if kind is int or kind is float:
+        return str(value)  # digits, sign, ".", "e", "inf", "nan": nothing to escape
     if isinstance(value, Markup):
         return value
-    if isinstance(value, list | tuple):
-        return html.escape(", ".join("" if item is None else str(item) for item in value))
-    if isinstance(value, Mapping):
-        return html.escape(", ".join(f"{key}: {item}" for key, item in value.items()))
-    return html.escape(str(value))
+    if value is None:
+        text = ""
+    elif isinstance(value, list | tuple):
+        text = ", ".join("" if item is None else str(item) for item in value)
+    elif isinstance(value, Mapping):
+        text = ", ".join(f"{key}: {item}" for key, item in value.items())
+    else:
+        text = str(value)
+    return html.escape(text)
 
 
 def number_key(value: Any) -> Any:
@@ -134,6 +143,17 @@ def when(value: Any) -> Any:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+class SheetNumbers(frozenset[int]):
+    """The scene numbers that have a sheet on the page, made once per page by :func:`sheet_numbers`."""
+
+    __slots__ = ()
+
+
+def sheet_numbers(numbers: Iterable[Any]) -> SheetNumbers:
+    """The true integers among ``numbers`` (scene numbers that get a sheet ``id="scene-N"``)."""
+    return SheetNumbers(n for n in numbers if is_int(n))
+
+
 def scene_links(numbers: Any, known: Iterable[Any]) -> Markup | Any:
     """Scene numbers as links to their breakdown sheets (numbers without a sheet stay text).
 
@@ -146,7 +166,7 @@ def scene_links(numbers: Any, known: Iterable[Any]) -> Markup | Any:
     """
     if not isinstance(numbers, list | tuple):
         return numbers
-    sheets = {n for n in known if is_int(n)}
+    sheets = known if isinstance(known, SheetNumbers) else sheet_numbers(known)
     parts = [f'<a href="#scene-{n}">{n}</a>' if is_int(n) and n in sheets else esc(n) for n in numbers]
     return Markup(", ".join(parts))
 
