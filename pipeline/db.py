@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.settings import Settings, get_settings
@@ -130,6 +130,16 @@ def dispose_engines() -> None:
         _engines.clear()
         _factories.clear()
         _readers.clear()
+
+
+#: Where Core statements run: an ORM session (a unit of work's, the CLI's) or a Core connection
+#: (the stage runner's units of work). Either way the caller commits.
+Db = Session | Connection
+
+
+def connection_of(db: Db) -> Connection:
+    """The connection ``db``'s statements run on (a session's begins its transaction)."""
+    return db.connection() if isinstance(db, Session) else db
 
 
 def as_utc(value: datetime) -> datetime:

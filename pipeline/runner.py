@@ -18,13 +18,13 @@ from sqlalchemy.engine import Connection
 
 from models import Job
 from models.base import utcnow
-from pipeline.db import as_utc
+from pipeline.db import Db, as_utc
 from pipeline.errors import IllegalTransition, PermanentError
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.settings import get_settings
 from pipeline.states import STAGES, StageSpec
-from pipeline.transitions import ClaimedJob, Db, Reads, Writes, claim, transition
+from pipeline.transitions import ClaimedJob, Reads, Writes, claim, transition
 from pipeline.uow import UnitOfWork, stage_message
 
 log = get_logger(__name__)

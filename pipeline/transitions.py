@@ -34,7 +34,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
@@ -42,6 +41,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from models import Job, JobEvent
 from models.base import utcnow
 from pipeline import prepared
+from pipeline.db import Db, connection_of
 from pipeline.errors import IllegalTransition, JobNotFound
 from pipeline.states import TERMINAL, Status, is_legal
 
@@ -78,15 +78,6 @@ Reads = Callable[[ReadOnlyColumnCollection[str, Any]], Sequence[ColumnElement[An
 #: from the ``moved`` CTE (the job's id and run if the compare-and-set hit, no row if it missed):
 #: joined to it, they write nothing when it misses.
 Writes = Callable[[CTE], Sequence[CTE]]
-
-
-#: Where a transition runs: an ORM session (the caller's unit of work) or a Core connection (the
-#: stage runner's). Either way the caller commits.
-Db = Session | Connection
-
-
-def _connection(db: Db) -> Connection:
-    return db.connection() if isinstance(db, Session) else db
 
 
 _CLAIM_COLUMNS = tuple(f.name for f in dataclasses.fields(ClaimedJob) if f.name != "inputs")
@@ -212,9 +203,8 @@ def _transition_statement(keys: tuple[str, ...], postgresql: bool, writes: Write
 
 def _expire_loaded(session: Db, job_id: str) -> None:
     """Core statements bypass the ORM: expire a Job this session holds so it re-reads the row."""
-    if (
-        not isinstance(session, Session) or not session.identity_map
-    ):  # the usual case: a stage's session holds no ORM objects
+    # The usual case: a stage's unit of work holds no ORM objects (or has no session at all).
+    if not isinstance(session, Session) or not session.identity_map:
         return
     loaded = session.identity_map.get(identity_key(Job, job_id))
     if loaded is not None:
@@ -308,7 +298,7 @@ def transition(
             p_detail=detail,
             **(write_params or {}),
         )
-    connection = _connection(session)
+    connection = connection_of(session)
     # Prepared once per connection: the statements built once (not the rare per-call ones).
     result = (
         connection.execute(statement, params)
@@ -357,7 +347,7 @@ def _record(
     duration_s: float | None = None,
     units: int | None = None,
 ) -> None:
-    _connection(session).execute(
+    connection_of(session).execute(
         _INSERT_EVENT,
         _event_params(
             job_id,
@@ -454,7 +444,7 @@ def claim(
     if postgresql:
         params.update(p_message_id=message_id, p_attempt=attempt)
     statement = _claim_statement(postgresql, reads if postgresql else None)
-    row = prepared.execute(_connection(session), statement, params).one_or_none()
+    row = prepared.execute(connection_of(session), statement, params).one_or_none()
     if row is None:
         return None
     columns = len(_CLAIM_COLUMNS)

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 from models import Chunk
+from pipeline.db import Db, connection_of
 
 #: A job's LLM work summed from its chunks: chunks, calls, prompt and completion tokens, cache
 #: hits, milliseconds in calls. Chunks extracted by the rules provider count as nothing.
@@ -34,17 +33,14 @@ def usage_sums_of(job_id: Any) -> Any:
     )
 
 
-def job_usage(
-    db: Session | Connection, job_id: str, meta: dict[str, Any] | None = None
-) -> dict[str, Any] | None:
+def job_usage(db: Db, job_id: str, meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Calls, tokens, cache hits and time in calls of a job's LLM work; ``None`` if it used no model.
 
     Sums the chunks' extraction (those extracted by the rules provider count as nothing; a chunk
     served from the cache counts as a hit with no calls and no tokens) and, from the job's
     ``meta``, an LLM storyboard's calls (``storyboard`` holds those on their own too).
     """
-    connection = db.connection() if isinstance(db, Session) else db
-    row = connection.execute(_USAGE, {"job_id": job_id}).one()
+    row = connection_of(db).execute(_USAGE, {"job_id": job_id}).one()
     return usage_from_sums(row, meta)
 
 

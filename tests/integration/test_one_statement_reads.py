@@ -69,7 +69,7 @@ def test_one_statement_reads_equal_the_portable_reads(stub_worker, example):
         board_one = storyboard._rows_of(_one_statement(s, storyboard._pg_reads, job_id))
         board_each = storyboard._read_each(s.connection(), job_id)
         dedup_in = SimpleNamespace(**vars(job) | {"inputs": _one_statement(s, dedup._pg_reads, job_id)})
-        dedup_one = dedup._load(s, dedup_in)
+        dedup_one = dedup._load(s.connection(), dedup_in)
         dedup_records = s.connection().execute(dedup._Q_RECORDS, {"job_id": job_id}).all()
         dedup_assets = dedup._read_assets(s.connection(), row.project_id)
 
@@ -143,11 +143,11 @@ def test_the_claim_reads_the_stage_inputs(stub_worker, stage):
         count = lambda *args: statements.append(args[2])  # noqa: E731
         event.listen(get_engine(), "before_cursor_execute", count)
         try:
-            loaded = module._load(s, job)
+            loaded = module._load(s.connection(), job)
         finally:
             event.remove(get_engine(), "before_cursor_execute", count)
         assert [] == statements  # the load read nothing itself
-        own = module._load(s, SimpleNamespace(**vars(bare), inputs=None, language=job.language,
+        own = module._load(s.connection(), SimpleNamespace(**vars(bare), inputs=None, language=job.language,
                                               title=job.title, created_at=job.created_at, chunks_total=job.chunks_total))  # fmt: skip
         s.rollback()
     if stage == "report":  # the header's finished_at is the time of the load
@@ -264,7 +264,7 @@ def test_reports_written_by_the_finish_statement_equal_the_row_insert(stub_worke
             s.rollback()
         return got
 
-    each = written(lambda s: report._save(s, SimpleNamespace(id=job_id), out))
+    each = written(lambda s: report._save(s.connection(), SimpleNamespace(id=job_id), out))
     assert (
         [(f, c, True) for f, c in stored]
         == each
