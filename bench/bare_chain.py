@@ -37,8 +37,15 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 HOPS = 6
-#: :func:`protocol_stage`'s modes.
-MODES = ("claim+finish", "finish", "read+finish")
+#: :func:`protocol_stage`'s modes, with what each measures.
+MODES = {
+    "claim+finish": "2 statements per hop (claim and finish, each with its event, each its own "
+    "transaction): the runner protocol's own cost",
+    "finish": "1 statement per hop (the finish, ready -> done, with its event): what a protocol "
+    "without a separate claim would cost",
+    "read+finish": "a plain read of the job row, then that finish, each on its own connection: a "
+    "claim that writes nothing",
+}
 STATUSES = ("INGESTED", "CHUNKED", "EXTRACTED", "DEDUPED", "STORYBOARDED", "COMPLETED")
 SCHEMA = """
 CREATE TABLE bare_jobs (
@@ -125,8 +132,6 @@ def protocol_stage(job_id: str, hop: int, mode: str = "claim+finish") -> None:
     ``mode="finish"``: the finish alone, ``ready → done``; ``"read+finish"``: a read of the job
     row first, each statement on its own connection checkout as Juben's two units of work are.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown protocol mode {mode!r}")
     ready = "PENDING" if hop == 1 else STATUSES[hop - 2]
     claim = mode == "claim+finish"
     running, done = (f"RUNNING_{hop}" if claim else ready), STATUSES[hop - 1]

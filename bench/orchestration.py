@@ -74,12 +74,11 @@ def compare(
     )  # fmt: skip
     for name, diagnostic in diagnostics.items():
         rate = median([r.jobs_per_s for r in diagnostic])
-        ratios = [d.jobs_per_s / b.jobs_per_s for b, d in zip(runs["bare"], diagnostic, strict=True)]
-        what = _PROTOCOLS[name]
+        of_bare = [d.jobs_per_s / b.jobs_per_s for b, d in zip(runs["bare"], diagnostic, strict=True)]
         rows.append(
             row(scenario, f"bare chain with Juben's {name} SQL (diagnostic)", round(rate, 1), "jobs/s",
-                note=f"{what} in plain SQL, no ORM, no stage I/O; x bare {median(ratios):.3f}",
-                rounds=[r.as_dict() for r in diagnostic], per_round=[round(x, 3) for x in ratios],
+                note=f"{bare_chain.MODES[name]} in plain SQL, no ORM, no stage I/O; x bare {median(of_bare):.3f}",
+                rounds=[r.as_dict() for r in diagnostic], per_round=[round(x, 3) for x in of_bare],
                 cpu_ms_per_hop=round(median([r.cpu_ms_per_hop for r in diagnostic]), 3),
                 pg_cpu_ms_per_hop=round(median([r.pg_cpu_ms_per_hop for r in diagnostic]), 3))
         )  # fmt: skip
@@ -121,16 +120,6 @@ def compare(
             "(kernel, this process, other people's processes): high values make both figures noisy")
     )  # fmt: skip
     return rows
-
-
-_PROTOCOLS = {
-    "claim+finish": "2 statements per hop (claim and finish, each with its event, each its own "
-    "transaction): the runner protocol's own cost",
-    "finish": "1 statement per hop (the finish, ready -> done, with its event): what a protocol "
-    "without a separate claim would cost",
-    "read+finish": "a plain read of the job row, then that finish, each on its own connection: a "
-    "claim that writes nothing",
-}
 
 
 def run(quick: bool) -> list[dict[str, Any]]:

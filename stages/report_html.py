@@ -14,7 +14,6 @@ from typing import Any
 
 from stages.report_labels import labels_for, word
 from stages.report_markup import (
-    SheetNumbers,
     esc,
     facts,
     item_count,
@@ -206,7 +205,7 @@ def _processing(stats: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     return _section("processing", labels, "\n".join(parts))
 
 
-def _characters(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: SheetNumbers) -> str:
+def _characters(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: frozenset[int]) -> str:
     keys = ("cast_id", "name", "aliases", "role", "gender", "age", "dialogue_lines", "scene_count", "first")
     body = (
         [
@@ -236,7 +235,7 @@ def _first(row: Mapping[str, Any], labels: Mapping[str, str]) -> str | None:
     return labels["first_value"].format(episode=row["first_episode"], scene=row["first_scene"])
 
 
-def _locations(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: SheetNumbers) -> str:
+def _locations(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbers: frozenset[int]) -> str:
     """Locations with their scenes, and whether they are shot as interior, exterior or both."""
     used = location_uses(report)
     body = (
@@ -252,7 +251,9 @@ def _locations(report: Mapping[str, Any], labels: Mapping[str, str], scene_numbe
     return table(headers, body, labels["none"], css="locations")
 
 
-def _named(items: Sequence[Mapping[str, Any]], labels: Mapping[str, str], scene_numbers: SheetNumbers) -> str:
+def _named(
+    items: Sequence[Mapping[str, Any]], labels: Mapping[str, str], scene_numbers: frozenset[int]
+) -> str:
     body = (
         [row.get("name"), item_count(row.get("scenes")), scene_links(row.get("scenes"), scene_numbers)]
         for row in items

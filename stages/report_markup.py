@@ -143,30 +143,26 @@ def when(value: Any) -> Any:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-class SheetNumbers(frozenset[int]):
-    """The scene numbers that have a sheet on the page, made once per page by :func:`sheet_numbers`."""
+def sheet_numbers(numbers: Iterable[Any]) -> frozenset[int]:
+    """The true integers among ``numbers``: the scene numbers that get a sheet (``id="scene-N"``).
 
-    __slots__ = ()
-
-
-def sheet_numbers(numbers: Iterable[Any]) -> SheetNumbers:
-    """The true integers among ``numbers`` (scene numbers that get a sheet ``id="scene-N"``)."""
-    return SheetNumbers(n for n in numbers if is_int(n))
+    Made once per page and handed to every :func:`scene_links` call.
+    """
+    return frozenset(n for n in numbers if is_int(n))
 
 
-def scene_links(numbers: Any, known: Iterable[Any]) -> Markup | Any:
+def scene_links(numbers: Any, sheets: frozenset[int]) -> Markup | Any:
     """Scene numbers as links to their breakdown sheets (numbers without a sheet stay text).
 
     Args:
         numbers: A list of scene numbers from the report.
-        known: Scene numbers that have a sheet (``id="scene-N"``) on the page.
+        sheets: The page's scene numbers that have a sheet (:func:`sheet_numbers`).
 
     Returns:
         Markup, or ``numbers`` unchanged when it is not a list.
     """
     if not isinstance(numbers, list | tuple):
         return numbers
-    sheets = known if isinstance(known, SheetNumbers) else sheet_numbers(known)
     parts = [f'<a href="#scene-{n}">{n}</a>' if is_int(n) and n in sheets else esc(n) for n in numbers]
     return Markup(", ".join(parts))
 
