@@ -57,6 +57,9 @@ def test_quick_orchestration_runs_and_cleans_up(tmp_path):
     for protocol in ("claim+finish", "finish", "read+finish"):  # the diagnostics ran, every job to its end
         diagnostic = metrics[f"bare chain with Juben's {protocol} SQL (diagnostic)"]
         assert diagnostic["value"] > 0 and [0] == [r["failed"] for r in diagnostic["rounds"]]
+    budget = metrics["CPU per job the target leaves for stage work (diagnostic)"]
+    assert budget["hops_per_job"] == 7  # 6 stage messages + 1 chunk of the two-scene script
+    assert metrics["juben CPU per job for stage work (diagnostic)"]["value"] > 0
     assert "juben / bare" in result.stdout  # the table was printed
     # Everything the run made is gone: its databases, its Redis keys, its worker processes.
     made = scenario["resources"]
