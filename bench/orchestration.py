@@ -14,7 +14,9 @@ sides run the bare chain with Juben's claim/finish statements per hop in plain S
 (``bench.bare_chain.protocol_stage``), to split the gap between the runner protocol and the rest
 (stages' own reads, writes and work); with the finish statement alone (what a protocol of one
 statement per hop would leave); and with a plain read before that finish (a claim that writes
-nothing). Quick: 50 jobs, one round; full: 300 jobs, two rounds (medians).
+nothing). From the finish diagnostic two budget rows follow (:func:`stage_budget`): the CPU per job
+the 0.6 target leaves for everything beyond one finish statement per hop, and what Juben spends
+there. Quick: 50 jobs, one round; full: 300 jobs, two rounds (medians).
 """
 
 from __future__ import annotations
