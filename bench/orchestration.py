@@ -100,6 +100,18 @@ def compare(
                 cpu_ms_per_hop=round(median([r.cpu_ms_per_hop for r in diagnostic]), 3),
                 pg_cpu_ms_per_hop=round(median([r.pg_cpu_ms_per_hop for r in diagnostic]), 3))
         )  # fmt: skip
+    if "claim+finish" in diagnostics:
+        # Against the protocol the design requires (claim and finish per hop, no stage work): the
+        # ratio a target restated against that floor would check.
+        of_protocol = [
+            j.jobs_per_s / p.jobs_per_s
+            for j, p in zip(runs["juben"], diagnostics["claim+finish"], strict=True)
+        ]
+        rows.append(
+            row(scenario, "juben / bare chain with Juben's claim+finish SQL (diagnostic)", round(median(of_protocol), 3),
+                "x", note="Juben against the floor of its own protocol (the claim+finish diagnostic), same rounds",
+                per_round=[round(x, 3) for x in of_protocol])
+        )  # fmt: skip
     # Where the target leaves Juben: one transition statement per hop is the least a protocol that
     # keeps its state in PostgreSQL can do (the finish diagnostic; without it, as in the fan-out,
     # the bare chain's own cost per hop, a lenient bound); what the target leaves beyond it is

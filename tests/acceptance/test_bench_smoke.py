@@ -57,6 +57,8 @@ def test_quick_orchestration_runs_and_cleans_up(tmp_path):
     for protocol in ("claim+finish", "finish", "read+finish"):  # the diagnostics ran, every job to its end
         diagnostic = metrics[f"bare chain with Juben's {protocol} SQL (diagnostic)"]
         assert diagnostic["value"] > 0 and [0] == [r["failed"] for r in diagnostic["rounds"]]
+    of_protocol = metrics["juben / bare chain with Juben's claim+finish SQL (diagnostic)"]
+    assert of_protocol["value"] > 0 and len(of_protocol["per_round"]) == 1  # quick: one round
     budget = metrics["CPU per job the target leaves for stage work (diagnostic)"]
     assert budget["hops_per_job"] == 7  # 6 stage messages + 1 chunk of the two-scene script
     assert metrics["juben CPU per job for stage work (diagnostic)"]["value"] > 0
