@@ -16,7 +16,7 @@ sides run the bare chain with Juben's claim/finish statements per hop in plain S
 statement per hop would leave); and with a plain read before that finish (a claim that writes
 nothing). From the finish diagnostic two budget rows follow (:func:`stage_budget`): the CPU per job
 the 0.6 target leaves for everything beyond one finish statement per hop, and what Juben spends
-there. Quick: 50 jobs, one round; full: 300 jobs, two rounds (medians).
+there; and Juben's ratio against the claim+finish diagnostic. Quick: 50 jobs, one round; full: 300 jobs, two rounds (medians).
 """
 
 from __future__ import annotations
@@ -38,17 +38,17 @@ def cpu_ms_per_job(result: RunResult) -> float:
 
 
 def stage_budget(
-    bare_ms_per_job: float, finish_ms_per_hop: float, hops_per_job: float, target: float = TARGET_RATIO
+    bare_ms_per_job: float, least_ms_per_hop: float, hops_per_job: float, target: float = TARGET_RATIO
 ) -> float:
-    """CPU per job (ms) the target leaves for everything but one finish statement per hop.
+    """CPU per job (ms) the target leaves for everything but the least a hop can cost.
 
     At ``target`` × the bare chain's jobs/s on a CPU-bound host a job may cost
-    ``bare / target``; ``hops_per_job`` hops of one finish statement each (the ``finish``
-    diagnostic: Juben's transition with its event, no claim, no stage work) take
-    ``finish × hops`` of that. The rest is all a stage may spend on claims, reads, its own work
-    and its rows; negative: the protocol alone already misses the target.
-    """  # fmt: skip
-    return bare_ms_per_job / target - finish_ms_per_hop * hops_per_job
+    ``bare / target``; ``hops_per_job`` hops at ``least_ms_per_hop`` each (the ``finish``
+    diagnostic: Juben's transition with its event, no claim, no stage work; or, leniently, the
+    bare chain's own hop) take ``least × hops`` of that. The rest is all a stage may spend on
+    claims, reads, its own work and its rows; negative: the protocol alone misses the target.
+    """
+    return bare_ms_per_job / target - least_ms_per_hop * hops_per_job
 
 
 def compare(
