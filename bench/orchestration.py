@@ -16,7 +16,8 @@ sides run the bare chain with Juben's claim/finish statements per hop in plain S
 statement per hop would leave); and with a plain read before that finish (a claim that writes
 nothing). From the finish diagnostic two budget rows follow (:func:`stage_budget`): the CPU per job
 the 0.6 target leaves for everything beyond one finish statement per hop, and what Juben spends
-there; and Juben's ratio against the claim+finish diagnostic. Quick: 50 jobs, one round; full: 300 jobs, two rounds (medians).
+there; and Juben's ratio against the claim+finish diagnostic. Quick: 50 jobs, one round; full: 300
+jobs, two rounds (medians).
 """
 
 from __future__ import annotations
@@ -30,11 +31,6 @@ from bench.support import SMALL_SCRIPT, RunResult, median, row, run_juben_jobs
 
 NAME = "orchestration"
 TARGET_RATIO = 0.6
-
-
-def cpu_ms_per_job(result: RunResult) -> float:
-    """Workers + PostgreSQL backends + Redis CPU per job, in ms."""
-    return 1000 * (result.cpu_s + result.pg_cpu_s + result.redis_cpu_s) / result.jobs
 
 
 def stage_budget(
@@ -84,7 +80,7 @@ def compare(
         row(scenario, "juben / bare", round(ratio, 3), "x", target=f">= {TARGET_RATIO}", ok=ratio >= TARGET_RATIO,
             per_round=[round(x, 3) for x in ratios]),
     ]  # fmt: skip
-    per_job = {side: median([cpu_ms_per_job(r) for r in runs[side]]) for side in runs}
+    per_job = {side: median([1000 * r.total_cpu_s / r.jobs for r in runs[side]]) for side in runs}
     rows.append(
         row(scenario, "juben / bare by CPU per job (noise-robust)", round(per_job["bare"] / per_job["juben"], 3), "x",
             note="workers + PostgreSQL backends + Redis CPU per job, bare over juben: the throughput ratio "
@@ -122,7 +118,7 @@ def compare(
         else (runs["bare"], "the bare chain's own, a lenient bound")
     )
     hops = median([r.hops / r.jobs for r in runs["juben"]])
-    per_hop = median([1000 * (r.cpu_s + r.pg_cpu_s + r.redis_cpu_s) / r.hops for r in least])
+    per_hop = median([1000 * r.total_cpu_s / r.hops for r in least])
     budget = stage_budget(per_job["bare"], per_hop, hops)
     rows.append(
         row(

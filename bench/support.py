@@ -791,6 +791,11 @@ class RunResult:
         return 1000 * self.cpu_s / self.hops if self.hops else 0.0
 
     @property
+    def total_cpu_s(self) -> float:
+        """Workers + PostgreSQL backends + Redis: what the run cost the host."""
+        return self.cpu_s + self.pg_cpu_s + self.redis_cpu_s
+
+    @property
     def pg_cpu_ms_per_hop(self) -> float:
         return 1000 * self.pg_cpu_s / self.hops if self.hops else 0.0
 
