@@ -4,19 +4,26 @@
 >>> job_id = submit(["examples/the-heist.fountain"], project="demo")
 >>> get_status(job_id).percent
 
-The API uses this process's settings (``settings.toml`` / ``JUBEN_*``); call
-:func:`pipeline.broker.setup_broker` once before :func:`submit` so the first stage's message
-reaches the workers.
+The API uses this process's settings (``settings.toml`` / ``JUBEN_*``); messages go to the
+configured broker (:func:`pipeline.broker.current_broker` sets it up on first use).
 """
 
 from __future__ import annotations
 
 from pipeline.broker import setup_broker
-from pipeline.errors import InputError, JobNotFound, JubenError, PermanentError, TransientError
-from pipeline.jobs import cancel, get_report, get_status, list_jobs, submit
+from pipeline.errors import (
+    IdempotencyConflict,
+    InputError,
+    JobNotFound,
+    JubenError,
+    PermanentError,
+    TransientError,
+)
+from pipeline.jobs import Submission, cancel, get_report, get_status, list_jobs, submit, submit_job
 from pipeline.schemas import JobPage, JobSummary, JobView
 
 __all__ = [
+    "IdempotencyConflict",
     "InputError",
     "JobNotFound",
     "JobPage",
@@ -24,6 +31,7 @@ __all__ = [
     "JobView",
     "JubenError",
     "PermanentError",
+    "Submission",
     "TransientError",
     "cancel",
     "get_report",
@@ -31,4 +39,5 @@ __all__ = [
     "list_jobs",
     "setup_broker",
     "submit",
+    "submit_job",
 ]

@@ -64,7 +64,28 @@ def setup_broker(settings: Settings | None = None, *, stub: bool | None = None) 
     for spec_queue in ("default", "ai"):
         broker.declare_queue(spec_queue)
     dramatiq.set_broker(broker)
+    global _installed  # noqa: PLW0603 (one broker per process, as dramatiq's global)
+    _installed = broker
     return broker
+
+
+#: The broker :func:`setup_broker` last installed.
+_installed: dramatiq.Broker | None = None
+
+
+def current_broker() -> dramatiq.Broker:
+    """The broker messages go to: the one this process set up, else the settings' (set up now).
+
+    Every sender (the unit of work's outbox, the dead-letter cleanup) goes through here, so no
+    command can forget :func:`setup_broker`. ``dramatiq.get_broker()`` is never the fallback: with
+    no broker set it makes one on ``redis://localhost:6379/0`` under dramatiq's own namespace,
+    ignoring ``broker.url`` and ``broker.namespace``; and that default is what dramatiq's global
+    broker is when something imported an actor before any setup (``import stages`` in a command),
+    so only the broker installed here counts.
+    """
+    if _installed is not None and dramatiq.broker.global_broker is _installed:
+        return _installed
+    return setup_broker()
 
 
 def _retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:

@@ -1,7 +1,7 @@
 """The command line: submit, run (embedded), status, watch, jobs, report, cancel, db.
 
-Every command that shows something takes ``--json``. Errors print one clear line to stderr and
-exit non-zero: 2 for bad input or settings, 3 for an unknown job, 1 for anything else.
+Every command that shows something takes ``--json``. Errors print one line to stderr (never
+wrapped, never a traceback) and exit with a code of :class:`ExitCode`, which the README lists.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable
+from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +21,14 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from pipeline import jobs
-from pipeline.errors import InputError, JobNotFound, JubenError, SettingsError
+from pipeline.errors import (
+    InputError,
+    Interrupted,
+    JobNotFound,
+    JubenError,
+    SettingsError,
+    Unavailable,
+)
 from pipeline.logs import configure_logging
 from pipeline.schemas import JobView
 from pipeline.settings import Settings, get_settings, load_settings, set_settings
@@ -28,8 +37,82 @@ from pipeline.states import TERMINAL, Status
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Juben (剧本): break screenplays down.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a line longer than the terminal is not broken with newlines (ids and errors are copied).
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class ExitCode(IntEnum):
+    """What a command's exit status means (the README's table). Several ids: the largest."""
+
+    #: Done; for a command that waits on a job, the job COMPLETED.
+    OK = 0
+    #: An unexpected error (a bug): one line here, the traceback with ``--verbose``.
+    ERROR = 1
+    #: Bad usage, input, option or setting; an idempotency key reused for another script; a
+    #: re-run of a running job without ``--force``. Nothing was changed.
+    USAGE = 2
+    #: An unknown job or dead letter id.
+    NOT_FOUND = 3
+    #: The database or Redis cannot be reached (or the database is not migrated).
+    UNAVAILABLE = 4
+    #: The job ended FAILED.
+    JOB_FAILED = 5
+    #: The job ended CANCELLED.
+    JOB_CANCELLED = 6
+    #: Interrupted (Ctrl-C); ``run`` cancels its job first.
+    INTERRUPTED = 130
+
+
+def code_of(exc: JubenError) -> ExitCode:
+    """The exit code of one of Juben's errors."""
+    if isinstance(exc, JobNotFound):
+        return ExitCode.NOT_FOUND
+    if isinstance(exc, InputError | SettingsError):
+        return ExitCode.USAGE
+    if isinstance(exc, Unavailable):
+        return ExitCode.UNAVAILABLE
+    if isinstance(exc, Interrupted):
+        return ExitCode.INTERRUPTED
+    return ExitCode.ERROR
+
+
+def code_for_status(status: str) -> ExitCode:
+    """The exit code of a command that waited for a job that ended in ``status``."""
+    return {
+        Status.COMPLETED: ExitCode.OK,
+        Status.FAILED: ExitCode.JOB_FAILED,
+        Status.CANCELLED: ExitCode.JOB_CANCELLED,
+    }.get(Status(status), ExitCode.ERROR)
+
+
+def say(line: str) -> None:
+    """Print one line to stderr as it is: no markup, no wrapping at the terminal's width."""
+    sys.stderr.write(line.rstrip("\n") + "\n")
+    sys.stderr.flush()
+
+
+def finish(codes: Iterable[int]) -> None:
+    """End a command on several items with the largest of their exit codes (0 if all went well)."""
+    worst = max(codes, default=0)
+    if worst:
+        raise typer.Exit(worst)
+
+
+def one_of(choices: Iterable[str], *, upper: bool = False) -> Callable[[str | None], str | None]:
+    """A typer callback that refuses a value outside ``choices``, listing them (exit 2)."""
+    allowed = tuple(choices)
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        wanted = value.upper() if upper else value
+        if wanted not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}")
+        return wanted
+
+    return check
+
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 NoCacheOpt = Annotated[
@@ -48,8 +131,20 @@ def emit_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"juben {version('juben')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
     embedded: Annotated[
         bool, typer.Option("--embedded", help="Use the embedded database (where `run` keeps its jobs).")
     ] = False,
@@ -123,17 +218,30 @@ def _watch(job_id: str, interval: float) -> JobView:
             time.sleep(interval)
 
 
+ProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Project the job belongs to; assets (characters, places) are shared within a project. "
+        "Default: the script's own, named for its --title, else its file or folder name."
+    ),
+]
+
+
 @app.command()
 def run(
     paths: Annotated[list[Path], typer.Argument(help="Script files, or a folder of episode files.")],
-    project: Annotated[str, typer.Option(help="Project the job belongs to.")] = "default",
+    project: ProjectOpt = None,
     title: Annotated[
         str | None, typer.Option(help="Title (default: the title page's, else the file name).")
     ] = None,
     no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Break a script down right here (embedded: SQLite and an in-process worker, no server)."""
+    """Break a script down right here (embedded: SQLite and an in-process worker, no server).
+
+    Exits 0 if the job completed, 5 if it failed, 6 if it was cancelled; Ctrl-C cancels the job
+    and exits 130.
+    """
     from pipeline import embedded
 
     settings = load_settings(mode="embedded")
@@ -156,26 +264,31 @@ def run(
         _print_view(view)
         for fmt, path in files.items():
             out.print(f"report ({fmt}): {path}")
-    if view.status != Status.COMPLETED:
-        raise typer.Exit(1)
+    finish([code_for_status(view.status)])
 
 
 @app.command()
 def submit(
     paths: Annotated[list[Path], typer.Argument(help="Script files, or a folder of episode files.")],
-    project: Annotated[str, typer.Option(help="Project the job belongs to.")] = "default",
+    project: ProjectOpt = None,
     title: Annotated[str | None, typer.Option(help="Title shown in listings and the report.")] = None,
     idempotency_key: Annotated[
-        str | None, typer.Option(help="Submitting the same key again returns the same job.")
+        str | None,
+        typer.Option(
+            help="Submitting the same key with the same script again returns the same job; "
+            "with a different script it is refused (exit 2)."
+        ),
     ] = None,
     no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit a job to the workers (server mode) and print its id at once."""
-    from pipeline.broker import setup_broker
+    """Submit a job to the workers (server mode) and print its id at once.
 
-    setup_broker(_settings())
-    job_id = jobs.submit(
+    Once the id is printed the job is stored and will run. If Redis cannot be reached, the job
+    still is stored, a warning says its start is delayed, and the workers' reconciler starts it
+    once Redis is back: do not submit it again.
+    """
+    done = jobs.submit_job(
         paths,
         project=project,
         title=title,
@@ -183,9 +296,21 @@ def submit(
         options={"no_cache": True} if no_cache else None,
     )
     if as_json:
-        emit_json({"id": job_id})
+        emit_json(
+            {
+                "id": done.job_id,
+                "project": done.project,
+                "created": done.created,
+                "dispatched": done.dispatched,
+            }
+        )
     else:
-        out.print(job_id)
+        out.print(done.job_id)
+    if not done.dispatched:
+        say(
+            f"warning: job {done.job_id} is stored, but Redis cannot be reached: it starts when Redis is "
+            "back and a worker's reconciler sends it (reconcile.ready_after_s); do not submit it again"
+        )
 
 
 @app.command()
@@ -201,19 +326,36 @@ def watch(
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 0.5,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a live progress bar until the job ends."""
-    view = _watch(job_id, interval)
+    """Show a live progress bar until the job ends.
+
+    Exits 0 if it completed, 5 if it failed, 6 if it was cancelled; Ctrl-C stops watching (130)
+    and leaves the job running.
+    """
+    try:
+        view = _watch(job_id, interval)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"stopped watching job {job_id}; it goes on (python enqueue.py watch {job_id})"
+        ) from None
     if as_json:
         emit_json(view)
-    if view.status != Status.COMPLETED:
-        raise typer.Exit(1)
+    finish([code_for_status(view.status)])
+
+
+StatusOpt = Annotated[
+    str | None,
+    typer.Option(
+        help=f"Only jobs in this status: {', '.join(Status.__members__)}.",
+        callback=one_of(Status.__members__, upper=True),
+    ),
+]
 
 
 @app.command("jobs")
 def list_jobs(
-    status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
+    status: StatusOpt = None,
     project: Annotated[str | None, typer.Option(help="Only jobs of this project.")] = None,
-    limit: Annotated[int, typer.Option(help="Jobs per page.")] = 20,
+    limit: Annotated[int, typer.Option(help="Jobs per page (1-1000).", min=1, max=1000)] = 20,
     cursor: Annotated[str | None, typer.Option(help="next_cursor from the previous page.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -238,44 +380,84 @@ def list_jobs(
         out.print(f"more: --cursor {page.next_cursor}")
 
 
+#: The report's formats, and the CSV tables (``stages.reporting.CSV_TABLES``; a test keeps them equal:
+#: importing ``stages`` here would bind every actor to a broker before the command sets one up).
+REPORT_FORMATS = ("html", "json", "csv")
+CSV_TABLES = ("scenes", "characters", "locations", "props", "shots")
+
+
 @app.command()
 def report(
     job_id: str,
-    fmt: Annotated[str, typer.Option("--format", help="html, json or csv.")] = "html",
+    fmt: Annotated[
+        str, typer.Option("--format", help="html, json or csv.", callback=one_of(REPORT_FORMATS))
+    ] = "html",
     table: Annotated[
-        str, typer.Option(help="For csv: scenes, characters, locations, props or shots.")
+        str,
+        typer.Option(help=f"For csv: {', '.join(CSV_TABLES)}.", callback=one_of(CSV_TABLES)),
     ] = "scenes",
     out_path: Annotated[Path | None, typer.Option("--out", help="File to write (default: stdout).")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Write a completed job's report."""
+    """Write a completed job's report (to stdout, or --out PATH).
+
+    ``--json`` prints what was written as JSON instead (job, format, table, path, bytes; with
+    no --out, the content too).
+    """
     if fmt == "csv" and table != "scenes":
         from stages.reporting import render_csv
 
         content = render_csv(json.loads(jobs.get_report(job_id, "json")), table)
     else:
         content = jobs.get_report(job_id, fmt)
-    if out_path is None:
-        sys.stdout.write(content)
-    else:
+    if out_path is not None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(content, encoding="utf-8")
-        err.print(f"wrote {out_path}")
+    if as_json:
+        meta: dict[str, Any] = {
+            "job_id": job_id,
+            "format": fmt,
+            "table": table if fmt == "csv" else None,
+            "path": str(out_path) if out_path else None,
+            "bytes": len(content.encode()),
+        }
+        emit_json(meta if out_path else {**meta, "content": content})
+    elif out_path is None:
+        sys.stdout.write(content)
+    else:
+        say(f"wrote {out_path}")
 
 
 @app.command()
 def cancel(job_ids: list[str], as_json: JsonOpt = False) -> None:
-    """Cancel jobs; their pending messages are dropped and late results discarded."""
-    result = {job_id: jobs.cancel(job_id) for job_id in job_ids}
+    """Cancel jobs; their pending messages are dropped and late results discarded.
+
+    Each id gets its own line (or JSON entry); exits 3 if any id is unknown.
+    """
+    outcomes: dict[str, str] = {}
+    codes = []
+    for job_id in dict.fromkeys(job_ids):
+        try:
+            outcomes[job_id] = "cancelled" if jobs.cancel(job_id) else "already ended"
+            codes.append(ExitCode.OK)
+        except JobNotFound as exc:
+            outcomes[job_id] = str(exc)
+            codes.append(code_of(exc))
     if as_json:
         emit_json(
             {
-                "cancelled": [j for j, ok in result.items() if ok],
-                "already_ended": [j for j, ok in result.items() if not ok],
+                "cancelled": [j for j, o in outcomes.items() if o == "cancelled"],
+                "already_ended": [j for j, o in outcomes.items() if o == "already ended"],
+                "not_found": [j for j, o in outcomes.items() if o not in ("cancelled", "already ended")],
             }
         )
-        return
-    for job_id, ok in result.items():
-        out.print(f"{job_id}: {'cancelled' if ok else 'already ended'}")
+    else:
+        for job_id, outcome in outcomes.items():
+            if outcome in ("cancelled", "already ended"):
+                out.print(f"{job_id}: {outcome}", highlight=False)
+            else:
+                say(f"error: {outcome}")
+    finish(codes)
 
 
 @db_app.command("upgrade")
@@ -303,40 +485,65 @@ def db_current(as_json: JsonOpt = False) -> None:
 # The ops commands (dlq, rerun, reconcile) live in their own module and register on `app`.
 from pipeline import cli_ops  # noqa: E402, F401
 
-#: Juben's error kinds → (exit code, label). Checked in order: subclasses first.
-EXIT_CODES: tuple[tuple[type[JubenError], int, str], ...] = (
-    (SettingsError, 2, "settings error"),
-    (InputError, 2, "error"),
-    (JobNotFound, 3, "error"),
-    (JubenError, 1, "error"),
-)
+
+def _click_exception() -> type[Exception]:
+    """The base class of typer's usage errors: click's ``ClickException``, which typer 0.29 and
+    later vendor (``typer._click``, no ``click`` package installed) and earlier ones import."""
+    return next(k for k in typer.BadParameter.__mro__ if k.__name__ == "ClickException")
 
 
-def entrypoint() -> int:  # noqa: PLR0911 (one exit code per kind of failure)
-    """Run the CLI, turning Juben's errors into one clear line and an exit code."""
-    import click
-    from redis.exceptions import ConnectionError as RedisConnectionError
+def database_error_line(exc: Exception, settings: Settings) -> str:
+    """One line for a database error, with a hint by its cause (and never the URL's password)."""
+    from sqlalchemy.engine import make_url
+
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split("\n")[0].split())
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    if "password authentication failed" in reason or ("role" in reason and "does not exist" in reason):
+        hint = f"check the user and password of database.url or JUBEN_DATABASE__URL: {url}"
+    elif "database" in reason and "does not exist" in reason:
+        hint = "create and migrate it: python enqueue.py db upgrade"
+    elif "relation" in reason and "does not exist" in reason:
+        hint = "the schema is missing: python enqueue.py db upgrade"
+    elif "could not connect" in reason or "Connection refused" in reason or "could not translate" in reason:
+        hint = f"is PostgreSQL running at {url}?"
+    else:
+        hint = ""
+    return f"database error: {reason}" + (f" ({hint})" if hint else "")
+
+
+def entrypoint(argv: list[str] | None = None) -> int:  # noqa: PLR0911 (one exit code per kind of failure)
+    """Run the CLI, turning every failure into one line on stderr and an :class:`ExitCode`."""
+    from redis.exceptions import RedisError
     from sqlalchemy.exc import DBAPIError
 
+    verbose = any(a in ("-v", "--verbose") for a in (sys.argv[1:] if argv is None else argv))
     try:
-        app(standalone_mode=False)
+        return int(app(args=argv, standalone_mode=False) or 0)
     except JubenError as exc:
-        code, label = next((c, lbl) for kind, c, lbl in EXIT_CODES if isinstance(exc, kind))
-        err.print(f"{label}: {exc}", markup=False, highlight=False)
+        code = code_of(exc)
+        say(f"{'interrupted' if code == ExitCode.INTERRUPTED else 'error'}: {exc}")
         return code
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        return 130
-    except click.ClickException as exc:  # usage errors
-        exc.show()
-        return exc.exit_code
-    except DBAPIError as exc:  # the database is down, unreachable, not created or not migrated
-        reason = " ".join(str(exc.orig or exc).split("\n")[0].split())
-        hint = " (create or migrate it: python enqueue.py db upgrade)" if "does not exist" in reason else ""
-        err.print(f"database error: {reason}{hint}", markup=False, highlight=False)
-        return 4
-    except RedisConnectionError as exc:
-        err.print(f"redis error: {exc} (is Redis running at broker.url?)", markup=False, highlight=False)
-        return 4
-    return 0
+        say("interrupted")
+        return ExitCode.INTERRUPTED
+    except _click_exception() as exc:  # usage errors: typer's own, and our one_of callbacks
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        say(f"usage error: {exc.format_message()}{where}")  # type: ignore[attr-defined]
+        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+    except DBAPIError as exc:
+        say(database_error_line(exc, get_settings()))
+        return ExitCode.UNAVAILABLE
+    except RedisError as exc:
+        url = get_settings().broker.url.split("@")[-1]
+        say(f"redis error: {exc} (is Redis running at {url}? broker.url, or JUBEN_BROKER__URL)")
+        return ExitCode.UNAVAILABLE
+    except Exception as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        say(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)")
+        return ExitCode.ERROR

@@ -13,9 +13,22 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pipeline import deadletters, reruns
-from pipeline.cli import JsonOpt, NoCacheOpt, app, emit_json, err, out
+from pipeline.cli import (
+    ExitCode,
+    JsonOpt,
+    NoCacheOpt,
+    StatusOpt,
+    app,
+    code_of,
+    emit_json,
+    err,
+    finish,
+    one_of,
+    out,
+    say,
+)
 from pipeline.db import session_factory
-from pipeline.errors import InputError
+from pipeline.errors import InputError, JobNotFound
 from pipeline.reconciler import reconcile as run_reconcile
 from pipeline.states import STAGE_NAMES
 
@@ -53,20 +66,14 @@ def parse_when(text: str | None) -> datetime | None:
 
 
 def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs → a dict; integers and floats are converted."""
+    """``KEY=VALUE`` pairs → a dict of strings, converted and checked by the service layer
+    (:func:`pipeline.settings.validate_job_options`) against the settings' own types."""
     result: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise InputError(f"--set takes KEY=VALUE, got {pair!r}")
-        for cast in (int, float):
-            try:
-                result[key] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            result[key] = value
+        result[key.strip()] = value
     return result
 
 
@@ -77,7 +84,10 @@ def _who() -> str:
         return "operator"
 
 
-StageOpt = Annotated[str | None, typer.Option("--stage", help=f"One of {', '.join(STAGE_NAMES)}.")]
+StageOpt = Annotated[
+    str | None,
+    typer.Option("--stage", help=f"One of {', '.join(STAGE_NAMES)}.", callback=one_of(STAGE_NAMES)),
+]
 
 
 @dlq_app.command("list")
@@ -209,14 +219,18 @@ def dlq_retry(
     )
     if as_json:
         emit_json([r.model_dump(mode="json") for r in results])
-        return
-    for r in results:
-        verdict = "re-driven" if r.done else (r.reason or "")
-        out.print(
-            f"{r.job_id} from {r.stage}: {verdict} (dead letters {', '.join(map(str, r.dead_letter_ids))})"
-        )
+    for r in results if not as_json else ():
+        letters = ", ".join(map(str, r.dead_letter_ids))
+        if not r.found:
+            say(f"error: {r.reason}")
+        elif r.job_id is None or not r.stage:
+            say(f"dead letter {letters}: {r.reason}")
+        else:
+            verdict = "re-driven" if r.done else (r.reason or "")
+            out.print(f"{r.job_id} from {r.stage}: {verdict} (dead letters {letters})", highlight=False)
     if not results:
-        err.print("no unresolved dead letters matched")
+        say("no unresolved dead letters matched")
+    finish(ExitCode.NOT_FOUND if not r.found else ExitCode.OK for r in results)
 
 
 @dlq_app.command("purge")
@@ -239,11 +253,10 @@ def dlq_purge(
 def rerun(
     job_ids: Annotated[list[str] | None, typer.Argument(help="Jobs to re-run.")] = None,
     from_stage: Annotated[
-        str, typer.Option("--from-stage", help=f"One of {', '.join(STAGE_NAMES)}.")
+        str,
+        typer.Option("--from-stage", help=f"One of {', '.join(STAGE_NAMES)}.", callback=one_of(STAGE_NAMES)),
     ] = "ingest",
-    status: Annotated[
-        str | None, typer.Option(help="Select jobs in this status (with --project/--since/--until).")
-    ] = None,
+    status: StatusOpt = None,
     project: Annotated[str | None, typer.Option(help="Select jobs of this project.")] = None,
     since: Annotated[
         str | None, typer.Option(help="Select jobs created since (ISO time or duration ago).")
@@ -254,7 +267,7 @@ def rerun(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the jobs, change nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Cancel running jobs first.")] = False,
     rate: Annotated[
-        float, typer.Option(help="Re-runs per second, so big batches do not flood the workers.")
+        float, typer.Option(help="Re-runs per second, so big batches do not flood the workers.", min=0)
     ] = 20.0,
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE recorded on the jobs.")] = None,
     no_cache: NoCacheOpt = False,
@@ -263,14 +276,16 @@ def rerun(
     """Re-run jobs from a stage: reset to the ready state before it, drop its and later output, enqueue.
 
     ``--dry-run`` lists the jobs with what re-extracting them would cost: chunks that would call
-    the LLM, chunks the cache would answer, and the estimated tokens.
+    the LLM, chunks the cache would answer, and the estimated tokens. Each job's outcome is
+    printed; the exit code is the worst of them (3: an unknown id, 2: refused, e.g. running).
     """
-    from pipeline.broker import setup_broker
-    from pipeline.settings import get_settings
-
-    setup_broker(get_settings())
-    targets = list(job_ids or []) or _select_jobs(status, project, parse_when(since), parse_when(until))
+    targets = list(dict.fromkeys(job_ids or [])) or _select_jobs(
+        status, project, parse_when(since), parse_when(until)
+    )
     if not targets:
+        if job_ids or any((status, project, since, until)):
+            say("no jobs matched")
+            return
         raise InputError("no jobs selected: give job ids or --status/--project/--since/--until")
     if dry_run:
         _rerun_plan(targets, from_stage, no_cache=no_cache, as_json=as_json)
@@ -278,7 +293,12 @@ def rerun(
     options = parse_sets(set_)
     if no_cache:
         options["no_cache"] = True
-    done, failed = [], {}
+    from pipeline.settings import validate_job_options
+
+    validate_job_options(options)  # before the first job changes
+    done: list[str] = []
+    refused: dict[str, str] = {}
+    codes: list[int] = []
     with Progress(console=err, transient=as_json) as bar:
         task = bar.add_task(f"re-running from {from_stage}", total=len(targets))
         for job_id in targets:
@@ -286,27 +306,33 @@ def rerun(
                 done.append(
                     reruns.rerun(job_id, from_stage, force=force, options=options, actor=_who()).job_id
                 )
-            except InputError as exc:
-                failed[job_id] = str(exc)
+            except (InputError, JobNotFound) as exc:
+                refused[job_id] = str(exc)
+                codes.append(code_of(exc))
             bar.advance(task)
             time.sleep(1 / rate if rate > 0 else 0)
     if as_json:
-        emit_json({"rerun": done, "refused": failed})
+        emit_json({"rerun": done, "refused": refused})
     else:
         out.print(f"re-running {len(done)} jobs from {from_stage}")
-        for job_id, why in failed.items():
-            err.print(f"{job_id}: {why}", markup=False)
-    if failed:
-        raise typer.Exit(1)
+        for job_id, why in refused.items():
+            say(f"{job_id}: {why}")
+    finish(codes)
 
 
 def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json: bool) -> None:
     """Print what re-running ``targets`` from ``from_stage`` would cost in LLM calls and tokens."""
+    from sqlalchemy import select
+
+    from models import Job
     from stages.extract import plan_calls
 
     extracts = STAGE_NAMES.index(from_stage) <= STAGE_NAMES.index("extract")
     rows = []
     with session_factory()() as session:
+        known = set(session.scalars(select(Job.id).where(Job.id.in_(targets))))
+        missing = [job_id for job_id in targets if job_id not in known]
+        targets = [job_id for job_id in targets if job_id in known]
         for job_id in targets:
             plan = plan_calls(session, job_id, use_cache=not no_cache) if extracts else None
             rows.append(
@@ -325,8 +351,25 @@ def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json:
         for k in ("chunks", "llm_calls", "from_cache", "est_prompt_tokens", "est_completion_tokens")
     }
     if as_json:
-        emit_json({"would_rerun": targets, "from_stage": from_stage, "jobs": rows, "total": totals})
-        return
+        emit_json(
+            {
+                "would_rerun": targets,
+                "from_stage": from_stage,
+                "jobs": rows,
+                "total": totals,
+                "not_found": missing,
+            }
+        )
+    elif targets:
+        _print_plan(targets, from_stage, rows, totals)
+    for job_id in missing:
+        say(f"error: no job {job_id}")
+    finish([ExitCode.NOT_FOUND] if missing else [])
+
+
+def _print_plan(
+    targets: list[str], from_stage: str, rows: list[dict[str, Any]], totals: dict[str, int]
+) -> None:
     table = Table("provider", "chunks", "LLM calls", "from cache", "est. tokens (prompt + completion)")
     table.add_column("job", no_wrap=True, min_width=32)  # ids are copied from here: never truncate
     for r in rows:
@@ -357,7 +400,7 @@ def _select_jobs(
         return []
     query = select(Job.id).join(Project, Project.id == Job.project_id).order_by(Job.created_at)
     if status:
-        query = query.where(Job.status == status.upper())
+        query = query.where(Job.status == status)
     if project:
         query = query.where(Project.name == project)
     if since:
@@ -374,10 +417,6 @@ def reconcile(
     as_json: JsonOpt = False,
 ) -> None:
     """Find jobs stranded longer than their stage allows and re-drive them (workers also do this)."""
-    from pipeline.broker import setup_broker
-    from pipeline.settings import get_settings
-
-    setup_broker(get_settings())
     found = run_reconcile(dry_run=dry_run)
     if as_json:
         emit_json([s.model_dump(mode="json") for s in found])

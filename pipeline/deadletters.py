@@ -10,17 +10,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import dramatiq
 from pydantic import BaseModel
 from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Chunk, DeadLetter, Job, JobEvent, Project
 from models.base import utcnow
+from pipeline.broker import current_broker
 from pipeline.db import as_utc, session_factory
 from pipeline.errors import InputError
 from pipeline.reruns import reset_outputs
-from pipeline.settings import Settings
+from pipeline.settings import Settings, validate_job_options
 from pipeline.states import STAGE_BY_NAME, Status
 from pipeline.transitions import transition
 from pipeline.uow import UnitOfWork, stage_message
@@ -63,11 +63,15 @@ class DeadLetterDetail(DeadLetterView):
 
 
 class Redrive(BaseModel):
+    """One job's re-drive, or a dead letter id that matched nothing to re-drive."""
+
     dead_letter_ids: list[int]
-    job_id: str
+    job_id: str | None
     stage: str
     done: bool
     reason: str | None = None
+    #: ``False`` for an id no dead letter has.
+    found: bool = True
 
 
 def _filtered(
@@ -218,7 +222,7 @@ def forget_in_broker(messages: list[dict[str, Any]]) -> int:
     Returns:
         How many were removed (0 with a broker that keeps no such queue).
     """
-    broker = dramatiq.get_broker()
+    broker = current_broker()
     client = getattr(broker, "client", None)
     namespace = getattr(broker, "namespace", None)
     if client is None or namespace is None:
@@ -254,6 +258,29 @@ def _targets(
     return by_job
 
 
+def _unmatched(
+    session: Session, ids: list[int] | None, targets: dict[str, list[DeadLetter]]
+) -> list[Redrive]:
+    """The asked-for ids that match no unresolved dead letter: unknown, or resolved already."""
+    matched = {letter.id for letters in targets.values() for letter in letters}
+    asked = [i for i in dict.fromkeys(ids or []) if i not in matched]
+    if not asked:
+        return []
+    rows = session.execute(select(DeadLetter.id, DeadLetter.job_id).where(DeadLetter.id.in_(asked)))
+    known = {letter_id: job_id for letter_id, job_id in rows}
+    return [
+        Redrive(
+            dead_letter_ids=[i],
+            job_id=known.get(i),
+            stage="",
+            done=False,
+            reason="resolved already (or filtered out by --stage)" if i in known else f"no dead letter {i}",
+            found=i in known,
+        )
+        for i in asked
+    ]
+
+
 def retry_dead_letters(
     ids: list[int] | None = None,
     *,
@@ -272,11 +299,17 @@ def retry_dead_letters(
     resolved by ``actor``, and dramatiq's copies leave the Redis dead-letter queue.
 
     Returns:
-        One entry per job: re-driven, or why not.
+        One entry per job: re-driven, or why not; and one per asked-for id that matched nothing.
+
+    Raises:
+        InputError: no selection given.
+        SettingsError: an override is not a known option, or its value has the wrong type.
     """
+    overrides = validate_job_options(overrides or {})
     results: list[Redrive] = []
     with session_factory(settings)() as session:
         targets = _targets(session, ids, fingerprint, all_, stage)
+        results.extend(_unmatched(session, ids, targets))
     for job_id, letters in targets.items():
         letter_ids = [letter.id for letter in letters]
         failed_stage = letters[-1].stage or ""

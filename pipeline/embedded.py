@@ -11,6 +11,7 @@ import dramatiq
 
 from pipeline import jobs, migrate
 from pipeline.broker import setup_broker
+from pipeline.errors import Interrupted
 from pipeline.logs import configure_logging
 from pipeline.schemas import JobView
 from pipeline.settings import Settings, set_settings
@@ -84,7 +85,7 @@ def run(
     paths: Sequence[str | Path],
     *,
     settings: Settings,
-    project: str = "default",
+    project: str | None = None,
     title: str | None = None,
     on_progress: Callable[[JobView], None] | None = None,
     options: dict[str, Any] | None = None,
@@ -93,9 +94,17 @@ def run(
 
     Returns:
         The final job view and the report files (empty unless the job COMPLETED).
+
+    Raises:
+        Interrupted: Ctrl-C while the job ran; the job was cancelled first (its in-process
+            messages die with the process, so it could not resume).
     """
     with EmbeddedRuntime(settings) as runtime:
         job_id = jobs.submit(paths, project=project, title=title, options=options, settings=settings)
-        view = runtime.wait(job_id, on_progress)
+        try:
+            view = runtime.wait(job_id, on_progress)
+        except KeyboardInterrupt:
+            jobs.cancel(job_id, settings=settings)
+            raise Interrupted(f"job {job_id} cancelled; start it again with the same command") from None
     files = write_report_files(job_id, settings) if view.status == Status.COMPLETED else {}
     return view, files

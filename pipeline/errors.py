@@ -25,12 +25,32 @@ class InputError(PermanentError):
     """The script cannot be processed as given."""
 
 
+class IdempotencyConflict(InputError):
+    """The idempotency key was used before for a different request."""
+
+
+class JobBusy(InputError):
+    """The job is running; the operation needs it ended (or ``--force``)."""
+
+
 class IllegalTransition(PermanentError):
     """The job is not in the state this transition starts from."""
 
 
 class JobNotFound(JubenError):
     """No job has this id."""
+
+
+class NotFound(JobNotFound):
+    """No such record (a dead letter, …)."""
+
+
+class Unavailable(JubenError):
+    """A service Juben needs (the database, Redis) cannot be reached."""
+
+
+class Interrupted(JubenError):
+    """The command was interrupted (Ctrl-C)."""
 
 
 class SettingsError(JubenError):

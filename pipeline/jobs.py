@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,12 +19,12 @@ from sqlalchemy.orm import Session
 from models import Job, JobEvent, Project, Report, ScriptContent
 from models.base import utcnow
 from pipeline.db import as_utc, read_session_factory, session_factory
-from pipeline.errors import InputError, JobNotFound
+from pipeline.errors import IdempotencyConflict, InputError, JobNotFound
 from pipeline.logs import get_logger
 from pipeline.progress import progress
 from pipeline.queries import json_rows
 from pipeline.schemas import JobPage, JobSummary, JobView, StageTiming
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import Settings, get_settings, validate_job_options
 from pipeline.sources import ScriptText, read_scripts, script_from_text
 from pipeline.states import STAGES, Status, stage_after, stage_of
 from pipeline.transitions import force_transition
@@ -73,35 +76,108 @@ def _project_id(session: Session, name: str) -> int:
         return session.scalars(select(Project.id).where(Project.name == name)).one()
 
 
+@dataclass(frozen=True)
+class Submission:
+    """What :func:`submit_job` did."""
+
+    #: The job's id (the existing job's when an idempotency key matched).
+    job_id: str
+    #: The project the job belongs to (given, or derived from the script).
+    project: str
+    #: ``False`` when an idempotency key returned a job submitted before.
+    created: bool
+    #: ``False`` when the job is stored but its first message could not reach the broker; the
+    #: reconciler sends it once the broker is back (``reconcile.ready_after_s``).
+    dispatched: bool = True
+
+
+def default_project(script: Sequence[str | Path] | ScriptText | str, title: str | None) -> str:
+    """The project a job gets when none is named: its own, so unrelated scripts never share assets.
+
+    The title if given, else the folder's name (a folder of episodes), the file's name without its
+    suffix (one file), the files' common folder (several), or ``script-<sha256 prefix>`` for text.
+
+    >>> default_project(["scripts/the-heist.fountain"], None)
+    'the-heist'
+    >>> default_project(["drama/ep01.txt", "drama/ep02.txt"], None)
+    'drama'
+    >>> default_project("INT. KITCHEN - NIGHT", "Kitchen")
+    'Kitchen'
+    """
+    if title and title.strip():
+        return title.strip()
+    if isinstance(script, ScriptText):
+        return f"script-{script.sha256[:12]}"
+    if isinstance(script, str):
+        return f"script-{hashlib.sha256(script.encode()).hexdigest()[:12]}"
+    paths = [Path(p).resolve() for p in script]
+    if len(paths) == 1:
+        return paths[0].name if paths[0].is_dir() else paths[0].stem
+    parents = {p.parent for p in paths}
+    return parents.pop().name if len(parents) == 1 else paths[0].stem
+
+
 def submit(
     script: Sequence[str | Path] | ScriptText | str,
     *,
-    project: str = "default",
+    project: str | None = None,
     title: str | None = None,
     idempotency_key: str | None = None,
     options: dict[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> str:
+    """Store a script as a new job and start it; :func:`submit_job` with only the job id returned.
+
+    Returns:
+        The job id.
+    """
+    return submit_job(
+        script,
+        project=project,
+        title=title,
+        idempotency_key=idempotency_key,
+        options=options,
+        settings=settings,
+    ).job_id
+
+
+def submit_job(
+    script: Sequence[str | Path] | ScriptText | str,
+    *,
+    project: str | None = None,
+    title: str | None = None,
+    idempotency_key: str | None = None,
+    options: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> Submission:
     """Store a script as a new job and start it.
+
+    Once the job's row commits the job is accepted and will run: if its first message cannot
+    reach the broker, the result says ``dispatched=False`` and the reconciler sends it later.
 
     Args:
         script: file/folder paths (files become episodes in name order), a :class:`ScriptText`,
             or the script's text itself.
-        project: the project the job belongs to (assets are shared within a project).
+        project: the project the job belongs to (assets are shared within a project); default:
+            the script's own (:func:`default_project`).
         title: shown in listings and the report; default: the title page's, else the file name.
-        idempotency_key: submitting the same key twice in a project returns the first job.
-        options: per-job overrides recorded on the job (e.g. ``{"max_chunk_chars": 3000}``).
+        idempotency_key: submitting the same key with the same request in a project returns the
+            first job (the IETF Idempotency-Key draft's semantics).
+        options: per-job overrides recorded on the job (e.g. ``{"max_chunk_chars": 3000}``),
+            checked by :func:`pipeline.settings.validate_job_options`.
         settings: defaults to this process's settings.
 
     Returns:
-        The job id.
+        The job id, its project, whether it is new and whether its first message was sent.
 
     Raises:
-        InputError: the script is empty, binary, too large or unreadable; nothing is stored.
+        InputError: the script is empty, binary, too large or unreadable, an option is invalid,
+            or the idempotency key was used for a different request; nothing is stored.
     """
     settings = settings or get_settings()
-    if not project.strip():
+    if project is not None and not project.strip():
         raise InputError("the project name is empty")
+    project = project or default_project(script, title)
     if isinstance(script, str):
         script = script_from_text(script, max_bytes=settings.ingest.max_bytes)
     elif not isinstance(script, ScriptText):
@@ -109,58 +185,87 @@ def submit(
         if title is None and len(paths) == 1 and paths[0].is_dir():
             title = paths[0].resolve().name  # a folder of episode files is named for the series
         script = read_scripts(paths, max_bytes=settings.ingest.max_bytes)
+    given = validate_job_options(options or {})
     job_options = {
         "max_chunk_chars": settings.extract.max_chunk_chars,
         "provider": settings.extract.provider,
         "storyboard_provider": settings.storyboard.provider,
+        **given,
     }
-    job_options.update(options or {})
+    request = Request(
+        project=project,
+        title=title,
+        key=idempotency_key,
+        options=job_options,
+        fingerprint=_request_fingerprint(script, title, given),
+    )
     try:
-        return _store_job(
-            script, project=project, title=title, key=idempotency_key, options=job_options, settings=settings
-        )
+        return _store_job(script, request, settings=settings)
     except IntegrityError:
         if idempotency_key is None:
             raise
         # Two submits with one key raced; the other one won.
         with UnitOfWork(session_factory(settings)) as uow:
-            winner = _find_by_key(uow.session, project, idempotency_key)
+            winner = _find_by_key(uow.session, request)
         if winner is None:
             raise  # the conflict was not the idempotency key
         return winner
 
 
-def _find_by_key(session: Session, project: str, key: str) -> str | None:
-    return session.scalar(
-        select(Job.id)
+@dataclass(frozen=True)
+class Request:
+    """A submit's parameters, as stored and as compared for its idempotency key."""
+
+    project: str
+    title: str | None
+    key: str | None
+    options: dict[str, Any]
+    fingerprint: str
+
+
+def _request_fingerprint(script: ScriptText, title: str | None, options: dict[str, Any]) -> str:
+    """sha256 of what the caller sent: the script, the title and the options given."""
+    body = json.dumps([script.sha256, title, options], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _find_by_key(session: Session, request: Request) -> Submission | None:
+    """The job this request's idempotency key already names, if the request is the same.
+
+    Raises:
+        IdempotencyConflict: the key was used for a different request.
+    """
+    found = session.execute(
+        select(Job.id, Job.meta)
         .join(Project, Project.id == Job.project_id)
-        .where(Project.name == project, Job.idempotency_key == key)
-    )
+        .where(Project.name == request.project, Job.idempotency_key == request.key)
+    ).one_or_none()
+    if found is None:
+        return None
+    if (found.meta or {}).get("request_sha256") not in (None, request.fingerprint):
+        raise IdempotencyConflict(
+            f"idempotency key {request.key!r} was used for a different request in project "
+            f"{request.project!r} (job {found.id}); use a new key for a new script"
+        )
+    return Submission(job_id=found.id, project=request.project, created=False)
 
 
-def _store_job(
-    script: ScriptText,
-    *,
-    project: str,
-    title: str | None,
-    key: str | None,
-    options: dict[str, Any],
-    settings: Settings,
-) -> str:
-    with UnitOfWork(session_factory(settings)) as uow:
+def _store_job(script: ScriptText, request: Request, *, settings: Settings) -> Submission:
+    uow = UnitOfWork(session_factory(settings), defer_send_errors=True)
+    with uow:
         session = uow.session
-        if key and (existing := _find_by_key(session, project, key)):
-            log.info("submit_deduplicated", job_id=existing, idempotency_key=key)
+        if request.key and (existing := _find_by_key(session, request)):
+            log.info("submit_deduplicated", job_id=existing.job_id, idempotency_key=request.key)
             return existing
         now = utcnow()
         names = [s["name"] for s in script.sources]
         job = Job(
-            project_id=_project_id(session, project),
-            title=title,
+            project_id=_project_id(session, request.project),
+            title=request.title,
             status=Status.PENDING.value,
-            idempotency_key=key,
-            options=options,
-            meta={"files": names},
+            idempotency_key=request.key,
+            options=request.options,
+            meta={"files": names, "request_sha256": request.fingerprint},
             created_at=now,
             updated_at=now,
         )
@@ -178,9 +283,11 @@ def _store_job(
             )
         )
         session.add(JobEvent(job_id=job.id, run=1, from_status="NEW", to_status=Status.PENDING.value, at=now))
-        uow.send_after_commit(stage_message(STAGES[0], job.id, job_options=options))
-        log.info("job_submitted", job_id=job.id, project=project, chars=len(script.text), files=len(names))
-        return job.id
+        uow.send_after_commit(stage_message(STAGES[0], job.id, job_options=request.options))
+        log.info(
+            "job_submitted", job_id=job.id, project=request.project, chars=len(script.text), files=len(names)
+        )
+    return Submission(job_id=job.id, project=request.project, created=True, dispatched=not uow.unsent)
 
 
 def stage_times(session: Session, *, ttl_s: float = STAGE_TIMES_TTL_S) -> dict[str, float]:

@@ -15,8 +15,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from models import Chunk, Episode, ExtractionRecord, Job, Report, Scene, Shot
-from pipeline.errors import InputError, JobNotFound
-from pipeline.settings import Settings
+from pipeline.errors import InputError, JobBusy, JobNotFound
+from pipeline.settings import Settings, validate_job_options
 from pipeline.states import RERUNNABLE, STAGE_BY_NAME, STAGE_NAMES, Status, stage_after, stage_of
 from pipeline.transitions import force_transition, transition
 from pipeline.uow import UnitOfWork, stage_message
@@ -95,10 +95,12 @@ def rerun(
 
     Raises:
         InputError: unknown stage, or the job is running and ``force`` is not set.
+        SettingsError: an option is not a known one, or its value has the wrong type.
         JobNotFound: no such job.
     """
     if from_stage not in STAGE_BY_NAME:
         raise InputError(f"unknown stage {from_stage!r}; one of {', '.join(STAGE_NAMES)}")
+    options = validate_job_options(options or {})
     spec = STAGE_BY_NAME[from_stage]
     from pipeline.db import session_factory
 
@@ -110,7 +112,7 @@ def rerun(
         status = Status(job.status)
         if status not in RERUNNABLE:
             if not force:
-                raise InputError(f"job {job_id} is {status}; pass --force to cancel it and re-run")
+                raise JobBusy(f"job {job_id} is {status}; pass --force to cancel it and re-run")
             running = stage_of(status) or stage_after(status)
             force_transition(
                 session,

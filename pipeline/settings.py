@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,8 +29,44 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def check_database_url(url: str, *, kinds: tuple[str, ...]) -> str:
+    """Return ``url`` if SQLAlchemy can parse it and it names one of ``kinds`` of database.
+
+    >>> check_database_url("postgresql+psycopg2://u@h/db", kinds=("postgresql",))
+    'postgresql+psycopg2://u@h/db'
+    >>> check_database_url("mysql://u@h/db", kinds=("postgresql",))
+    Traceback (most recent call last):
+    ValueError: names a mysql database; Juben needs postgresql (postgresql+psycopg2://user@host:5432/name)
+
+    Raises:
+        ValueError: not a URL, or another kind of database (the message never repeats a password).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ValueError("not a database URL (expected postgresql+psycopg2://user@host:5432/name)") from None
+    backend = parsed.get_backend_name()
+    if backend not in kinds:
+        raise ValueError(
+            f"names a {backend} database; Juben needs {' or '.join(kinds)} "
+            "(postgresql+psycopg2://user@host:5432/name)"
+        )
+    if backend == "postgresql" and not parsed.database:
+        raise ValueError("names no database (postgresql+psycopg2://user@host:5432/name)")
+    return url
+
+
 class DatabaseSettings(_Section):
     url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/juben"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_database_url(value, kinds=("postgresql",))
+
     pool_size: int = Field(10, ge=1)
     max_overflow: int = Field(10, ge=0)
     pool_timeout_s: float = Field(30.0, gt=0)
@@ -128,7 +164,14 @@ class MetricsSettings(_Section):
     enabled: bool = True
     host: str = "0.0.0.0"  # noqa: S104 (scraped from outside the host by design)
     port: int = Field(9191, ge=1, le=65535)
+    #: Parent of each worker command's scratch folder, ``<dir>/<port>``: two worker commands on one
+    #: host (different ports) never empty each other's.
     dir: str = "/tmp/juben-prometheus"  # noqa: S108 (a per-host scratch dir, emptied at worker start)
+
+    @property
+    def port_dir(self) -> Path:
+        """This worker command's multiprocess folder."""
+        return Path(self.dir) / str(self.port)
 
 
 class ReportSettings(_Section):
@@ -137,6 +180,12 @@ class ReportSettings(_Section):
 
 class EmbeddedSettings(_Section):
     database_url: str = "sqlite:///.juben/juben.db"
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_database_url(value, kinds=("sqlite", "postgresql"))
+
     worker_threads: int = Field(2, ge=1)
 
 
@@ -222,12 +271,76 @@ def load_settings(**overrides: Any) -> Settings:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
             env = "JUBEN_" + "__".join(str(p) for p in err["loc"]).upper()
-            problems.append(
-                f"  {key}: {err['msg']} (got {err.get('input')!r}; set in {settings_file()} or {env})"
-            )
-        raise SettingsError("invalid settings:\n" + "\n".join(problems)) from None
+            message = str(err["msg"]).removeprefix("Value error, ")
+            got = _redacted(key, err.get("input"))
+            problems.append(f"{key}: {message} (got {got}; set in {settings_file()} or {env})")
+        if len(problems) == 1:
+            raise SettingsError(f"invalid settings: {problems[0]}") from None
+        raise SettingsError("invalid settings:\n" + "\n".join(f"  {p}" for p in problems)) from None
     except ValueError as exc:  # a malformed TOML file
         raise SettingsError(f"cannot read settings from {settings_file()}: {exc}") from None
+
+
+#: Per-job option keys (``--set KEY=VALUE``, recorded on the job) → the setting whose type and
+#: bounds they take. ``time_limit_s`` is the job's messages' time limit (any stage's type).
+JOB_OPTIONS: dict[str, tuple[type[BaseModel], str]] = {
+    "max_chunk_chars": (ExtractSettings, "max_chunk_chars"),
+    "provider": (ExtractSettings, "provider"),
+    "storyboard_provider": (StoryboardSettings, "provider"),
+    "model": (ExtractSettings, "model"),
+    "base_url": (ExtractSettings, "base_url"),
+    "temperature": (ExtractSettings, "temperature"),
+    "max_tokens": (ExtractSettings, "max_tokens"),
+    "timeout_s": (ExtractSettings, "timeout_s"),
+    "response_format": (ExtractSettings, "response_format"),
+    "time_limit_s": (StageSettings, "time_limit_s"),
+}
+#: Options Juben itself records (``--no-cache``), not settable with ``--set``.
+_FLAG_OPTIONS = {"no_cache": bool}
+
+
+def validate_job_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Check per-job options against the types and bounds of the settings they override.
+
+    >>> validate_job_options({"max_chunk_chars": "3000", "provider": "rules"})
+    {'max_chunk_chars': 3000, 'provider': 'rules'}
+    >>> validate_job_options({"max_chunk_chars": "abc"})
+    Traceback (most recent call last):
+    pipeline.errors.SettingsError: --set max_chunk_chars='abc': Input should be a valid integer, unable to parse string as an integer
+
+    Returns:
+        The options with their values converted (``"3000"`` → ``3000``).
+
+    Raises:
+        SettingsError: an unknown key (the message lists the known ones) or an invalid value.
+    """
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in _FLAG_OPTIONS:
+            checked[key] = bool(value)
+            continue
+        if key not in JOB_OPTIONS:
+            raise SettingsError(f"--set {key}: unknown key; one of {', '.join(JOB_OPTIONS)}")
+        model, name = JOB_OPTIONS[key]
+        info = model.model_fields[name]
+        adapter: TypeAdapter[Any] = TypeAdapter(info.rebuild_annotation())
+        try:
+            checked[key] = adapter.validate_python(value)
+        except ValidationError as exc:
+            raise SettingsError(f"--set {key}={value!r}: {exc.errors()[0]['msg']}") from None
+    return checked
+
+
+def _redacted(key: str, value: Any) -> str:
+    """``value`` for an error message, with a URL's password hidden (an unparsable URL entirely)."""
+    if not key.endswith("url") or not isinstance(value, str):
+        return repr(value)
+    from sqlalchemy.engine import make_url
+
+    try:
+        return repr(make_url(value).render_as_string(hide_password=True))
+    except Exception:  # not a URL: it may hold a password anywhere
+        return "a value that is not shown"
 
 
 _current: Settings | None = None

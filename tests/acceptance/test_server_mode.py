@@ -133,14 +133,27 @@ def test_watch_follows_a_running_job_to_the_end(workers):
 
 
 def test_same_idempotency_key_returns_the_same_job(workers):
-    """Submitting twice with one idempotency key gives one job."""
+    """Submitting twice with one idempotency key gives one job; another script with it is refused."""
     env = workers
     sample = str(EXAMPLES / "the-heist.fountain")
 
     first = cli(env, "submit", sample, "--project", "idem", "--idempotency-key", "k-1", "--json")
     second = cli(env, "submit", sample, "--project", "idem", "--idempotency-key", "k-1", "--json")
+    other = cli(
+        env,
+        "submit",
+        str(EXAMPLES / "night-shift.fountain"),
+        "--project",
+        "idem",
+        "--idempotency-key",
+        "k-1",
+        check=False,
+    )
 
-    assert json.loads(first.stdout) == json.loads(second.stdout)
+    assert json.loads(first.stdout)["id"] == json.loads(second.stdout)["id"]
+    assert (True, False) == (json.loads(first.stdout)["created"], json.loads(second.stdout)["created"])
+    assert (2, "") == (other.returncode, other.stdout)
+    assert "idempotency key 'k-1'" in other.stderr
 
 
 def test_bad_input_exits_non_zero_and_writes_nothing(workers, tmp_path: Path):
