@@ -21,6 +21,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from pipeline import jobs
+from pipeline.db import describe_database_error
 from pipeline.errors import (
     InputError,
     Interrupted,
@@ -492,25 +493,6 @@ def _click_exception() -> type[Exception]:
     return next(k for k in typer.BadParameter.__mro__ if k.__name__ == "ClickException")
 
 
-def database_error_line(exc: Exception, settings: Settings) -> str:
-    """One line for a database error, with a hint by its cause (and never the URL's password)."""
-    from sqlalchemy.engine import make_url
-
-    reason = " ".join(str(getattr(exc, "orig", None) or exc).split("\n")[0].split())
-    url = make_url(settings.database_url).render_as_string(hide_password=True)
-    if "password authentication failed" in reason or ("role" in reason and "does not exist" in reason):
-        hint = f"check the user and password of database.url or JUBEN_DATABASE__URL: {url}"
-    elif "database" in reason and "does not exist" in reason:
-        hint = "create and migrate it: python enqueue.py db upgrade"
-    elif "relation" in reason and "does not exist" in reason:
-        hint = "the schema is missing: python enqueue.py db upgrade"
-    elif "could not connect" in reason or "Connection refused" in reason or "could not translate" in reason:
-        hint = f"is PostgreSQL running at {url}?"
-    else:
-        hint = ""
-    return f"database error: {reason}" + (f" ({hint})" if hint else "")
-
-
 def entrypoint(argv: list[str] | None = None) -> int:  # noqa: PLR0911 (one exit code per kind of failure)
     """Run the CLI, turning every failure into one line on stderr and an :class:`ExitCode`."""
     from redis.exceptions import RedisError
@@ -534,7 +516,7 @@ def entrypoint(argv: list[str] | None = None) -> int:  # noqa: PLR0911 (one exit
         say(f"usage error: {exc.format_message()}{where}")  # type: ignore[attr-defined]
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     except DBAPIError as exc:
-        say(database_error_line(exc, get_settings()))
+        say(describe_database_error(exc, get_settings()))
         return ExitCode.UNAVAILABLE
     except RedisError as exc:
         url = get_settings().broker.url.split("@")[-1]

@@ -145,3 +145,20 @@ def connection_of(db: Db) -> Connection:
 def as_utc(value: datetime) -> datetime:
     """Return ``value`` as an aware UTC datetime (SQLite hands back naive ones)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def describe_database_error(exc: Exception, settings: Settings) -> str:
+    """One line for a database error, with a hint by its cause (and never the URL's password)."""
+    reason = " ".join(str(getattr(exc, "orig", None) or exc).split("\n")[0].split())
+    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    if "password authentication failed" in reason or ("role" in reason and "does not exist" in reason):
+        hint = f"check the user and password of database.url or JUBEN_DATABASE__URL: {url}"
+    elif "database" in reason and "does not exist" in reason:
+        hint = "create and migrate it: python enqueue.py db upgrade"
+    elif "relation" in reason and "does not exist" in reason:
+        hint = "the schema is missing: python enqueue.py db upgrade"
+    elif "could not connect" in reason or "Connection refused" in reason or "could not translate" in reason:
+        hint = f"is PostgreSQL running at {url}?"
+    else:
+        hint = ""
+    return f"database error: {reason}" + (f" ({hint})" if hint else "")

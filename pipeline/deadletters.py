@@ -18,7 +18,7 @@ from models import Chunk, DeadLetter, Job, JobEvent, Project
 from models.base import utcnow
 from pipeline.broker import current_broker
 from pipeline.db import as_utc, session_factory
-from pipeline.errors import InputError
+from pipeline.errors import InputError, NotFound
 from pipeline.reruns import reset_outputs
 from pipeline.settings import Settings, validate_job_options
 from pipeline.states import STAGE_BY_NAME, Status
@@ -175,14 +175,14 @@ def show_dead_letter(letter_id: int, *, settings: Settings | None = None) -> Dea
     """Everything about one dead letter: the message, the traceback and the job's event history.
 
     Raises:
-        InputError: no dead letter has this id.
+        NotFound: no dead letter has this id.
     """
     with session_factory(settings)() as session:
         row = session.execute(
             _filtered(None, None, None, None, True).where(DeadLetter.id == letter_id)
         ).one_or_none()
         if row is None:
-            raise InputError(f"no dead letter {letter_id}")
+            raise NotFound(f"no dead letter {letter_id}")
         letter, project = row
         events = [
             {

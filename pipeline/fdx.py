@@ -10,16 +10,17 @@ through defusedxml, so entity-expansion and external-entity tricks are refused.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable
 from typing import cast
 from xml.etree.ElementTree import Element, ParseError
 
+from defusedxml import ElementTree as SafeElementTree
+
 from pipeline.errors import InputError
 
-#: ``defusedxml.ElementTree.fromstring``, imported by name because defusedxml ships no types.
-_fromstring = cast(Callable[[bytes], Element], importlib.import_module("defusedxml.ElementTree").fromstring)
+#: ``defusedxml.ElementTree.fromstring`` with its type (defusedxml ships none).
+_fromstring = cast(Callable[[bytes], Element], SafeElementTree.fromstring)
 #: How far into a file the ``<FinalDraft`` root is looked for.
 DEFAULT_SNIFF_BYTES = 4096
 #: Paragraph types that belong to a speech (they follow the cue with no blank line).

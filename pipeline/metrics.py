@@ -22,11 +22,12 @@ from pipeline.settings import Settings, get_settings
 
 
 def prepare_multiprocess_dir(settings: Settings) -> Path:
-    """Empty the multiprocess directory and point prometheus_client (and dramatiq) at it.
+    """Empty this worker command's multiprocess folder (`<metrics.dir>/<port>`) and point
+    prometheus_client (and dramatiq) at it; another worker command on another port keeps its own.
 
     Must run in the worker's main process before anything imports prometheus_client.
     """
-    path = Path(settings.metrics.dir)
+    path = settings.metrics.port_dir
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
     for name in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir", "dramatiq_prom_db"):

@@ -104,3 +104,40 @@ def test_llm_jobs_survive_faults_share_the_rate_limit_and_rerun_from_cache(
             assert before == fake.stats.view()["requests"]
             view = json.loads(cli(env, "status", ids[0], "--json").stdout)
             assert (0, row["chunks"]) == (view["llm"]["calls"], view["llm"]["cache_hits"])
+
+
+def test_a_wrong_key_dead_letters_the_job_and_dlq_retry_after_the_fix_completes_it(
+    pg_database, redis_namespace, tmp_path
+):
+    """401 from the model → FAILED with a dead letter; the key fixed, `dlq retry` (a fresh CLI
+    process) sends the job to the configured Redis at once and it completes; dramatiq's copy goes."""
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    with FakeLLM(seed=3, api_key="sk-right") as fake:
+        env = _env(pg_database, redis_namespace)
+        env.update(
+            JUBEN_EXTRACT__PROVIDER="openai",
+            JUBEN_EXTRACT__BASE_URL=fake.url,
+            JUBEN_EXTRACT__API_KEY_ENV="ACCEPT_LLM_KEY",
+            ACCEPT_LLM_KEY="sk-wrong",
+            JUBEN_METRICS__ENABLED="false",
+            JUBEN_RECONCILE__ENABLED="false",  # only `dlq retry` may send the job on
+        )
+        script = tmp_path / "script.txt"
+        script.write_text(SCENE.format(n=1, job=0), encoding="utf-8")
+        with running_workers(env, tmp_path / "wrong.log", "--processes", "1", "--threads", "2"):
+            job_id = cli(env, "submit", str(script), "--project", "keys").stdout.strip()
+            assert {job_id: "FAILED"} == _wait(env, [job_id], timeout_s=60)
+        letters = json.loads(cli(env, "dlq", "list", "--json").stdout)
+        assert ["extract"] == [d["stage"] for d in letters]
+        assert 0 < redis.Redis.from_url(REDIS_URL).zcard(f"{redis_namespace}:ai.XQ")
+
+        env["ACCEPT_LLM_KEY"] = "sk-right"
+        with running_workers(env, tmp_path / "right.log", "--processes", "1", "--threads", "2"):
+            retried = cli(env, "dlq", "retry", str(letters[0]["id"]))
+            assert f"{job_id} from extract: re-driven" in retried.stdout
+
+            assert {job_id: "COMPLETED"} == _wait(env, [job_id], timeout_s=60)
+        assert 0 == redis.Redis.from_url(REDIS_URL).zcard(f"{redis_namespace}:ai.XQ")
