@@ -2,11 +2,12 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md settings.toml alembic.ini worker.py enqueue.py ./
+COPY pyproject.toml constraints.txt README.md settings.toml alembic.ini worker.py enqueue.py ./
 COPY pipeline ./pipeline
 COPY stages ./stages
 COPY models ./models
 COPY migrations ./migrations
-RUN pip install --no-cache-dir . && useradd --create-home juben
+# The lock's versions, as the README installs them.
+RUN pip install --no-cache-dir -c constraints.txt . && useradd --create-home juben
 USER juben
 CMD ["python", "worker.py", "--processes", "2", "--threads", "8"]

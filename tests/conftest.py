@@ -123,6 +123,20 @@ def stub_worker(pg_settings: Settings) -> Iterator[tuple[object, object]]:
     broker.close()
 
 
+@pytest.fixture
+def no_broker() -> Iterator[None]:
+    """A process where no command has set a broker up yet (as every CLI process starts)."""
+    import dramatiq
+
+    import pipeline.broker
+
+    dramatiq.broker.global_broker = None
+    pipeline.broker._installed = None
+    yield
+    dramatiq.broker.global_broker = None
+    pipeline.broker._installed = None
+
+
 @pytest.fixture(autouse=True)
 def _close_http_clients() -> Iterator[None]:
     """Close the LLM HTTP clients a test opened in the main thread (worker threads close their own)."""

@@ -4,8 +4,6 @@ broker whatever command sends them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import dramatiq
 import pytest
 import redis
@@ -26,16 +24,6 @@ from tests.conftest import REDIS_URL
 
 SCRIPT = "INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n\nMARY\nWho's there?\n"
 OTHER = "EXT. GARDEN - DAY\n\nJOHN digs.\n\nJOHN\nNothing here.\n"
-
-
-@pytest.fixture
-def no_broker() -> Iterator[None]:
-    """A process where no command has set a broker up yet (as every CLI process starts)."""
-    dramatiq.broker.global_broker = None
-    pipeline.broker._installed = None
-    yield
-    dramatiq.broker.global_broker = None
-    pipeline.broker._installed = None
 
 
 def _count(model: type) -> int:
