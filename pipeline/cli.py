@@ -240,8 +240,7 @@ def run(
 ) -> None:
     """Break a script down right here (embedded: SQLite and an in-process worker, no server).
 
-    Exits 0 if the job completed, 5 if it failed, 6 if it was cancelled; Ctrl-C cancels the job
-    and exits 130.
+    Exits 0 if the job completed, 5 if it failed, 6 if it was cancelled; Ctrl-C cancels the job and exits 130.
     """
     from pipeline import embedded
 
@@ -329,8 +328,7 @@ def watch(
 ) -> None:
     """Show a live progress bar until the job ends.
 
-    Exits 0 if it completed, 5 if it failed, 6 if it was cancelled; Ctrl-C stops watching (130)
-    and leaves the job running.
+    Exits 0 if it completed, 5 if it failed, 6 if it was cancelled; Ctrl-C stops watching (130) and leaves the job running.
     """
     try:
         view = _watch(job_id, interval)
@@ -513,7 +511,9 @@ def entrypoint(argv: list[str] | None = None) -> int:  # noqa: PLR0911 (one exit
     except _click_exception() as exc:  # usage errors: typer's own, and our one_of callbacks
         ctx = getattr(exc, "ctx", None)
         where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-        say(f"usage error: {exc.format_message()}{where}")  # type: ignore[attr-defined]
+        message = exc.format_message()  # type: ignore[attr-defined]
+        if message:  # (none when a bare group printed its help)
+            say(f"usage error: {message}{where}")
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     except DBAPIError as exc:
         say(describe_database_error(exc, get_settings()))

@@ -219,7 +219,13 @@ def dlq_retry(
     )
     if as_json:
         emit_json([r.model_dump(mode="json") for r in results])
-    for r in results if not as_json else ():
+    else:
+        _print_redrives(results)
+    finish(ExitCode.OK if r.found else ExitCode.NOT_FOUND for r in results)
+
+
+def _print_redrives(results: list[deadletters.Redrive]) -> None:
+    for r in results:
         letters = ", ".join(map(str, r.dead_letter_ids))
         if not r.found:
             say(f"error: {r.reason}")
@@ -230,7 +236,6 @@ def dlq_retry(
             out.print(f"{r.job_id} from {r.stage}: {verdict} (dead letters {letters})", highlight=False)
     if not results:
         say("no unresolved dead letters matched")
-    finish(ExitCode.NOT_FOUND if not r.found else ExitCode.OK for r in results)
 
 
 @dlq_app.command("purge")
