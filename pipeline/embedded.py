@@ -18,6 +18,8 @@ from pipeline.settings import Settings, set_settings
 from pipeline.states import TERMINAL, Status
 from pipeline.testing import bind_actors
 
+#: How long an interrupted ``run`` waits for its worker threads (ms) before it exits.
+INTERRUPTED_STOP_MS = 2000
 #: Where the embedded mode writes its log (the terminal shows the progress bar instead).
 LOG_FILE = Path(".juben/juben.log")
 
@@ -45,9 +47,12 @@ class EmbeddedRuntime:
         self.worker.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if self.worker is not None:
-            self.worker.stop()
+            # Interrupted: wait a moment, not for an LLM call's whole timeout; the job is
+            # cancelled already, so whatever its threads still finish is discarded.
+            interrupted = exc_type is not None and issubclass(exc_type, Interrupted | KeyboardInterrupt)
+            self.worker.stop(timeout=INTERRUPTED_STOP_MS if interrupted else 600_000)
             self.worker = None
 
     def wait(
