@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +58,48 @@ class EmbeddedRuntime:
             self.worker = None
 
     def wait(
-        self, job_id: str, on_progress: Callable[[JobView], None] | None = None, poll_s: float = 0.1
-    ) -> JobView:
-        """Block until the job ends, calling ``on_progress`` with each new view."""
+        self,
+        job_id: str,
+        on_progress: Callable[[JobView], None] | None = None,
+        poll_s: float = 0.1,
+        *,
+        stop: threading.Event | None = None,
+    ) -> JobView | None:
+        """Block until the job ends, calling ``on_progress`` with each new view.
+
+        Returns:
+            The final view, or ``None`` as soon as ``stop`` is set.
+        """
         last: tuple[str, float] | None = None
-        while True:
+        stop = stop or threading.Event()
+        while not stop.is_set():
             view = jobs.get_status(job_id, settings=self.settings)
             if on_progress and (view.status, view.percent) != last:
                 on_progress(view)
                 last = (view.status, view.percent)
             if Status(view.status) in TERMINAL:
                 return view
-            time.sleep(poll_s)
+            stop.wait(poll_s)
+        return None
+
+
+@contextlib.contextmanager
+def interrupt_event() -> Iterator[threading.Event]:
+    """An event that Ctrl-C (SIGINT) sets instead of raising KeyboardInterrupt, for the block.
+
+    A KeyboardInterrupt lands anywhere, e.g. inside a connection pool's lock, which the cancel
+    that follows then waits on; the event is checked between polls, where stopping is safe.
+    Outside the main thread (signals go to it only) the event is never set.
+    """
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def write_report_files(job_id: str, settings: Settings, directory: Path | None = None) -> dict[str, Path]:
@@ -106,10 +138,10 @@ def run(
     """
     with EmbeddedRuntime(settings) as runtime:
         job_id = jobs.submit(paths, project=project, title=title, options=options, settings=settings)
-        try:
-            view = runtime.wait(job_id, on_progress)
-        except KeyboardInterrupt:
+        with interrupt_event() as interrupted:
+            view = runtime.wait(job_id, on_progress, stop=interrupted)
+        if view is None:
             jobs.cancel(job_id, settings=settings)
-            raise Interrupted(f"job {job_id} cancelled; start it again with the same command") from None
+            raise Interrupted(f"job {job_id} cancelled; start it again with the same command")
     files = write_report_files(job_id, settings) if view.status == Status.COMPLETED else {}
     return view, files

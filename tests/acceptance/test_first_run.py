@@ -139,18 +139,21 @@ def test_ctrl_c_during_run_cancels_the_job_and_exits_130(tmp_path: Path):
     with FakeLLM(latency_s=60) as fake:
         env = _env(EXTRACT__PROVIDER="openai", EXTRACT__BASE_URL=fake.url, EXTRACT__API_KEY_ENV="FAKE_KEY")
         env.update(FAKE_KEY="sk-fake", COLUMNS="200")
-        run = subprocess.Popen(
+        with subprocess.Popen(
             [sys.executable, str(ROOT / "enqueue.py"), "run", str(script)],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )
-        while fake.stats.view()["in_flight"] == 0 and run.poll() is None:  # until the call is under way
-            time.sleep(0.05)
-        run.send_signal(signal.SIGINT)
-        _, stderr = run.communicate(timeout=60)
+        ) as run:
+            while fake.stats.view()["in_flight"] == 0 and run.poll() is None:  # until the call is under way
+                time.sleep(0.05)
+            run.send_signal(signal.SIGINT)
+            try:
+                _, stderr = run.communicate(timeout=60)
+            finally:
+                run.kill()
 
     assert 130 == run.returncode, stderr
     [line] = [line for line in stderr.splitlines() if line.startswith("interrupted:")]
