@@ -21,6 +21,7 @@ from stages.screenplay.lines import (
     may_cut_at_cue,
     needs_split,
     physical_lines,
+    run_on_speakers,
     split_spans,
     splitter,
 )
@@ -81,6 +82,8 @@ class ChineseContext:
             ):
                 for text, scene_spans in zip(masked, spans, strict=True):
                     names |= known_speakers(text, scene_spans)
+                whole = "\n".join(masked)  # a run-on speaker is told by how often it speaks in the chunk
+                names |= run_on_speakers(whole, physical_lines(whole))
             pattern = splitter(frozenset(name for name in names if len(name) >= 2))
             spans = [
                 split_spans(text, scene_spans, pattern)

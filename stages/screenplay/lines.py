@@ -27,18 +27,38 @@ _STRUCTURAL = (
     rf"\d+\s*[-－—–]\s*\d+[\s.．、]*(?:{_TIME}\s*{_PLACE}|{_PLACE}\s*{_TIME})"
     rf"|[【\[]?第\s*{_NUM}\s*集(?=[\s:：，,、】\]]|$)"
     rf"|[【\[]?第\s*{_NUM}\s*场(?=[\s:：，,、】\]内外]|$)"
+    r"|场\s*[:：]\s*\d+(?=\s|景)"
     r"|(?:出场)?人物\s*[:：]"
     r"|△"
     r"|[\u4e00-\u9fff]{1,4}(?:[（(][^）)\n]{0,12}[）)])?[:：]\s*[“「\"]"
 )
-STRUCTURAL_RE = re.compile(_BOUNDARY + "(?:" + _STRUCTURAL + ")")
+#: A ``人物：`` key starts a line even with no boundary before it: a scraped heading runs straight
+#: into it (``1-1 日 内 教室人物：秀兰``), and the key is never part of a sentence.
+_CAST_KEY = r"(?<=[^\s])(?<!主要)(?<!出场)(?<!登场)(?=人物\s*[:：])"
+#: So does a ``1-2 日 内`` scene number: an episode title or the last speech runs into it
+#: (``第2集 反击2-1 日 内``), and the pattern is too particular to occur inside a sentence.
+_SCENE_KEY = rf"(?<=[^\d\s\-－—–])(?=\d+\s*[-－—–]\s*\d+[\s.．、]*(?:{_TIME}\s*{_PLACE}|{_PLACE}\s*{_TIME}))"
+STRUCTURAL_RE = re.compile(_BOUNDARY + "(?:" + _STRUCTURAL + ")|" + _CAST_KEY + "|" + _SCENE_KEY)
 #: Any short name and a colon after a boundary: only then can a known name's cue need a cut.
 MAYBE_CUE_RE = re.compile(_BOUNDARY + r"[\u4e00-\u9fff]{1,6}(?:[（(][^）)\n]{0,12}[）)])?[:：]")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
-#: A ``人物：`` list anywhere in a line, up to the next △ or sentence end.
-MID_CAST_RE = re.compile(r"人物\s*[:：]([^△。！？\n]{1,80})")
+#: A short name and a colon after a boundary in the middle of a line: a cue whose line break was
+#: lost, if the same name does this often enough (:data:`DEFAULT_MIN_RUN_ON_CUES`).
+RUN_ON_CUE_RE = re.compile(_BOUNDARY + r"(?P<name>[\u4e00-\u9fff]{2,4})(?:[（(][^）)\n]{0,12}[）)])?[:：]")
+#: How often a name must open a run-on speech (after a sentence end, mid-line) to count as a
+#: speaker: a scraped script's main speakers speak many times, a phrase before a colon rarely.
+DEFAULT_MIN_RUN_ON_CUES = 3
+#: Once this many names pass that bar the script is surely run-on, and a name that opens a speech
+#: right after a sentence's end (。！？…, a closing bracket or quote) even once is a speaker too.
+DEFAULT_RUN_ON_SPEAKERS = 3
+#: What a sentence ends with, for the second rule.
+_SENTENCE_END = "。！？!?…”」』）)"
+#: A ``人物：`` list anywhere in a line, up to the next △ or sentence end (brackets may hold any).
+MID_CAST_RE = re.compile(r"人物\s*[:：]((?:[（(][^）)]*[）)]|[^△。！？\n（(]){1,120})")
 CAST_NAME_SPLIT_RE = re.compile(r"[、，,\s]+")
 CAST_NAME_RE = re.compile(r"^[\u4e00-\u9fff]{2,4}$")
+#: A listed character's bracketed description.
+CAST_NOTE_RE = re.compile(r"[（(][^）)]*[）)]")
 
 
 def physical_lines(text: str) -> list[tuple[int, int]]:
@@ -78,9 +98,8 @@ def known_speakers(text: str, spans: Iterable[tuple[int, int]]) -> frozenset[str
             continue
         if "人物" in line:
             for listed in MID_CAST_RE.finditer(line):
-                names.update(
-                    name for name in CAST_NAME_SPLIT_RE.split(listed.group(1)) if CAST_NAME_RE.match(name)
-                )
+                bare = CAST_NOTE_RE.sub("", listed.group(1))  # 陈老师（二十五岁，教师） → 陈老师
+                names.update(name for name in CAST_NAME_SPLIT_RE.split(bare) if CAST_NAME_RE.match(name))
         cast = parse_cast_line(line)
         if cast is not None:
             names.update(name for name, _ in cast)
@@ -89,6 +108,42 @@ def known_speakers(text: str, spans: Iterable[tuple[int, int]]) -> frozenset[str
         if cue is not None:
             names.update(name for name, _ in cue.speakers)
     return frozenset(name for name in names if len(name) >= 2)
+
+
+def run_on_speakers(text: str, spans: Iterable[tuple[int, int]]) -> set[str]:
+    """Names that open speeches mid-line, after a sentence end, again and again.
+
+    Scraped scripts lose their line breaks, so no cue starts a line and only the repetition
+    tells a speaker (``刘易生：`` twenty times) from a phrase before a colon.
+
+    Args:
+        text: The script text.
+        spans: Its physical lines.
+
+    Returns:
+        Names seen at least :data:`DEFAULT_MIN_RUN_ON_CUES` times that read as a cue's name.
+
+    >>> sorted(run_on_speakers("甲：来。乙：好。甲：走。乙：嗯。甲（笑）：行。乙：是。说明：无。", [(0, 31)]))
+    []
+    >>> line = "屋内 日 小云：来。阿海：好。小云：走。阿海：嗯。小云（笑）：行。阿海：是。他说：无。"
+    >>> sorted(run_on_speakers(line, [(0, len(line))]))
+    ['小云', '阿海']
+    """
+    seen: dict[str, int] = {}
+    after_sentence: set[str] = set()
+    for start, end in spans:
+        if end - start < DEFAULT_MIN_SPLIT_CHARS:
+            continue
+        for match in RUN_ON_CUE_RE.finditer(text, start, end):
+            name = match.group("name")
+            seen[name] = seen.get(name, 0) + 1
+            if match.start() > 0 and text[match.start() - 1] in _SENTENCE_END:
+                after_sentence.add(name)
+    valid = {name for name in seen if (cue := parse_chinese_cue(f"{name}：…")) is not None and cue.speakers}
+    frequent = {name for name in valid if seen[name] >= DEFAULT_MIN_RUN_ON_CUES}
+    if len(frequent) >= DEFAULT_RUN_ON_SPEAKERS:
+        frequent |= valid & after_sentence
+    return frequent
 
 
 def needs_split(text: str, spans: Iterable[tuple[int, int]]) -> bool:
@@ -135,7 +190,15 @@ def splitter(speakers: frozenset[str]) -> re.Pattern[str]:
     if not cjk_names:
         return STRUCTURAL_RE
     names = "|".join(re.escape(name) for name in cjk_names)
-    return re.compile(_BOUNDARY + "(?:" + _STRUCTURAL + rf"|(?:{names})(?:[（(][^）)\n]{{0,12}}[）)])?[:：])")
+    return re.compile(
+        _BOUNDARY
+        + "(?:"
+        + _STRUCTURAL
+        + rf"|(?:{names})(?:[（(][^）)\n]{{0,12}}[）)])?[:：])|"
+        + _CAST_KEY
+        + "|"
+        + _SCENE_KEY
+    )
 
 
 def logical_lines(text: str, speakers: frozenset[str] | None = None) -> list[tuple[int, int]]:
@@ -163,7 +226,7 @@ def logical_lines(text: str, speakers: frozenset[str] | None = None) -> list[tup
         return spans
     if speakers is None:
         maybe = any(MAYBE_CUE_RE.search(text, start + 1, end) for start, end in long_lines)
-        speakers = known_speakers(text, spans) if maybe else frozenset()
+        speakers = known_speakers(text, spans) | run_on_speakers(text, spans) if maybe else frozenset()
     return split_spans(text, spans, splitter(speakers))
 
 

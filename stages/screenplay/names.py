@@ -69,9 +69,11 @@ CN_CUE_RE = re.compile(
     r"(?P<paren>(?:[（(][^）)]{0,40}[）)][ \t\u3000]*)*)[：:](?P<speech>.*)$"
 )
 CN_JOINT_SPLIT_RE = re.compile(r"[，,、/／&]")
-#: Voice marks written after a name without brackets: ``林晚OS``, ``林晚 画外音``.
+#: Voice marks written after a name without brackets: ``林晚OS``, ``林晚 画外音``; in opera
+#: scripts ``任成会唱：`` (he sings) is 任成会's cue.
 CN_VOICE_SUFFIX_RE = re.compile(
-    r"(?:\(?(?:O\.?S\.?|V\.?O\.?|画外音|旁白|内心独白|独白|内心)\)?)$", re.IGNORECASE
+    r"(?:\(?(?:O\.?S\.?|V\.?O\.?|画外音|旁白|内心独白|独白|内心)\)?|(?<=[\u4e00-\u9fff]{2})唱)$",
+    re.IGNORECASE,
 )
 CN_NAME_RE = re.compile(r"^(?:[\u4e00-\u9fff·]{1,6}|[A-Za-z][A-Za-z.'’-]*(?: [A-Za-z][A-Za-z.'’-]*){0,2})$")
 #: Characters that never occur in a speaker's name but do in action lines before a colon.
@@ -97,6 +99,12 @@ CN_GROUPS = frozenset(
         "众人齐",
         "大伙",
         "大伙儿",
+        # Opera and musical cues: who sings together is the chorus, not a character.
+        "合唱",
+        "齐唱",
+        "伴唱",
+        "幕后合唱",
+        "幕后伴唱",
     }
 )
 #: Keys of header and note lines (``时间：``, ``字幕：``) and voice-only speakers.
@@ -138,6 +146,8 @@ def parse_cast_line(line: str) -> list[tuple[str, str | None]] | None:
 
     >>> parse_cast_line("人物：林晚、吴婶（心直口快，50岁）")
     [('林晚', None), ('吴婶', '心直口快，50岁')]
+    >>> parse_cast_line("人：林晚 吴婶林晚低着头看着地面，向门口走去。")
+    [('林晚', None)]
     """
     match = CAST_LINE_RE.match(line)
     if match is None:
@@ -145,8 +155,11 @@ def parse_cast_line(line: str) -> list[tuple[str, str | None]] | None:
     entries: list[tuple[str, str | None]] = []
     for name, description in CAST_ENTRY_RE.findall(match.group("names")):
         cleaned = name.strip(" \t\u3000.。:：").removesuffix("等")
-        if cleaned:
-            entries.append((cleaned, description.strip() or None))
+        if not cleaned:
+            continue
+        if not _name_like(cleaned):
+            break  # the list ran into the action (a scraped line lost its break): names end here
+        entries.append((cleaned, description.strip() or None))
     return entries
 
 
@@ -185,6 +198,11 @@ def parse_english_cue(line: str) -> str | None:
     ):
         return None
     return text
+
+
+def _name_like(name: str) -> bool:
+    """Whether a listed entry can be a name (a cue's rules less the header keys: 导演 is cast)."""
+    return bool(CN_NAME_RE.match(name)) and (name.isascii() or not set(name) & CN_NOT_IN_NAME)
 
 
 @lru_cache(maxsize=4096)

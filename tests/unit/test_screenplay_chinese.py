@@ -184,3 +184,42 @@ def test_chinese_props(line: str, expected: list[str]) -> None:
 def test_chinese_non_props(line: str) -> None:
     """Hands, doors, people, body movements and adverbs never become props."""
     assert [] == [name for name, _ in chinese_props(line, frozenset()) if name != "茶壶" and name != "盘子"]
+
+
+def test_a_one_line_script_with_keyed_headers_splits_into_its_scenes() -> None:
+    """``场：N 景：… 时：… 人：…`` headers run together with the action (scraped text): each is a scene."""
+    from stages.screenplay import parse_structure
+
+    text = (
+        "场：1 景：小院 时：日 人：阿梅 阿福阿梅在扫地。阿福：我回来了。阿梅：饭在锅里。阿福：好。"
+        "场：2 景：河边 时：夜 人：阿梅阿梅洗衣服。阿梅：月亮真圆。场：3 景：小院 时：晨 人：阿福阿福劈柴。"
+    )
+
+    _, scenes = parse_structure(text)
+
+    assert [("小院", "日"), ("河边", "夜"), ("小院", "晨")] == [(s.location, s.time) for s in scenes]
+
+
+def test_speakers_of_a_script_with_no_line_breaks_are_found_by_how_often_they_speak() -> None:
+    """Cues run into each other after sentence ends: frequent names are speakers, phrases are not."""
+    from stages.drafts import SceneSlice
+    from stages.extract.rules import extract_rules
+
+    text = (
+        "△屋里。阿梅：你回来了？阿福：（放下锄头）回来了。阿梅：洗手吃饭。阿福：好。阿梅：慢点吃。"
+        "阿福：嗯。他想了想：不对。奶奶（咳嗽）：谁来了？小宝：我！奶奶：乖。阿梅：小宝，先洗手。"
+        "奶奶：听你娘的。阿福：吃饭。"
+    )
+
+    mentions = extract_rules([SceneSlice(1, "", None, text)], language="zh")
+
+    assert {"阿梅", "阿福", "奶奶", "小宝"} == {m.name for m in mentions if m.asset_type == "character"}
+
+
+def test_an_opera_cue_that_sings_is_the_singer_and_a_chorus_is_no_one() -> None:
+    """``王后唱：`` is 王后's line; ``合唱：`` and ``齐唱：`` name groups."""
+    from stages.screenplay.names import parse_chinese_cue
+
+    cues = [parse_chinese_cue(line) for line in ("王后唱：月儿弯弯。", "合唱：啊。", "齐唱：好。")]
+
+    assert [(("王后", "王后唱"),), (), ()] == [cue.speakers for cue in cues if cue is not None]
