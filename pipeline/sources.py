@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline.errors import InputError
 from pipeline.fdx import fdx_to_text, is_fdx
+from pipeline.numerals import CN_NUMERAL_RE, chinese_number
 
 #: File name endings read from a folder (other files in it are ignored).
 SCRIPT_SUFFIXES = (".txt", ".fountain", ".spmd", ".md", ".text", ".fdx")
@@ -40,8 +41,15 @@ class ScriptText:
 
 
 def natural_key(path: Path) -> list[Any]:
-    """Sort key that puts ``ep2`` before ``ep10``."""
-    return [int(p) if p.isdigit() else p.casefold() for p in _NATURAL.split(path.name)]
+    """Sort key by the numbers in a file name, Arabic or Chinese: ``ep2`` before ``ep10``,
+    ``第九集`` before ``第十集`` before ``第10集``'s ``第11集``.
+
+    >>> names = ["第十集.txt", "第二集.txt", "第一集.txt", "ep10.txt", "ep2.txt", "第11集.txt"]
+    >>> [p.name for p in sorted(map(Path, names), key=natural_key)]
+    ['ep2.txt', 'ep10.txt', '第一集.txt', '第二集.txt', '第十集.txt', '第11集.txt']
+    """
+    name = CN_NUMERAL_RE.sub(lambda m: str(chinese_number(m.group())), path.name)
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in _NATURAL.split(name)]
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -92,6 +100,39 @@ def read_limited(path: Path, max_bytes: int) -> bytes:
     return b"".join(parts)
 
 
+#: Share of a sample's characters that must be what scripts are made of for BOM-less UTF-16.
+DEFAULT_UTF16_PLAUSIBLE = 0.9
+
+
+def _script_char(char: str) -> bool:
+    """Whether ``char`` is what scripts are written in: CJK, its punctuation, Latin, whitespace."""
+    code = ord(char)
+    return (
+        0x20 <= code < 0x7F
+        or char in "\n\r\t"
+        or 0x4E00 <= code <= 0x9FFF  # CJK unified ideographs
+        or 0x3000 <= code <= 0x303F  # CJK punctuation
+        or 0xFF00 <= code <= 0xFFEF  # full-width forms
+        or 0x2010 <= code <= 0x2027  # dashes, quotes, ellipsis
+        or 0xA0 <= code <= 0x24F  # Latin accents
+    )
+
+
+def _plausible_utf16(data: bytes) -> list[str]:
+    """BOM-less UTF-16 with too few NUL bytes to show (Chinese with little ASCII), if it decodes so.
+
+    UTF-8 and GB18030 bytes read as UTF-16 land in Hangul, Yi and private-use blocks, never
+    mostly in CJK ideographs and punctuation; so a sample that does is UTF-16.
+    """
+    sample = data[:4096] if len(data) > 4096 else data
+    sample = sample[: len(sample) // 2 * 2]
+    for encoding in ("utf-16-le", "utf-16-be"):
+        text = sample.decode(encoding, errors="replace")
+        if text and sum(map(_script_char, text)) / len(text) >= DEFAULT_UTF16_PLAUSIBLE:
+            return [encoding]
+    return []
+
+
 def _looks_utf16(data: bytes) -> str | None:
     """Guess BOM-less UTF-16 from the NUL bytes ASCII and CJK text leave in one byte column."""
     sample = data[:4096]
@@ -130,7 +171,7 @@ def decode_script(data: bytes, *, name: str = "script") -> tuple[str, str]:
     elif b"\x00" in data[:8192]:
         raise InputError(f"{name}: looks like a binary file, not a script (it contains NUL bytes)")
     else:
-        candidates = ["utf-8", "gb18030"]
+        candidates = ["utf-8", *_plausible_utf16(data), "gb18030"]
     for encoding in candidates:
         try:
             text = data.decode(encoding)

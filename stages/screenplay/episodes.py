@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pipeline.numerals import chinese_number
 from stages.screenplay.words import word_list
 
 _NUM = r"[0-9０-９零〇一二三四五六七八九十百千两]+"
@@ -30,21 +31,6 @@ EN_EPISODE_RE = re.compile(
 END_MARK_RE = re.compile(r"\s*[（(]?\s*(?:完|终|结束|全剧终|end)\s*[)）】\]。!！]*\s*$", re.IGNORECASE)
 #: Separators and brackets trimmed from a title.
 TITLE_TRIM = " \t\u3000:：-—–.．、,，《》「」『』“”\"'【】[]()（）"
-_CN_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 #: Longest text after a marker still read as the episode's title.
 DEFAULT_MAX_TITLE_CHARS = 40
 
@@ -75,16 +61,7 @@ def parse_number(written: str) -> int | None:
         return int(written)
     if written.lower() in _EN_WORDS:
         return _EN_WORDS.index(written.lower()) + 1
-    total, digit = 0, 0
-    for char in written:
-        if char in _CN_DIGITS:
-            digit = _CN_DIGITS[char]
-        elif char in _CN_UNITS:
-            total += (digit or 1) * _CN_UNITS[char]
-            digit = 0
-        else:
-            return None
-    return total + digit
+    return chinese_number(written)
 
 
 def clean_title(rest: str) -> str | None:

@@ -384,6 +384,11 @@ def test_windows_line_endings_and_bom() -> None:
         "stages.screenplay.props_zh",
         "stages.extract.rules",
         "pipeline.fdx",
+        "pipeline.sources",
+        "pipeline.numerals",
+        "pipeline.settings",
+        "pipeline.jobs",
+        "stages.screenplay.chinese",
     ],
 )
 def test_docstring_examples_hold(module: str) -> None:

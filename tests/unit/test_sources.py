@@ -29,6 +29,21 @@ def test_encodings_are_detected(data, encoding):
     assert (TEXT, encoding) == decode_script(data)
 
 
+CHINESE_ONLY = "秀兰：娘，我考上了。周伯：好孩子！全村都为你高兴。铁蛋（跑来）：真的？" * 8
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_and_with_no_ascii_is_detected(encoding):
+    """Chinese text with no ASCII leaves no NUL bytes to spot UTF-16 by; it still decodes, not as binary."""
+    assert (CHINESE_ONLY, encoding) == decode_script(CHINESE_ONLY.encode(encoding))
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_chinese_in_utf8_or_gb18030_is_not_taken_for_utf16(encoding):
+    """The UTF-16 guess never claims UTF-8 or GB18030 bytes (they decode to Hangul and Yi as UTF-16)."""
+    assert CHINESE_ONLY == decode_script(CHINESE_ONLY.encode(encoding))[0]
+
+
 def test_line_endings_are_normalised():
     """CRLF and CR become LF."""
     assert ("a\nb\nc\n", "utf-8") == decode_script(b"a\r\nb\rc\n")
@@ -112,3 +127,16 @@ def test_malformed_final_draft_names_the_file(tmp_path):
 
     with pytest.raises(InputError, match=r"broken\.fdx"):
         read_scripts([path], max_bytes=10_000)
+
+
+def test_a_folder_of_episodes_is_read_in_the_order_of_their_numbers(tmp_path):
+    """第一集 … 第十集, 第11集: by the number, Chinese or Arabic, not by code point."""
+    from pipeline.sources import expand_paths
+
+    names = ["第十集.txt", "第二集.txt", "第11集.txt", "第一集.txt", "第九集.txt"]
+    for name in names:
+        (tmp_path / name).write_text("1-1 日 内 客厅\n小娟：你好。\n", encoding="utf-8")
+
+    order = [p.name for p in expand_paths([tmp_path])]
+
+    assert ["第一集.txt", "第二集.txt", "第九集.txt", "第十集.txt", "第11集.txt"] == order
