@@ -27,7 +27,7 @@ from pipeline.runner import run_stage
 from pipeline.settings import Settings, get_settings
 from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
-from stages.merge import AssetIndex, Policy, normalize_name
+from stages.merge import AMBIGUOUS, AssetIndex, Policy, normalize_name
 
 DEDUP = STAGE_BY_NAME["dedup"]
 
@@ -99,10 +99,12 @@ def merge_assets(
         seen = decided.get((record.asset_type, key, aliases))
         if seen is not None:
             position, status, score = seen[0], ("exact" if seen[1] == "new" else seen[1]), seen[2]
-        elif (match := index.match(record.asset_type, key, aliases)) is not None:
+        elif (match := index.match(record.asset_type, key, aliases)) is not None and match.index != AMBIGUOUS:
             position, status, score = match.index, match.status, match.score
         else:
-            position, status, score = len(assets), "new", 1.0
+            # A new asset; "ambiguous" when its name is part of another person's (shown for review).
+            position, score = len(assets), 1.0
+            status = "ambiguous" if match is not None else "new"
             assets.append(
                 AssetOut(
                     id=None,

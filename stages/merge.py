@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -82,6 +82,11 @@ class Match:
     score: float
 
 
+#: What :meth:`AssetIndex.match` answers for a name it must not merge: a surname or given name
+#: that another person's full name shares (the record becomes an asset of its own, for review).
+AMBIGUOUS = -1
+
+
 class AssetIndex:
     """Look-up tables over assets, kept current as assets are added."""
 
@@ -93,6 +98,8 @@ class AssetIndex:
         self._bare: dict[str, set[tuple[int, str]]] = defaultdict(set)
         self._part: dict[str, set[int]] = defaultdict(set)  # first/last token of multi-token names
         self._single: dict[str, set[int]] = defaultdict(set)  # single-token character keys
+        #: every multi-token name an asset goes by, as token sets: TOMMY OKAFOR is not SAM OKAFOR
+        self._full: dict[int, set[frozenset[str]]] = defaultdict(set)
         #: fuzzy candidates blocked by (type, digits in the name, length): a match needs equal
         #: digits, and a ratio ≥ t needs lengths within a factor (2 - t) / t of each other.
         self._blocks: dict[tuple[str, tuple[str, ...], int], tuple[list[str], list[int]]] = {}
@@ -129,6 +136,7 @@ class AssetIndex:
         if len(tokens) > 1:
             self._part[tokens[0]].add(index)
             self._part[tokens[-1]].add(index)
+            self._full[index].add(frozenset(tokens))
         else:
             self._single[tokens[0]].add(index)
 
@@ -140,11 +148,28 @@ class AssetIndex:
             hit = self._key.get((kind, form), self._alias.get((kind, form)))
             if hit is not None:
                 return Match(hit, "alias", 1.0)
-        if kind == "character" and (hit := self._character_rule(key)) is not None:
-            return Match(hit, "alias", 1.0)
+        if kind == "character":
+            full = {
+                frozenset(bare.split(" "))
+                for form in (key, *(normalize_name(a) for a in aliases))
+                if " " in (bare := split_honorific(form)[1])
+            }
+            hit = self._character_rule(key, full)
+            if hit == AMBIGUOUS:
+                return Match(AMBIGUOUS, "ambiguous", 0.0)
+            if hit is not None:
+                return Match(hit, "alias", 1.0)
         return self._fuzzy(kind, key)
 
-    def _character_rule(self, key: str) -> int | None:
+    def _other_person(self, full: Collection[frozenset[str]], candidate: int) -> bool:
+        """Whether the full names a record goes by rule out ``candidate``: SAM OKAFOR (cue OKAFOR) is
+        not TOMMY OKAFOR, though both end in OKAFOR; DETECTIVE SAM OKAFOR is SAM OKAFOR."""
+        theirs = self._full.get(candidate)
+        if not full or not theirs:
+            return False
+        return not any(mine <= other or other <= mine for mine in full for other in theirs)
+
+    def _character_rule(self, key: str, full: Collection[frozenset[str]] = ()) -> int | None:
         if _CJK.search(key):
             if len(key) < 2:
                 return None
@@ -156,9 +181,12 @@ class AssetIndex:
         title, bare = split_honorific(key)
         tokens = bare.split(" ")
         same_person = {i for i, t in self._bare.get(bare, set()) if not t or not title or t == title}
+        parts = self._part.get(bare, set()) if len(tokens) == 1 else set()
+        if parts and not (parts := {c for c in parts if not self._other_person(full, c)}):
+            return AMBIGUOUS  # the name is part of another person's full name, not this one's
         for candidates in (
             same_person,
-            self._part.get(bare, set()) if len(tokens) == 1 else set(),
+            parts,
             (self._single.get(tokens[0], set()) | self._single.get(tokens[-1], set()))
             if len(tokens) > 1
             else set(),

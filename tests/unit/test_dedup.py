@@ -136,3 +136,33 @@ def test_large_inputs_are_deterministic():
     assert [a.name for a in first[0]] == [a.name for a in second[0]]
     assert 3000 == len(first[0])
     assert sorted(first[1], key=lambda d: d.record_id) == sorted(second[1], key=lambda d: d.record_id)
+
+
+def test_a_surname_two_full_names_share_does_not_merge_two_people():
+    """TOMMY (TOMMY OKAFOR) and OKAFOR (DETECTIVE SAM OKAFOR) stay two; OKAFOR's decision is ambiguous."""
+    records = [
+        rec(1, "TOMMY", 1, aliases=["TOMMY OKAFOR", "TOMMY"]),
+        rec(2, "OKAFOR", 2, aliases=["DETECTIVE SAM OKAFOR", "OKAFOR"]),
+        rec(3, "OKAFOR", 3),
+    ]
+
+    assets, decisions = merge_assets(records, [])
+
+    assert ["TOMMY", "OKAFOR"] == [a.name for a in assets]
+    assert [("new", 0), ("ambiguous", 1), ("exact", 1)] == [(d.status, d.asset) for d in decisions]
+
+
+def test_a_bare_surname_with_no_full_name_of_its_own_still_joins_the_only_full_name():
+    """OKAFOR alone, with only TOMMY OKAFOR in the script, is TOMMY OKAFOR (the script's evidence)."""
+    assets, decisions = merge_assets([rec(1, "TOMMY OKAFOR", 1), rec(2, "OKAFOR", 2)], [])
+
+    assert (["TOMMY OKAFOR"], "alias") == ([a.name for a in assets], decisions[1].status)
+
+
+def test_a_title_before_the_same_full_name_is_the_same_person():
+    """DETECTIVE SAM OKAFOR and SAM OKAFOR (cue OKAFOR) are one character."""
+    records = [rec(1, "SAM", 1, aliases=["SAM OKAFOR"]), rec(2, "OKAFOR", 2, aliases=["DETECTIVE SAM OKAFOR"])]
+
+    assets, _ = merge_assets(records, [])
+
+    assert ["SAM"] == [a.name for a in assets]
