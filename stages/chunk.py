@@ -16,6 +16,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Chunk, Episode, Scene, ScriptContent
 from pipeline.broker import actor_options
+from pipeline.errors import InputError
 from pipeline.queries import array_params, insert_from_arrays
 from pipeline.runner import StageWrites, run_stage
 from pipeline.settings import ExtractSettings, get_settings
@@ -23,6 +24,7 @@ from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
 from stages.drafts import ChunkDraft, EpisodeDraft, SceneDraft, SceneSlice, SourceSpan
 from stages.screenplay import find_sketches, parse_structure
+from stages.screenplay.verdict import missing_script_parts
 
 #: A paragraph break: a line break, an optional whitespace-only line content, a line break.
 PARAGRAPH_BREAK_RE = re.compile(r"\n[ \t\r\f\v\u3000]*\n")
@@ -158,8 +160,13 @@ def find_structure(
     """Episodes, scenes and scene-aligned chunks of a script, with each chunk's content hash.
 
     ``roster_size`` > 0 (the LLM path) also finds the cast roster every chunk prompt names.
+
+    Raises:
+        InputError: the text (or one of its files) is not a script: no heading, cue or cast.
     """
     episodes, scenes = parse_structure(text, sources)
+    if (missing := missing_script_parts(text, scenes, sources)) is not None:
+        raise InputError(f"not a script, or in a form Juben does not read yet: {missing}")
     chunks = split_into_chunks(text, scenes, max_chars=max_chars)
     hashes = [hashlib.sha256(text[c.start : c.end].encode("utf-8")).hexdigest() for c in chunks]
     sketches = find_sketches(text)

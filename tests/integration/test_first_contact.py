@@ -168,3 +168,33 @@ def test_a_database_url_that_is_not_postgresql_is_refused_at_load():
     """A SQLite or MySQL URL for server mode is a settings error naming the key."""
     with pytest.raises(SettingsError, match=r"database\.url"):
         load_settings(database={"url": "mysql://u@h/db"})
+
+
+def test_text_that_is_not_a_script_fails_the_job_saying_what_is_missing(stub_worker):
+    """A letter is refused by the chunk stage: FAILED, the error names what a script has, no scenes."""
+    from models import Scene
+
+    broker, worker = stub_worker
+    job_id = jobs.submit(
+        "Dear Anna,\n\nthe garden is in bloom and I think of you.\n\nYours, Ben\n", project="p"
+    )
+
+    drain(broker, worker)
+
+    view = jobs.get_status(job_id)
+    assert ("FAILED", "chunk") == (view.status, view.failed_stage)
+    assert "not a script, or in a form Juben does not read yet: no scene headings" in (view.error or "")
+    assert 0 == _count(Scene)
+
+
+def test_a_readme_among_episode_files_is_named_in_the_error(stub_worker, tmp_path):
+    """A folder of episodes with a README in it: the job fails naming README.md, not an extra episode."""
+    broker, worker = stub_worker
+    (tmp_path / "ep1.txt").write_text("1-1 日 内 客厅\n小娟：你好。\n", encoding="utf-8")
+    (tmp_path / "README.md").write_text("How to read these files: open them in order.\n", encoding="utf-8")
+
+    job_id = jobs.submit([tmp_path], project="p")
+    drain(broker, worker)
+
+    assert (view := jobs.get_status(job_id)).status == "FAILED"
+    assert "README.md: no scene headings" in (view.error or "")

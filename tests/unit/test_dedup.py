@@ -161,7 +161,10 @@ def test_a_bare_surname_with_no_full_name_of_its_own_still_joins_the_only_full_n
 
 def test_a_title_before_the_same_full_name_is_the_same_person():
     """DETECTIVE SAM OKAFOR and SAM OKAFOR (cue OKAFOR) are one character."""
-    records = [rec(1, "SAM", 1, aliases=["SAM OKAFOR"]), rec(2, "OKAFOR", 2, aliases=["DETECTIVE SAM OKAFOR"])]
+    records = [
+        rec(1, "SAM", 1, aliases=["SAM OKAFOR"]),
+        rec(2, "OKAFOR", 2, aliases=["DETECTIVE SAM OKAFOR"]),
+    ]
 
     assets, _ = merge_assets(records, [])
 

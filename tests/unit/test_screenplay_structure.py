@@ -389,6 +389,7 @@ def test_windows_line_endings_and_bom() -> None:
         "pipeline.settings",
         "pipeline.jobs",
         "stages.screenplay.chinese",
+        "stages.screenplay.verdict",
     ],
 )
 def test_docstring_examples_hold(module: str) -> None:
