@@ -42,3 +42,11 @@ def test_compose_file_declares_the_production_services():
     assert "service_completed_successfully" == services["worker"]["depends_on"]["migrate"]["condition"]
     for name, service in services.items():
         assert "image" in service or "build" in service, name
+
+
+def test_the_cli_offers_the_csv_tables_the_report_renders():
+    """`report --table` choices are stages.reporting.CSV_TABLES (the CLI keeps a copy to avoid importing stages)."""
+    from pipeline.cli import CSV_TABLES as offered
+    from stages.reporting import CSV_TABLES
+
+    assert CSV_TABLES == offered
