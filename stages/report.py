@@ -50,6 +50,7 @@ from pipeline.states import STAGE_BY_NAME, STAGES, Status
 from pipeline.transitions import ClaimedJob
 from pipeline.usage import job_usage, usage_from_sums, usage_sums_of
 from stages.reporting import render_csv, render_html, render_json
+from stages.screenplay import scene_number
 
 REPORT = STAGE_BY_NAME["report"]
 #: Dialogue share at or above which a character is a lead, and a supporting character.
@@ -393,7 +394,15 @@ def _assemble(job: ClaimedJob, reads: _Reads) -> ReportInput:
     }
     episodes = [{"number": n, "title": t} for n, t in reads.episodes]
     scenes = [
-        {"episode": e, "number": n, "heading": h, "int_ext": ie, "time": t, "location": loc}
+        {
+            "episode": e,
+            "number": n,
+            "scene_no": scene_number(h) if h else None,
+            "heading": h,
+            "int_ext": ie,
+            "time": t,
+            "location": loc,
+        }
         for e, n, h, ie, t, loc in reads.scenes
     ]
     records = [

@@ -155,9 +155,9 @@ def _summary(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     kinds = classify(rows(report, "scenes"))
     if kinds:
         sides = [sum(1 for s, _ in kinds if s == side) for side in ("INT", "EXT")]
-        lights = [sum(1 for _, lit in kinds if lit == name) for name in ("day", "night")]
+        lights = [sum(1 for _, lit in kinds if lit == name) for name in ("day", "night", "twilight")]
         counts.append((f"{sides[0]} / {sides[1]}", labels["int_ext_split"]))
-        counts.append((f"{lights[0]} / {lights[1]}", labels["day_night_split"]))
+        counts.append((" / ".join(map(str, lights)), labels["day_night_split"]))
     items = "".join(f"<li><strong>{esc(count)}</strong>{esc(label)}</li>" for count, label in counts)
     heading = f"<h2>{esc(labels['summary'])}</h2>"
     return f'<section id="summary">\n{heading}\n<ul class="counts">{items}</ul>\n</section>'

@@ -2,7 +2,7 @@
 
 Colours follow the industry's breakdown conventions. A sheet (and a strip on the production
 board) is coloured by INT/EXT and day/night: INT day white, EXT day yellow, INT night blue, EXT
-night green. Elements are colour-coded as in a marked-up script: cast red, props violet; the
+night green, dawn or dusk light orange (INT) and orange (EXT). Elements are colour-coded as in a marked-up script: cast red, props violet; the
 location (set) is named in the sheet header, which is how breakdown sheets carry it.
 """
 
@@ -79,8 +79,8 @@ def legend(labels: Mapping[str, str]) -> str:
 
 
 def day_night(labels: Mapping[str, str], lit: str | None) -> str:
-    """``Day``/``Night`` in the page's language, ``?`` when unknown."""
-    return labels[lit] if lit in {"day", "night"} else labels["unknown"]
+    """``Day``/``Night``/``Dawn/Dusk`` in the page's language, ``?`` when unknown."""
+    return labels[lit] if lit in {"day", "night", "twilight"} else labels["unknown"]
 
 
 def overview(report: Mapping[str, Any], labels: Mapping[str, str], cast_ids: Mapping[str, int]) -> str:
@@ -148,6 +148,7 @@ def _sheet(
     anchor = f' id="scene-{number}"' if is_int(number) else ""
     heading = scene.get("heading") or labels["scene_name"].format(number=number)
     pairs = [
+        *([(labels["scene_no"], scene["scene_no"])] if scene.get("scene_no") else []),
         (labels["episode"], scene.get("episode")),
         (labels["int_ext"], word(labels, scene.get("int_ext"))),
         (labels["time"], scene.get("time")),

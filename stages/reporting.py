@@ -5,7 +5,7 @@ renamed)::
 
     {"job": {"id", "project", "title", "status", "created_at", "finished_at", "stats": {...}},
      "episodes": [{"number", "title"}],
-     "scenes": [{"episode", "number", "heading", "int_ext", "time", "location",
+     "scenes": [{"episode", "number", "scene_no", "heading", "int_ext", "time", "location",
                  "characters": [names], "props": [names]}],
      "characters": [{"name", "aliases", "scenes", "first_scene", "first_episode",
                      "dialogue_lines", "description", "gender", "age", "role"}],
@@ -73,7 +73,7 @@ def render_csv(report: Mapping[str, Any], table: str = "scenes") -> str:
     """Render one table of the report as CSV: a header row, then one row per item.
 
     Besides the report's own fields, ``scenes`` rows carry ``shots``, ``day_night`` (``day``,
-    ``night`` or empty; see ``stages.scene_kinds``), ``character_count`` and ``prop_count``;
+    ``night``, ``twilight`` or empty; see ``stages.scene_kinds``), ``character_count`` and ``prop_count``;
     ``characters`` rows ``scene_count`` and ``cast_id`` (the number the HTML sheets use);
     ``locations`` rows ``int_ext`` (how the place is shot). Lists are joined with ``"; "``.
     A text cell that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,
@@ -122,6 +122,7 @@ def _columns(report: Mapping[str, Any], table: str) -> Sequence[Column]:
         return (
             ("episode", field("episode")),
             ("scene", field("number")),
+            ("scene_no", field("scene_no")),
             ("heading", field("heading")),
             ("int_ext", field("int_ext")),
             ("time", field("time")),

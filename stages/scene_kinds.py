@@ -1,8 +1,10 @@
 """Sort scenes as a production board does: INT or EXT, and day or night (pure: no I/O).
 
 A scene's sheet and strip are coloured by these two: INT day white, EXT day yellow, INT night
-blue, EXT night green. Time words are read in English and Chinese; 黄昏/傍晚 (dusk) count as day
-and 黎明 (dawn) as night, and a continuity time (CONTINUOUS, 接上) takes the scene before's light.
+blue, EXT night green, and dawn or dusk (DAWN, DUSK, SUNSET, MAGIC HOUR, 黎明, 黄昏, 傍晚) a class
+of its own, light orange inside and orange outside: those scenes are shot in a short window of
+light that is neither day nor night, and a schedule groups them apart. Time words are read in
+English and Chinese; a continuity time (CONTINUOUS, 接上) takes the scene before's light.
 """
 
 from __future__ import annotations
@@ -17,24 +19,30 @@ SHEET_COLOURS: Mapping[str, str] = {
     "ext-day": "#fff176",
     "int-night": "#90caf9",
     "ext-night": "#a5d6a7",
+    "int-twilight": "#ffe0b2",
+    "ext-twilight": "#ffb74d",
     "unsorted": "#e0e0e0",
 }
 #: Time words, English and Chinese: day-ish, night-ish, or "as the scene before" (continuity).
 DAY_WORDS = frozenset(
-    {"DAY", "DAYTIME", "MORNING", "AFTERNOON", "NOON", "DUSK", "SUNSET", "TWILIGHT"}
-    | {"日", "晨", "清晨", "早晨", "早上", "早", "上午", "中午", "午", "下午", "午后", "白天", "黄昏", "傍晚"}
-    | {"昏", "日景", "白日"}
+    {"DAY", "DAYTIME", "MORNING", "AFTERNOON", "NOON"}
+    | {"日", "晨", "清晨", "早晨", "早上", "早", "上午", "中午", "午", "下午", "午后", "白天", "日景", "白日"}
 )
 NIGHT_WORDS = frozenset(
-    {"NIGHT", "EVENING", "MIDNIGHT", "DAWN", "SUNRISE", "PREDAWN", "NIGHTTIME"}
-    | {"夜", "晚", "深夜", "黎明", "凌晨", "夜晚", "夜间", "夜景", "午夜", "半夜", "晚上"}
+    {"NIGHT", "EVENING", "MIDNIGHT", "PREDAWN", "NIGHTTIME"}
+    | {"夜", "晚", "深夜", "凌晨", "夜晚", "夜间", "夜景", "午夜", "半夜", "晚上"}
+)
+#: Dawn and dusk: ``MAGIC`` stands for MAGIC HOUR (time words are read one Latin word at a time).
+TWILIGHT_WORDS = frozenset(
+    {"DAWN", "DUSK", "SUNSET", "SUNRISE", "TWILIGHT", "MAGIC", "DAYBREAK", "NIGHTFALL"}
+    | {"黎明", "黄昏", "傍晚", "拂晓", "破晓", "晨曦", "日落", "日出", "薄暮", "昏"}
 )
 SAME_WORDS = frozenset(
     {"CONTINUOUS", "CONT", "LATER", "SAME", "MOMENTS", "SIMULTANEOUS"}
     | {"同前", "接上", "稍后", "同时", "连续"}
 )
 LATIN_WORD = re.compile(r"[A-Za-z]+")
-LONGEST_ZH_WORD = max(len(w) for w in DAY_WORDS | NIGHT_WORDS | SAME_WORDS)
+LONGEST_ZH_WORD = max(len(w) for w in DAY_WORDS | NIGHT_WORDS | TWILIGHT_WORDS | SAME_WORDS)
 
 
 def side(int_ext: Any) -> str | None:
@@ -52,13 +60,16 @@ def side(int_ext: Any) -> str | None:
 
 
 def light(time: Any) -> str | None:
-    """``day``, ``night``, ``same`` (continuity: as the scene before) or None, from a time field.
+    """``day``, ``night``, ``twilight`` (dawn or dusk), ``same`` (continuity: as the scene
+    before) or None, from a time field.
 
-    The first time word wins; Chinese words are matched longest first, so 傍晚 is dusk (day),
-    not 晚 (night).
+    The first time word wins; Chinese words are matched longest first, so 傍晚 is dusk, not 晚
+    (night).
 
     >>> light("NIGHT"), light("EARLY MORNING"), light("黄昏"), light("深夜"), light("CONTINUOUS")
-    ('night', 'day', 'day', 'night', 'same')
+    ('night', 'day', 'twilight', 'night', 'same')
+    >>> light("DAWN"), light("MAGIC HOUR"), light("黎明"), light("傍晚")
+    ('twilight', 'twilight', 'twilight', 'twilight')
     """
     text = str(time or "").upper()
     i = 0
@@ -79,6 +90,8 @@ def _kind(token: str) -> str | None:
         return "day"
     if token in NIGHT_WORDS:
         return "night"
+    if token in TWILIGHT_WORDS:
+        return "twilight"
     return "same" if token in SAME_WORDS else None
 
 

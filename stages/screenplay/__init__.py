@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stages.screenplay.bios import find_sketches
-from stages.screenplay.headings import Heading, match_heading
+from stages.screenplay.headings import Heading, match_heading, scene_number
 from stages.screenplay.language import detect_language
 from stages.screenplay.structure import parse_structure
 from stages.screenplay.titlepage import parse_title_page
@@ -15,4 +15,5 @@ __all__ = [
     "match_heading",
     "parse_structure",
     "parse_title_page",
+    "scene_number",
 ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
+from pipeline.numerals import chinese_number
 from stages.drafts import IntExt
 from stages.screenplay.names import CAST_TAIL_RE
 from stages.screenplay.words import word_set
@@ -190,6 +192,33 @@ def _chinese(line: str) -> Heading | None:
         match = pattern.match(line)
         if match:
             return _chinese_parts(match.group("rest"), strong=strong)
+    return None
+
+
+#: Where a heading carries the script's own scene number, as written.
+_SCENE_NO_RES = (
+    re.compile(r"#(?P<no>[\w.\-]+)#\s*$"),  # Fountain: INT. HOUSE - DAY #12A#
+    re.compile(r"^\s*\.?\s*(?P<no>\d+[A-Z]?)\s+(?:INT|EXT|EST|I\s*/\s*E)", re.IGNORECASE),  # 12 INT. …
+    re.compile(r"^\s*(?P<no>\d+\s*[-－—–_]\s*\d+)(?![\d.])"),  # 1-1 日 内
+    re.compile(r"^\s*[【\[（(]?\s*第\s*(?P<no>[0-9０-９零〇一二三四五六七八九十百千两]+)\s*场"),  # 第3场
+    re.compile(r"^\s*(?:场次|场)\s*[:：]\s*(?P<no>\d+)"),  # 场：5
+    re.compile(r"^\s*(?P<no>\d+)\s*[、.．]"),  # 20、卫生间 日 内
+)
+
+
+def scene_number(line: str) -> str | None:
+    """The script's own number of the scene a heading opens, as written, if it has one.
+
+    >>> [scene_number(h) for h in ("INT. HOUSE - DAY #12A#", "12 EXT. ROAD - DAY 12", "1-3 日 内 客厅")]
+    ['12A', '12', '1-3']
+    >>> [scene_number(h) for h in ("第三场 内景：书房", "场： 5 景：院子", "20、卫生间 日 内", "INT. BAR")]
+    ['3', '5', '20', None]
+    """
+    for pattern in _SCENE_NO_RES:
+        if (match := pattern.search(line)) is not None:
+            number = unicodedata.normalize("NFKC", "".join(match.group("no").split()))
+            written = chinese_number(number)
+            return str(written) if written is not None else number
     return None
 
 

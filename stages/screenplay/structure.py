@@ -64,7 +64,13 @@ class _Scan:
         heading = match_heading(strip_emphasis(text))
         if heading is not None:
             lead = len(text) - len(text.lstrip())
-            found = _Found(start + lead, stripped, heading)
+            # A forced Fountain heading (.SNIPER'S NEST) is shown without its forcing dot.
+            shown = (
+                stripped[1:].lstrip()
+                if stripped.startswith(".") and not stripped.startswith("..")
+                else stripped
+            )
+            found = _Found(start + lead, shown, heading)
             tail = CAST_TAIL_RE.search(stripped)
             if tail and (cast := parse_cast_line(stripped[tail.start() :].strip())) is not None:
                 found.cast.extend(name for name, _ in cast if not is_group(name))

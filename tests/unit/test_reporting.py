@@ -309,7 +309,7 @@ def test_render_html_gives_each_scene_a_breakdown_sheet_coloured_by_int_ext_and_
 
 
 def test_sheet_colours_follow_the_industry_scheme_in_english_and_chinese() -> None:
-    """INT day white, EXT day yellow, INT night blue, EXT night green; 内/外 and Chinese times too."""
+    """INT day white, EXT day yellow, INT night blue, EXT night green, dawn/dusk orange; 内/外 and Chinese times too."""
     cases = [
         ("INT", "DAY"),
         ("EXT", "MORNING"),
@@ -328,8 +328,16 @@ def test_sheet_colours_follow_the_industry_scheme_in_english_and_chinese() -> No
     ]
     scenes = [{"int_ext": int_ext, "time": time} for int_ext, time in cases]
 
-    expected = ["int-day", "ext-day", "int-night", "ext-day", "int-day", "ext-day", "int-day", "ext-day"]
-    expected += ["int-night", "ext-night", "int-night", "ext-night", "unsorted", "unsorted"]
+    expected = ["int-day", "ext-day", "int-night", "ext-twilight", "int-day", "ext-day", "int-twilight"]
+    expected += [
+        "ext-twilight",
+        "int-night",
+        "ext-night",
+        "int-twilight",
+        "ext-night",
+        "unsorted",
+        "unsorted",
+    ]
     assert expected == [colour_class(kind) for kind in classify(scenes)]
     assert {"int-day": "#ffffff", "ext-day": "#fff176", "int-night": "#90caf9", "ext-night": "#a5d6a7"} == {
         key: SHEET_COLOURS[key] for key in ("int-day", "ext-day", "int-night", "ext-night")
@@ -450,6 +458,7 @@ def test_render_csv_scenes_has_one_row_per_scene_with_its_shot_count() -> None:
         [
             "episode",
             "scene",
+            "scene_no",
             "heading",
             "int_ext",
             "time",
@@ -464,6 +473,7 @@ def test_render_csv_scenes_has_one_row_per_scene_with_its_shot_count() -> None:
         [
             "1",
             "1",
+            "",
             "INT. KITCHEN - NIGHT",
             "INT",
             "NIGHT",
@@ -475,7 +485,7 @@ def test_render_csv_scenes_has_one_row_per_scene_with_its_shot_count() -> None:
             "2",
             "1",
         ],
-        ["1", "2", "EXT. STREET - DAY", "EXT", "DAY", "STREET", "", "", "1", "day", "0", "0"],
+        ["1", "2", "", "EXT. STREET - DAY", "EXT", "DAY", "STREET", "", "", "1", "day", "0", "0"],
     ]
     assert expected == read_csv(render_csv(make_report()))
 
@@ -486,6 +496,7 @@ def test_render_csv_has_a_header_row_for_every_table() -> None:
         "scenes": [
             "episode",
             "scene",
+            "scene_no",
             "heading",
             "int_ext",
             "time",
@@ -540,7 +551,21 @@ def test_render_csv_locations_say_how_each_place_is_used() -> None:
 
 def test_render_csv_keeps_chinese_text() -> None:
     """Chinese names and headings come through the CSV unchanged."""
-    expected = ["1", "1", "1-1 客厅 夜 内", "INT", "夜", "客厅", "林夏; 陈默", "信", "1", "night", "2", "1"]
+    expected = [
+        "1",
+        "1",
+        "",
+        "1-1 客厅 夜 内",
+        "INT",
+        "夜",
+        "客厅",
+        "林夏; 陈默",
+        "信",
+        "1",
+        "night",
+        "2",
+        "1",
+    ]
     assert expected == read_csv(render_csv(make_chinese_report(), "scenes"))[1]
 
 

@@ -1,0 +1,37 @@
+"""The script's own scene numbers reach the report, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline import jobs
+from pipeline.testing import drain
+
+
+def _scenes(stub_worker, text: str) -> list[dict]:
+    broker, worker = stub_worker
+    job_id = jobs.submit(text, project="numbers")
+    drain(broker, worker)
+    return json.loads(jobs.get_report(job_id, "json"))["scenes"]
+
+
+def test_fountain_and_leading_scene_numbers_are_kept_as_scene_no(stub_worker):
+    """#12A# and 7 EXT. …: scene_no keeps them; number stays the reading order; a forced heading loses its dot."""
+    text = (
+        "INT. KITCHEN - NIGHT #12A#\n\nMARY pours coffee.\n\nMARY\nWho's there?\n\n"
+        "7 EXT. GARDEN - DAWN 7\n\nJOHN digs.\n\n.SNIPER'S NEST\n\nA rifle.\n"
+    )
+
+    scenes = _scenes(stub_worker, text)
+
+    assert [(1, "12A"), (2, "7"), (3, None)] == [(s["number"], s["scene_no"]) for s in scenes]
+    assert "SNIPER'S NEST" == scenes[2]["heading"]
+
+
+def test_chinese_scene_numbers_are_kept_as_scene_no(stub_worker):
+    """1-2 日 内 and 第三场: scene_no 1-2 and 3, shown in the CSV too."""
+    text = "1-2 日 内 客厅\n林晚：走吧。\n第三场 外景：（码头） 黄昏\n林晚：到了。\n"
+
+    scenes = _scenes(stub_worker, text)
+
+    assert ["1-2", "3"] == [s["scene_no"] for s in scenes]
