@@ -382,7 +382,7 @@ def list_jobs(
 #: The report's formats, and the CSV tables (``stages.reporting.CSV_TABLES``; a test keeps them equal:
 #: importing ``stages`` here would bind every actor to a broker before the command sets one up).
 REPORT_FORMATS = ("html", "json", "csv")
-CSV_TABLES = ("scenes", "characters", "locations", "props", "shots")
+CSV_TABLES = ("scenes", "characters", "locations", "props", "background", "shots")
 
 
 @app.command()

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-AssetType = Literal["character", "location", "prop"]
+#: ``background``: extras, groups on set that are not cast (THE CROWD, 众人).
+AssetType = Literal["character", "location", "prop", "background"]
 IntExt = Literal["INT", "EXT", "INT/EXT"]
 
 

@@ -116,7 +116,7 @@ def build_report(data: ReportInput) -> dict[str, Any]:
             location), deduplicated records, their assets and the planned shots.
 
     Returns:
-        ``{"job", "episodes", "scenes", "characters", "locations", "props", "shots"}``.
+        ``{"job", "episodes", "scenes", "characters", "locations", "props", "background", "shots"}``.
     """
     episode_of = {s["number"]: s["episode"] for s in data.scenes}
     scenes_of: dict[int, set[int]] = defaultdict(set)
@@ -161,6 +161,7 @@ def build_report(data: ReportInput) -> dict[str, Any]:
             **s,
             "characters": names(in_scene[s["number"]]["character"]),
             "props": names(in_scene[s["number"]]["prop"]),
+            "background": names(in_scene[s["number"]]["background"]),
         }
         for s in data.scenes
     ]
@@ -183,6 +184,7 @@ def build_report(data: ReportInput) -> dict[str, Any]:
         "characters": len(characters),
         "locations": len(ordered("location")),
         "props": len(ordered("prop")),
+        "background": len(ordered("background")),
         "shots": len(shots),
         "dialogue_lines": total_lines,
     }
@@ -195,6 +197,9 @@ def build_report(data: ReportInput) -> dict[str, Any]:
             {"name": data.assets[a].name, "scenes": sorted(scenes_of[a])} for a in ordered("location")
         ],
         "props": [{"name": data.assets[a].name, "scenes": sorted(scenes_of[a])} for a in ordered("prop")],
+        "background": [
+            {"name": data.assets[a].name, "scenes": sorted(scenes_of[a])} for a in ordered("background")
+        ],
         "shots": shots,
     }
 

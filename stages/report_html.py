@@ -115,6 +115,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         _section("characters", labels, _characters(report, labels, scene_numbers), css="break"),
         _section("locations", labels, _locations(report, labels, scene_numbers)),
         _section("props", labels, _named(rows(report, "props"), labels, scene_numbers)),
+        _section("background", labels, _named(rows(report, "background"), labels, scene_numbers)),
         _section("sheets", labels, legend(labels), css="break"),
         sheets(report, labels, cast_ids),
         "</body>\n</html>\n",
@@ -142,7 +143,7 @@ def _header(job: Mapping[str, Any], title: str, labels: Mapping[str, str]) -> st
 
 
 def _contents(labels: Mapping[str, str]) -> str:
-    keys = ("summary", "processing", "overview", "characters", "locations", "props", "sheets")
+    keys = ("summary", "processing", "overview", "characters", "locations", "props", "background", "sheets")
     links = "".join(f'<li><a href="#{key}">{esc(labels[key])}</a></li>' for key in keys)
     return f'<nav aria-label="{esc(labels["contents"])}"><ul>{links}</ul></nav>'
 

@@ -42,6 +42,7 @@ LABEL_ROWS: tuple[tuple[str, str, str], ...] = (
     ("characters", "Characters", "人物"),
     ("locations", "Locations", "场景"),
     ("props", "Props", "道具"),
+    ("background", "Background (extras)", "群演"),
     ("shots", "Shots", "镜头"),
     ("dialogue_lines", "Dialogue lines", "台词数"),
     ("int_ext_split", "INT / EXT", "内景 / 外景"),
@@ -95,12 +96,13 @@ LABEL_ROWS: tuple[tuple[str, str, str], ...] = (
     ("unsorted", "INT/EXT or time unknown: grey", "内外景或时间不明：灰色"),
     ("cast_key", "Cast: red", "演员：红色"),
     ("props_key", "Props: violet", "道具：紫色"),
+    ("background_key", "Background (extras): yellow", "群演：黄色"),
     ("set_key", "Location / set: in the sheet header", "场景 / 布景：见表头"),
     (
         "not_tracked",
-        "Not extracted, left for hand entry in Notes: extras (yellow, green), stunts (orange), special "
+        "Not extracted, left for hand entry in Notes: stunts (orange), special "
         "effects (blue), vehicles and animals (pink), sound and music (brown), wardrobe, make-up.",
-        "以下元素未自动提取，可在备注栏手写：群演（黄、绿）、特技（橙）、特效（蓝）、车辆与动物（粉）、"
+        "以下元素未自动提取，可在备注栏手写：特技（橙）、特效（蓝）、车辆与动物（粉）、"
         "音效与音乐（棕）、服装、化妆。",
     ),
     ("stat:characters_in_script", "Script length (characters)", "剧本字数"),

@@ -16,7 +16,7 @@ from stages.report_markup import Markup, esc, is_int, item_count, number_key, ro
 from stages.scene_kinds import SHEET_COLOURS, classify, colour_class
 
 #: Element category → colour (the script mark-up colours).
-ELEMENT_COLOURS: Mapping[str, str] = {"cast": "#c62828", "props": "#6a1b9a"}
+ELEMENT_COLOURS: Mapping[str, str] = {"cast": "#c62828", "props": "#6a1b9a", "background": "#f9a825"}
 
 SHEET_CSS = (
     """
@@ -68,7 +68,12 @@ def legend(labels: Mapping[str, str]) -> str:
     )
     elements = "".join(
         f'<li><span class="swatch {css}"></span>{esc(labels[key])}</li>'
-        for css, key in (("cast", "cast_key"), ("props", "props_key"), ("int-day", "set_key"))
+        for css, key in (
+            ("cast", "cast_key"),
+            ("props", "props_key"),
+            ("background", "background_key"),
+            ("int-day", "set_key"),
+        )
     )
     return (
         f'<section class="legend-box">\n<h3>{esc(labels["sheet_colours"])}</h3>\n'
@@ -159,13 +164,15 @@ def _sheet(
     meta = "".join(f"<div><dt>{esc(label)}</dt><dd>{esc(value)}</dd></div>" for label, value in pairs)
     cast = _box("cast", labels["cast"], _cast_items(scene.get("characters"), cast_ids), labels)
     props = _box("props", labels["props"], [esc(p) for p in _names(scene.get("props"))], labels)
+    extras = _names(scene.get("background"))
+    background = _box("background", labels["background"], [esc(b) for b in extras], labels) if extras else ""
     notes = f'<section class="box notes print-only"><h4>{esc(labels["notes"])}</h4><div></div></section>'
     shot_list = shot_table(shots, labels) if shots else f'<p class="empty">{esc(labels["no_shots"])}</p>'
     return (
         f'<article class="sheet"{anchor}>\n<header class="sheet-head {colour_class(kind)}">'
         f'<div class="sheet-no"><span>{esc(labels["scene"])}</span><strong>{esc(number)}</strong></div>'
         f'<div><h3>{esc(heading)}</h3><dl class="sheet-facts">{meta}</dl></div></header>\n'
-        f'<div class="elements">{cast}{props}{notes}</div>\n'
+        f'<div class="elements">{cast}{props}{background}{notes}</div>\n'
         f'<div class="shot-list"><h4>{esc(labels["shot_list"])}</h4>\n{shot_list}</div>\n</article>'
     )
 

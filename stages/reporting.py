@@ -6,10 +6,10 @@ renamed)::
     {"job": {"id", "project", "title", "status", "created_at", "finished_at", "stats": {...}},
      "episodes": [{"number", "title"}],
      "scenes": [{"episode", "number", "scene_no", "heading", "int_ext", "time", "location",
-                 "characters": [names], "props": [names]}],
+                 "characters": [names], "props": [names], "background": [names]}],
      "characters": [{"name", "aliases", "scenes", "first_scene", "first_episode",
                      "dialogue_lines", "description", "gender", "age", "role"}],
-     "locations": [{"name", "scenes"}], "props": [{"name", "scenes"}],
+     "locations": [{"name", "scenes"}], "props": [{"name", "scenes"}], "background": [{"name", "scenes"}],
      "shots": [{"episode", "scene", "number", "type", "description", "characters", "props"}]}
 
 Renderers tolerate missing keys and ``None`` values, because a report of a failed or partial
@@ -33,7 +33,7 @@ from stages.scene_kinds import classify
 __all__ = ["CSV_TABLES", "render_csv", "render_html", "render_json"]
 
 #: Tables ``render_csv`` can produce, in the order a reader meets them.
-CSV_TABLES: tuple[str, ...] = ("scenes", "characters", "locations", "props", "shots")
+CSV_TABLES: tuple[str, ...] = ("scenes", "characters", "locations", "props", "background", "shots")
 #: Joins a list inside one CSV cell.
 LIST_SEPARATOR = "; "
 #: First characters that make a spreadsheet read a cell as a formula (full-width forms too).

@@ -28,6 +28,7 @@ from stages.screenplay.lines import (
 from stages.screenplay.markup import mask_markup, strip_emphasis
 from stages.screenplay.names import (
     ChineseCue,
+    background_name,
     chinese_age,
     chinese_gender,
     is_group,
@@ -215,12 +216,17 @@ def _cast(scene: SceneTally, line: str, context: ChineseContext) -> bool:
             key = context.add(scene, name)
             info = description or ""
             scene.describe(key, description, chinese_age(info), chinese_gender(info))
+        elif (extras := background_name(name)) is not None:
+            scene.add("background", extras, extras)
     return cast is not None
 
 
 def _speech(scene: SceneTally, cue: ChineseCue, context: ChineseContext) -> None:
     for name, surface in cue.speakers:
         scene.assets[("character", context.add(scene, name, surface))].lines += 1
+    for group in cue.groups:
+        if (extras := background_name(group)) is not None:
+            scene.add("background", extras, extras)
     notes = cue.notes + ("".join(CN_BRACKET_RE.findall(cue.speech)) if "（" in cue.speech else "")
     for name, surface in chinese_props(notes, context.names) if notes else ():
         scene.add("prop", name, name, surface)

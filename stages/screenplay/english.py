@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from stages.screenplay.cues import EN_HONORIFICS, cue_candidates, merge_speakers, select_cues, surely_speaking
 from stages.screenplay.headings import match_heading
 from stages.screenplay.markup import insert_object, is_markup_line, is_shot_line, mask_markup, strip_emphasis
-from stages.screenplay.names import EN_GROUPS, EN_INTRO_RE, is_group
+from stages.screenplay.names import (
+    EN_GROUPS,
+    EN_INTRO_RE,
+    background_name,
+    is_group,
+    parse_english_group_cue,
+)
 from stages.screenplay.prop_words import EN_CAPS_STOP, EN_PEOPLE
 from stages.screenplay.props import english_props, normalise
 from stages.screenplay.props_zh import marked_props
@@ -124,11 +130,9 @@ def english_scene(scene: SceneTally, lines: list[str], cues: dict[int, str], con
         stripped = line.strip()
         if not stripped or _is_heading(line):
             in_dialogue = False
-        elif index in cues:
-            if not is_group(cues[index]):
-                key = context.add(scene, cues[index])
-                scene.assets[("character", key)].lines += 1
-            in_dialogue = True
+        elif (speaker := cues.get(index) or _group_cue(lines, index)) is not None:
+            _speaker(scene, speaker, context)
+            in_dialogue = True  # what a group says is dialogue too, not action
         elif is_markup_line(stripped):
             in_dialogue = in_dialogue and stripped.startswith("~")
         elif in_dialogue:
@@ -142,6 +146,22 @@ def english_scene(scene: SceneTally, lines: list[str], cues: dict[int, str], con
                 scene.add("prop", prop, prop, shown)
         else:
             _english_action(scene, stripped, context)
+
+
+def _speaker(scene: SceneTally, name: str, context: EnglishContext) -> None:
+    """Count a cue's line for its character, or put the group it names in the background."""
+    if not is_group(name):
+        scene.assets[("character", context.add(scene, name))].lines += 1
+    elif (extras := background_name(name)) is not None:
+        scene.add("background", extras, extras)
+
+
+def _group_cue(lines: list[str], index: int) -> str | None:
+    """A group cue (THE CROWD, ALL) on ``lines[index]`` with its speech under it, if it is one."""
+    line = lines[index]
+    if not line.strip()[:1].isupper() or index + 1 >= len(lines) or not lines[index + 1].strip():
+        return None
+    return parse_english_group_cue(line)
 
 
 def _english_action(scene: SceneTally, line: str, context: EnglishContext) -> None:

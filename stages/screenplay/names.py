@@ -133,6 +133,8 @@ class ChineseCue:
     speakers: tuple[tuple[str, str], ...]
     notes: str
     speech: str
+    #: Group speakers the cue names (众人, 设计部众人), not cast.
+    groups: tuple[str, ...] = ()
 
 
 def parse_cast_line(line: str) -> list[tuple[str, str | None]] | None:
@@ -231,13 +233,18 @@ def parse_chinese_cue(line: str) -> ChineseCue | None:
     if match is None:
         return None
     speakers: list[tuple[str, str]] = []
+    groups: list[str] = []
     for raw in CN_JOINT_SPLIT_RE.split(match.group("names")):
         name = _chinese_name(raw)
         if name is None:
             return None
         if not is_group(name):
             speakers.append((name, raw.strip()))
-    return ChineseCue(tuple(speakers), match.group("paren").strip(), match.group("speech").strip())
+        else:
+            groups.append(name)
+    return ChineseCue(
+        tuple(speakers), match.group("paren").strip(), match.group("speech").strip(), tuple(groups)
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -251,6 +258,41 @@ def is_group(name: str) -> bool:
         ``True`` for group cues.
     """
     return name.upper() in EN_GROUPS or name in CN_GROUPS or name.endswith(CN_GROUP_ENDINGS)
+
+
+#: Group cues that are the characters themselves speaking together, not extras.
+NOT_BACKGROUND = frozenset(
+    {"BOTH", "TOGETHER", "BOTH OF THEM", "THE TWO", "ALL THREE", "ALL FOUR", "THEM"}
+    | {"二人", "两人", "三人", "四人", "齐声", "合", "齐唱", "合唱", "伴唱", "幕后合唱", "幕后伴唱"}
+)
+
+
+def background_name(name: str) -> str | None:
+    """The background (extras) a group cue or cast entry stands for, or ``None``.
+
+    ``THE CROWD``, ``ALL``, ``众人`` and ``设计部众人`` are people on set who are not cast; ``BOTH`` and
+    ``二人`` are cast members speaking together.
+
+    >>> [background_name(n) for n in ("THE CROWD", "all", "众人", "设计部众人", "BOTH", "二人", "林晚")]
+    ['THE CROWD', 'ALL', '众人', '设计部众人', None, None, None]
+    """
+    if not is_group(name):
+        return None
+    shown = name.upper() if name.isascii() else name
+    return None if shown in NOT_BACKGROUND else shown
+
+
+def parse_english_group_cue(line: str) -> str | None:
+    """Read a group cue (``THE CROWD``, ``ALL (O.S.)``) that :func:`parse_english_cue` refuses.
+
+    >>> parse_english_group_cue("THE CROWD (O.S.)"), parse_english_group_cue("JOHN")
+    ('THE CROWD', None)
+    """
+    text = line.strip().removeprefix("@").rstrip("^ \t")
+    while (stripped := EN_EXTENSION_RE.sub("", text)) != text:
+        text = stripped
+    text = " ".join(EN_CONTD_RE.sub("", text).split())
+    return text.upper() if text and text == text.upper() and text.upper() in EN_GROUPS else None
 
 
 def chinese_age(description: str) -> str | None:

@@ -82,7 +82,7 @@ COMMANDS: dict[str, Run | Skip] = {
     "python enqueue.py jobs [--status FAILED] [--project demo] [--limit 20] [--cursor C] [--json]": Run(
         "enqueue.py jobs --status COMPLETED --project demo --limit 20 --json", expect="{job}"
     ),
-    "python enqueue.py report JOB [--format html|json|csv] [--table scenes|characters|locations|props|shots] [--out PATH] [--json]": Run(
+    "python enqueue.py report JOB [--format html|json|csv] [--table scenes|characters|locations|props|background|shots] [--out PATH] [--json]": Run(
         "enqueue.py report {job} --format csv --table props --out {out} --json", expect='"table": "props"'
     ),
     "python enqueue.py cancel JOB [JOB …]": Run(

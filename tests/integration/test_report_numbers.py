@@ -35,3 +35,22 @@ def test_chinese_scene_numbers_are_kept_as_scene_no(stub_worker):
     scenes = _scenes(stub_worker, text)
 
     assert ["1-2", "3"] == [s["scene_no"] for s in scenes]
+
+
+def test_group_cues_are_background_with_their_scenes_not_dropped(stub_worker):
+    """THE CROWD and 众人 are listed as background (extras) in the scenes they appear in, not as cast."""
+    english = "INT. DINER - NIGHT\n\nTOMMY wipes the counter.\n\nTOMMY\nClosed.\n\nTHE CROWD\nBoo!\n"
+    chinese = "1-1 日 内 会议室\n人物：林晚、设计部众人\n林晚：开会。\n众人：好！\n"
+    broker, worker = stub_worker
+
+    reports = []
+    for text in (english, chinese):
+        job_id = jobs.submit(text)
+        drain(broker, worker)
+        reports.append(json.loads(jobs.get_report(job_id, "json")))
+
+    assert [{"name": "THE CROWD", "scenes": [1]}] == reports[0]["background"]
+    assert ["TOMMY"] == [c["name"] for c in reports[0]["characters"]]
+    assert {"设计部众人", "众人"} == {b["name"] for b in reports[1]["background"]}
+    assert ["林晚"] == [c["name"] for c in reports[1]["characters"]]
+    assert ["THE CROWD"] == reports[0]["scenes"][0]["background"]

@@ -524,6 +524,7 @@ def test_render_csv_has_a_header_row_for_every_table() -> None:
         ],
         "locations": ["name", "scenes", "scene_count", "int_ext"],
         "props": ["name", "scenes", "scene_count"],
+        "background": ["name", "scenes", "scene_count"],
         "shots": ["episode", "scene", "number", "type", "description", "characters", "props"],
     }
     assert expected == {table: read_csv(render_csv(make_report(), table))[0] for table in CSV_TABLES}
@@ -595,7 +596,7 @@ def test_render_csv_guards_joined_lists_but_not_numbers() -> None:
 
 def test_render_csv_rejects_an_unknown_table_naming_the_valid_ones() -> None:
     """An unknown table name raises ValueError that lists every valid table."""
-    with pytest.raises(ValueError, match="scenes, characters, locations, props, shots"):
+    with pytest.raises(ValueError, match="scenes, characters, locations, props, background, shots"):
         render_csv(make_report(), "assets")
 
 
