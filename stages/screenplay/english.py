@@ -164,8 +164,36 @@ def _group_cue(lines: list[str], index: int) -> str | None:
     return parse_english_group_cue(line)
 
 
+#: A person introduced in CAPS by their role, without a name: ``A GUARD dozes``, ``two COPS``.
+EN_ROLE_INTRO_RE = re.compile(
+    r"\b(?i:an?|the|one|two|three|four|some|several|a\s+few|a\s+couple\s+of)\s+"
+    r"((?:[A-Z]{3,}\s+)?([A-Z]{3,}))\b(?!['’])"
+)
+#: Role words that name more than one person: they are background (extras), not cast.
+EN_PEOPLE_GROUPS = frozenset(
+    w for w in EN_PEOPLE if (w.endswith("S") and w[:-1] in EN_PEOPLE) or w.endswith("MEN")
+) | {"CHILDREN", "CROWD", "COUPLE", "GANG", "FAMILY", "TEAM", "CREW", "MOURNERS", "PEOPLE", "TWINS"}
+#: Role words that are not someone on set (a voice, a shape).
+EN_NOT_ON_SET = frozenset({"VOICE", "VOICES", "FIGURE", "PERSON"})
+
+
+def _role_intros(scene: SceneTally, line: str, context: EnglishContext) -> None:
+    """A GUARD, THE WAITER: non-speaking people introduced by a role are cast; TWO COPS, background."""
+    for match in EN_ROLE_INTRO_RE.finditer(line):
+        phrase, role = match.group(1), match.group(2)
+        if role not in EN_PEOPLE or role in EN_NOT_ON_SET or _depicted(line, match.start()):
+            continue
+        if role in EN_PEOPLE_GROUPS:
+            scene.add("background", phrase, phrase)
+        else:
+            context.add(scene, phrase)
+
+
 def _english_action(scene: SceneTally, line: str, context: EnglishContext) -> None:
-    for name, age, description in _intro_names(line):
+    intros = _intro_names(line)
+    if not intros and CAPS_PAIR_RE.search(line):  # "A WOMAN … This is GRACE MARSH (40s)": one person
+        _role_intros(scene, line, context)
+    for name, age, description in intros:
         if _depicted(line, line.find(name)):
             continue
         key = context.add(scene, name)

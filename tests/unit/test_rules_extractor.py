@@ -286,3 +286,16 @@ def test_million_character_script_extracts_in_linear_time() -> None:
     assert len(text) > 1_000_000
     assert (1699, {"苏念", "老陈"}) == (len(scenes), set(_names(mentions, "character")))
     assert {"听诊器", "止血钳"} == set(_names(mentions, "prop"))
+
+
+def test_people_introduced_by_a_role_in_caps_are_cast_and_groups_are_background() -> None:
+    """A GUARD (who never speaks) is cast; TWO COPS are background; A WOMAN then named is the named one."""
+    mentions = _en(
+        "A GUARD dozes by the door. TWO COPS lean on the bar.\n\n"
+        "A WOMAN in a wet coat hurries in. This is GRACE MARSH (40s).\n\nGRACE\nWhere is he?\n"
+    )
+
+    assert (["GRACE", "GUARD"], ["COPS"]) == (
+        sorted(_names(mentions, "character")),
+        _names(mentions, "background"),
+    )
