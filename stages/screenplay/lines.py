@@ -5,7 +5,10 @@ one physical line. ``logical_lines`` returns ``(start, end)`` spans into the tex
 rewritten text), cutting a physical line only before something that is clearly a new line: a
 scene header ``1-2 日 内``, ``第X集``, ``人物：``, ``△``, or a ``名字：`` cue whose name is a known
 speaker or listed character, or which opens a quote. A cut needs a boundary before it: the end
-of a sentence (。！？… or a closing quote/bracket) or a space.
+of a sentence (。！？… or a closing quote/bracket) or a space; only ``人物：`` and a ``1-2 日 内``
+scene number, which a sentence never contains, are cut where text runs straight into them.
+Speakers of a script with no line breaks at all are told by how often they speak
+(:func:`run_on_speakers`).
 """
 
 from __future__ import annotations
