@@ -111,3 +111,9 @@ def actor_options(stage: str, settings: Settings | None = None) -> dict[str, Any
         "retry_when": _retry_when(s.max_retries),
         "throws": (PermanentError,),
     }
+
+
+def describe_redis_error(exc: Exception, settings: Settings) -> str:
+    """One line for a Redis error, naming the address (never the URL's password)."""
+    where = settings.broker.url.split("@")[-1]
+    return f"redis error: {exc} (is Redis running at {where}? broker.url, or JUBEN_BROKER__URL)"

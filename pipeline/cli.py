@@ -519,8 +519,9 @@ def entrypoint(argv: list[str] | None = None) -> int:  # noqa: PLR0911 (one exit
         say(describe_database_error(exc, get_settings()))
         return ExitCode.UNAVAILABLE
     except RedisError as exc:
-        url = get_settings().broker.url.split("@")[-1]
-        say(f"redis error: {exc} (is Redis running at {url}? broker.url, or JUBEN_BROKER__URL)")
+        from pipeline.broker import describe_redis_error
+
+        say(describe_redis_error(exc, get_settings()))
         return ExitCode.UNAVAILABLE
     except Exception as exc:
         if verbose:

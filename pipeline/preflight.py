@@ -50,8 +50,9 @@ def check_redis(settings: Settings) -> None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        where = settings.broker.url.split("@")[-1]
-        raise Unavailable(f"redis error: {exc} (is Redis running at {where}? broker.url)") from None
+        from pipeline.broker import describe_redis_error
+
+        raise Unavailable(describe_redis_error(exc, settings)) from None
     finally:
         client.close()
 

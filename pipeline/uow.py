@@ -11,6 +11,7 @@ import dramatiq
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.broker import current_broker
 from pipeline.db import session_factory
 from pipeline.errors import is_transient
 from pipeline.logs import get_logger
@@ -137,8 +138,6 @@ class UnitOfWork:
             self._send(outbox)
 
     def _send(self, outbox: list[dramatiq.Message[None]]) -> None:
-        from pipeline.broker import current_broker
-
         broker = current_broker()
         for sent, message in enumerate(outbox):
             try:
