@@ -28,11 +28,12 @@ import json
 import re
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from bench.breakdowns import break_down
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -123,50 +124,38 @@ def run_corpus(files: Sequence[Path], workdir: Path) -> list[dict[str, Any]]:
     Returns:
         One result per file: name, status, error, seconds, counts, line shares and warnings.
     """
-    from pipeline import jobs
-    from pipeline.embedded import EmbeddedRuntime
     from pipeline.settings import load_settings
     from pipeline.sources import read_scripts
 
-    settings = load_settings(
-        mode="embedded",
-        embedded={"database_url": f"sqlite:///{workdir / 'corpus.db'}"},
-        report={"dir": str(workdir / "reports")},
-    )
+    max_bytes = load_settings().ingest.max_bytes
     results = []
-    with EmbeddedRuntime(settings, log_file=workdir / "juben.log") as runtime:
-        for index, path in enumerate(files):
-            started = time.perf_counter()
-            report: dict[str, Any] = {}
-            status, error, text = "ERROR", None, ""
-            try:
-                text = read_scripts([path], max_bytes=settings.ingest.max_bytes).text
-                job_id = jobs.submit([path], project=f"corpus-{index}", settings=settings)
-                view = runtime.wait(job_id)
-                status, error = str(view.status), view.error
-                if status == "COMPLETED":
-                    report = json.loads(jobs.get_report(job_id, "json", settings=settings))
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            language = (report.get("job") or {}).get("language") or ("zh" if "/zh/" in str(path) else "en")
-            lines = classify_lines(text, language) if text else Counter()
-            problems = warnings_for(text, report, lines) if text else []
-            if status != "COMPLETED":
-                problems.insert(0, f"status: {status}: {error}")
-            results.append(
-                {
-                    "script": f"{path.parent.name}/{path.name}",
-                    "status": status,
-                    "error": error,
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "chars": len(text),
-                    "scenes": len(report.get("scenes") or ()),
-                    "episodes": len(report.get("episodes") or ()),
-                    "characters": len(report.get("characters") or ()),
-                    "lines": dict(lines),
-                    "warnings": problems,
-                }
-            )
+    for done in break_down(files, workdir, prefix="corpus"):
+        try:
+            text = read_scripts([done.path], max_bytes=max_bytes).text
+        except Exception:  # unreadable: the job said why
+            text = ""
+        report = done.report
+        language = (report.get("job") or {}).get("language") or (
+            "zh" if done.path.parent.name == "zh" else "en"
+        )
+        lines = classify_lines(text, language) if text else Counter()
+        problems = warnings_for(text, report, lines) if text else []
+        if done.status != "COMPLETED":
+            problems.insert(0, f"status: {done.status}: {done.error}")
+        results.append(
+            {
+                "script": f"{done.path.parent.name}/{done.path.name}",
+                "status": done.status,
+                "error": done.error,
+                "seconds": done.seconds,
+                "chars": len(text),
+                "scenes": len(report.get("scenes") or ()),
+                "episodes": len(report.get("episodes") or ()),
+                "characters": len(report.get("characters") or ()),
+                "lines": dict(lines),
+                "warnings": problems,
+            }
+        )
     return results
 
 

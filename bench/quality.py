@@ -18,11 +18,11 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.breakdowns import break_down
 from bench.metrics import GROUPS, Score, check_truth, explain_report, score_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,50 +52,27 @@ def run_cases(cases: Sequence[tuple[Path, Path]], workdir: Path) -> list[dict[st
     Returns:
         One result dict per case: name, status, error, seconds, counts and scores per group.
     """
-    from pipeline import jobs
-    from pipeline.embedded import EmbeddedRuntime
-    from pipeline.settings import load_settings
-
-    settings = load_settings(
-        mode="embedded",
-        embedded={"database_url": f"sqlite:///{workdir / 'q.db'}"},
-        report={"dir": str(workdir / "reports")},
-    )
     results = []
-    with EmbeddedRuntime(settings, log_file=workdir / "juben.log") as runtime:
-        for index, (script, truth_path) in enumerate(cases):
-            truth = json.loads(truth_path.read_text(encoding="utf-8"))
-            started = time.perf_counter()
-            report: dict[str, Any] = {}
-            error = None
-            try:
-                job_id = jobs.submit([script], project=f"quality-{index}-{script.stem}", settings=settings)
-                view = runtime.wait(job_id)
-                status = str(view.status)
-                if status == "COMPLETED":
-                    report = json.loads(jobs.get_report(job_id, "json", settings=settings))
-                else:
-                    error = view.error
-            except Exception as exc:
-                status, error = "ERROR", f"{type(exc).__name__}: {exc}"
-            seconds = time.perf_counter() - started
-            scores = score_report(report, truth)
-            results.append(
-                {
-                    "script": script.name,
-                    "status": status,
-                    "error": error,
-                    "seconds": round(seconds, 3),
-                    "truth_problems": check_truth(truth),
-                    "counts": {
-                        "scenes": (len(report.get("scenes") or ()), len(truth["scenes"])),
-                        "characters": (len(report.get("characters") or ()), len(truth["characters"])),
-                        "props": (len(report.get("props") or ()), len(truth.get("props") or ())),
-                    },
-                    "scores": scores,
-                    "misses": explain_report(report, truth),
-                }
-            )
+    truths = {script: truth for script, truth in cases}
+    for done in break_down([script for script, _ in cases], workdir, prefix="quality"):
+        truth = json.loads(truths[done.path].read_text(encoding="utf-8"))
+        report = done.report
+        results.append(
+            {
+                "script": done.path.name,
+                "status": done.status,
+                "error": done.error if done.status != "COMPLETED" else None,
+                "seconds": done.seconds,
+                "truth_problems": check_truth(truth),
+                "counts": {
+                    "scenes": (len(report.get("scenes") or ()), len(truth["scenes"])),
+                    "characters": (len(report.get("characters") or ()), len(truth["characters"])),
+                    "props": (len(report.get("props") or ()), len(truth.get("props") or ())),
+                },
+                "scores": score_report(report, truth),
+                "misses": explain_report(report, truth),
+            }
+        )
     return results
 
 
