@@ -16,7 +16,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -24,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REDIS_URL, ROOT
+from tests.acceptance.test_server_mode import _env, _free_port
+from tests.conftest import ROOT
 
 README = ROOT / "README.md"
 #: The first words of a line that is a command (inside a fenced block of shell).
@@ -169,12 +169,6 @@ def test_the_readme_commands_are_found():
     assert ["pip install x", "python a b"] == readme_commands(text)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _run(argv: str, cwd: Path, env: dict[str, str], fill: dict[str, str]) -> subprocess.CompletedProcess[str]:
     words = shlex.split(argv.format(**fill))
     return subprocess.run(
@@ -194,17 +188,7 @@ def test_the_readme_commands_run_as_documented(pg_database, redis_namespace, tmp
     work = tmp_path / "work"
     work.mkdir()
     shutil.copytree(ROOT / "examples", work / "examples")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JUBEN_")}
-    env.update(
-        JUBEN_DATABASE__URL=pg_database,
-        JUBEN_BROKER__URL=REDIS_URL,
-        JUBEN_BROKER__NAMESPACE=redis_namespace,
-        JUBEN_METRICS__HOST="127.0.0.1",
-        JUBEN_METRICS__PORT=str(_free_port()),
-        JUBEN_METRICS__DIR=str(tmp_path / "metrics"),
-        JUBEN_LOGGING__LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
+    env = {**_env(pg_database, redis_namespace), "JUBEN_METRICS__DIR": str(tmp_path / "metrics")}
     fill = {"job": "", "run_job": "", "out": str(tmp_path / "out" / "props.csv"), "port": ""}
     workers: list[subprocess.Popen[bytes]] = []
     outcomes: dict[str, tuple[int, bool]] = {}
