@@ -7,6 +7,7 @@ exists, else the one shipped beside the code). Stages never read ``os.environ``.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -299,6 +300,13 @@ JOB_OPTIONS: dict[str, tuple[type[BaseModel], str]] = {
 _FLAG_OPTIONS = {"no_cache": bool}
 
 
+@functools.cache
+def _option_adapter(key: str) -> TypeAdapter[Any]:
+    """The validator of one job option: its setting's type and bounds (built once per key)."""
+    model, name = JOB_OPTIONS[key]
+    return TypeAdapter(model.model_fields[name].rebuild_annotation())
+
+
 def validate_job_options(options: dict[str, Any]) -> dict[str, Any]:
     """Check per-job options against the types and bounds of the settings they override.
 
@@ -321,11 +329,8 @@ def validate_job_options(options: dict[str, Any]) -> dict[str, Any]:
             continue
         if key not in JOB_OPTIONS:
             raise SettingsError(f"--set {key}: unknown key; one of {', '.join(JOB_OPTIONS)}")
-        model, name = JOB_OPTIONS[key]
-        info = model.model_fields[name]
-        adapter: TypeAdapter[Any] = TypeAdapter(info.rebuild_annotation())
         try:
-            checked[key] = adapter.validate_python(value)
+            checked[key] = _option_adapter(key).validate_python(value)
         except ValidationError as exc:
             raise SettingsError(f"--set {key}={value!r}: {exc.errors()[0]['msg']}") from None
     return checked
