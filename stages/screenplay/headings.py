@@ -49,7 +49,7 @@ CN_KEYED_RE = re.compile(r"^\s*(?P<rest>(?:场|场景\s*\d*)\s*[:：].*)$")
 CN_KEY_RE = re.compile(r"(?:场次|场)\s*[:：]\s*\d*|(?:场景\s*\d*|景|时间|地点|时|内外)\s*[:：]")
 #: ``20、卫生间 日 内``, ``3．医院走廊 夜 内``, ``1 郊外 [日 外]`` (needs a time or 内/外 word).
 CN_NUMBERED_RE = re.compile(r"^\s*\d+\s*(?:[、.．:：]|\s)\s*(?P<rest>.*)$")
-#: ``内景 柱子家 中午`` (needs a time or 内/外 word too).
+#: ``内景 李家 中午`` (needs a time or 内/外 word too).
 CN_INT_EXT_FIRST_RE = re.compile(r"^\s*(?P<rest>(?:内外景|内景|外景|内/外景)[\s:：].*)$")
 #: Splits the rest of a Chinese heading into words.
 CN_TOKEN_SPLIT_RE = re.compile(r"[\s\u3000/／,，、:：;；·\[\]【】（）()《》<>「」]+")
