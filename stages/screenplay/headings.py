@@ -48,11 +48,19 @@ CN_KEYED_RE = re.compile(r"^\s*(?P<rest>(?:场|场景\s*\d*)\s*[:：].*)$")
 #: The keys of keyed headings (with the scene number after ``场：``), removed before reading.
 CN_KEY_RE = re.compile(r"(?:场次|场)\s*[:：]\s*\d*|(?:场景\s*\d*|景|时间|地点|时|内外)\s*[:：]")
 #: ``20、卫生间 日 内``, ``3．医院走廊 夜 内``, ``1 郊外 [日 外]`` (needs a time or 内/外 word).
-CN_NUMBERED_RE = re.compile(r"^\s*\d+\s*(?:[、.．:：]|\s)\s*(?P<rest>.*)$")
+CN_NUMBERED_RE = re.compile(r"^\s*\d+\s*(?:[、.．:：，,]|\s)\s*(?P<rest>.*)$")
+#: ``（17） 阁楼 内 夜`` (a bracketed scene number; needs a time or 内/外 word too).
+CN_BRACKET_NUMBERED_RE = re.compile(r"^\s*[（(]\d{1,3}[）)]\s*(?P<rest>.*)$")
+#: ``情景二 内景``, ``场景3 外 夜``: a numbered scene label.
+CN_SCENE_LABEL_RE = re.compile(
+    r"^\s*(?:情景|场景)\s*[0-9０-９零〇一二三四五六七八九十百千两]{1,4}(?![:：])[\s、.．]*(?P<rest>.*)$"
+)
+#: ``NO-12：夜晚``: a scene number in a TV script's own style.
+CN_NO_RE = re.compile(r"^\s*NO\s*[-－.]?\s*\d{1,3}\s*[:：](?P<rest>.*)$")
 #: ``内景 李家 中午`` (needs a time or 内/外 word too).
 CN_INT_EXT_FIRST_RE = re.compile(r"^\s*(?P<rest>(?:内外景|内景|外景|内/外景)[\s:：].*)$")
 #: Splits the rest of a Chinese heading into words.
-CN_TOKEN_SPLIT_RE = re.compile(r"[\s\u3000/／,，、:：;；·\[\]【】（）()《》<>「」]+")
+CN_TOKEN_SPLIT_RE = re.compile(r"[\s\u3000/／,，、。:：;；·\[\]【】（）()《》<>「」]+")
 CN_TIMES = word_set(
     "日 夜 晨 清晨 黄昏 傍晚 中午 黎明 晚 早 午后 深夜 白天 晚上 夜晚 早晨 上午 下午 凌晨 午 正午 早上 "
     "半夜 夜里 日景 夜景 晨曦"
@@ -76,6 +84,10 @@ CN_BARE_INT_EXT_RE = re.compile(
 #: ``日内``, ``夜外``, ``内夜`` written as one word.
 CN_TIME_INT_EXT_RE = re.compile(rf"^(?:({_TIMES_ALT})(内外|内|外)|(内外|内|外)({_TIMES_ALT}))$")
 CN_FIRST_TIME_CHARS = frozenset(word[0] for word in CN_TIMES)
+#: ``厨房 白天 内景``: place, time, then 内景/外景 written out.
+CN_PLACE_FIRST_RE = re.compile(
+    rf"^\s*(?P<rest>[^\s:：。！？，,]{{1,20}}[\s\u3000]+(?:{_TIMES_ALT})[\s\u3000]+(?:内外景|内景|外景)\s*)$"
+)
 #: Notes in a heading that are neither place nor time.
 CN_SKIPPED = word_set("回忆 闪回 续 接上场 同上")
 #: A heading never ends like a sentence.
@@ -185,9 +197,13 @@ def _chinese(line: str) -> Heading | None:
         (CN_EPISODE_SCENE_RE, True),
         (CN_SCENE_ORDINAL_RE, True),
         (CN_KEYED_RE, True),
+        (CN_SCENE_LABEL_RE, True),
+        (CN_NO_RE, True),
         (CN_NUMBERED_RE, False),
+        (CN_BRACKET_NUMBERED_RE, False),
         (CN_INT_EXT_FIRST_RE, False),
         (CN_BARE_INT_EXT_RE, False),
+        (CN_PLACE_FIRST_RE, False),
     ):
         match = pattern.match(line)
         if match:
@@ -202,7 +218,10 @@ _SCENE_NO_RES = (
     re.compile(r"^\s*(?P<no>\d+\s*[-－—–_]\s*\d+)(?![\d.])"),  # 1-1 日 内
     re.compile(r"^\s*[【\[（(]?\s*第\s*(?P<no>[0-9０-９零〇一二三四五六七八九十百千两]+)\s*场"),  # 第3场
     re.compile(r"^\s*(?:场次|场)\s*[:：]\s*(?P<no>\d+)"),  # 场：5
-    re.compile(r"^\s*(?P<no>\d+)\s*[、.．]"),  # 20、卫生间 日 内
+    re.compile(r"^\s*(?P<no>\d+)\s*[、.．，,:：]"),  # 20、卫生间 日 内 · 2， 外景 王家
+    re.compile(r"^\s*[（(](?P<no>\d+)[）)]"),  # （17） 阁楼 内 夜
+    re.compile(r"^\s*(?:情景|场景)\s*(?P<no>[0-9０-９零〇一二三四五六七八九十百千两]+)"),  # 情景二 内景
+    re.compile(r"^\s*NO\s*[-－.]?\s*(?P<no>\d+)"),  # NO-12：夜晚
 )
 
 
@@ -247,6 +266,6 @@ def match_heading(line: str) -> Heading | None:
         return _english(line)
     if first.isdigit():
         return _english(line) or _chinese(line)
-    if first in "第【[（(场内外" or first in CN_FIRST_TIME_CHARS:
+    if first in "第【[（(场内外情N" or first in CN_FIRST_TIME_CHARS or "\u4e00" <= first <= "\u9fff":
         return _chinese(line)
     return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from stages.screenplay.inline import heading_cuts
 from stages.screenplay.names import parse_cast_line, parse_chinese_cue
 
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -251,10 +252,12 @@ def split_spans(
         if end - start < DEFAULT_MIN_SPLIT_CHARS or text[start:end].isascii():
             out.append((start, end))
             continue
+        cuts = {match.start() for match in pattern.finditer(text, start + 1, end)}
+        cuts.update(heading_cuts(text, start, end))
         cut = start
-        for match in pattern.finditer(text, start + 1, end):
-            if match.start() > cut:
-                out.append((cut, match.start()))
-                cut = match.start()
+        for at in sorted(cuts):
+            if at > cut:
+                out.append((cut, at))
+                cut = at
         out.append((cut, end))
     return out
