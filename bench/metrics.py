@@ -1,11 +1,14 @@
 """Breakdown quality metrics: score a Juben report against a hand-made truth file (pure functions).
 
-A truth file (``examples/<script>.truth.json``) holds ``scenes`` (number, location, characters),
-``characters`` (name, aliases) and ``props`` (name, alternatives). :func:`score_report` compares
-a report dict (the shape ``stages.report`` documents) with it and returns one :class:`Score` per
-metric group: scenes, characters, membership, props.
+A truth file (``examples/<script>.truth.json``, or ``bench/truth/*.truth.json`` for the
+development corpus) holds ``scenes`` (number, location, characters), ``characters`` (name,
+aliases) and, optionally, ``props`` (name, alternatives). :func:`score_report` compares a report
+dict (the shape ``stages.report`` documents) with it and returns one :class:`Score` per metric
+group: scenes, characters, membership, props. A truth file without a ``props`` key has not had
+its props annotated: its props score is ``None`` (not scored), not a zero.
 
-Every count is kept (not only the ratios) so that scores add up into a micro-average with ``+``.
+Every count is kept (not only the ratios) so that scores add up into a micro-average with ``+``;
+:func:`macro_average` is the other view, the mean of per-script ratios.
 """
 
 from __future__ import annotations
@@ -22,16 +25,26 @@ GROUPS = ("scenes", "characters", "membership", "props")
 #: Shortest contained name that still counts as a prop match ("bag" in "duffel bag", "手机" in "旧手机").
 MIN_CONTAINED = 2
 _SPACE = re.compile(r"\s+")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = re.compile(f"[{_CJK_CLASS}]")
+#: A space between two CJK characters: padding inside a name (``工 头``), never a word break.
+_CJK_GAP = re.compile(f"(?<=[{_CJK_CLASS}]) (?=[{_CJK_CLASS}])")
 
 
 def normalise(text: str) -> str:
     """NFKC, casefold and collapse whitespace, so "Ｄr.  Pike" and "DR. PIKE" compare equal.
 
+    Chinese scripts pad short cue names to line them up (``工 头``, ``青 莲``); Chinese does not
+    separate words with spaces, so a space between two CJK characters is dropped and ``工 头``
+    compares equal to ``工头``.
+
     >>> normalise("  Ｄr.\\tPike ")
     'dr. pike'
+    >>> normalise("工　头")
+    '工头'
     """
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    text = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return _CJK_GAP.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -91,17 +104,41 @@ def _ratio(hits: int, total: int, other_side: int) -> float:
     return 1.0 if other_side == 0 else 0.0
 
 
+#: Punctuation that only separates the parts of a location (after NFKC): brackets, slashes,
+#: dashes, list commas. ``车间（二楼）``, ``车间/二楼`` and ``车间 二楼`` name the same place.
+_LOCATION_SEPARATORS = re.compile(r"[\s()\[\]【】〔〕/\\、,\-‐‑–—―]+")
+
+
+def location_key(text: str) -> str:
+    """A location as scenes are paired by it: :func:`normalise`, separators folded to nothing.
+
+    Only the words of the place count, not how the heading punctuates its parts: a report that
+    writes ``车间 二楼`` for the heading's ``车间（二楼）``, or ``HOUSE BEDROOM`` for
+    ``HOUSE - BEDROOM``, names the same place. A word more or less (a time of day left in,
+    a sub-location dropped) still makes a different location.
+
+    >>> location_key("车间（二楼）") == location_key("车间 二楼")
+    True
+    >>> location_key("HELEN'S HOUSE - BEDROOM")
+    "helen's house bedroom"
+    >>> location_key("王家院内——日外") == location_key("王家院内")
+    False
+    """
+    return normalise(_LOCATION_SEPARATORS.sub(" ", unicodedata.normalize("NFKC", text)))
+
+
 def align_scenes(predicted: Sequence[str], truth: Sequence[str]) -> list[tuple[int, int]]:
     """Pair predicted scenes with truth scenes by their location sequence.
 
-    Locations are compared normalised; the pairs are difflib's matching blocks, so the pairing
-    keeps reading order and a scene split or merge costs only the scenes around it.
+    Locations are compared by :func:`location_key` (normalised, separators folded); the pairs
+    are difflib's matching blocks, so the pairing keeps reading order and a scene split or merge
+    costs only the scenes around it.
 
     Returns:
         (predicted index, truth index) pairs, in order.
     """
     matcher = SequenceMatcher(
-        None, [normalise(x) for x in predicted], [normalise(x) for x in truth], autojunk=False
+        None, [location_key(x) for x in predicted], [location_key(x) for x in truth], autojunk=False
     )
     return [(block.a + k, block.b + k) for block in matcher.get_matching_blocks() for k in range(block.size)]
 
@@ -227,11 +264,17 @@ def score_props(predicted: Iterable[str], truth: Sequence[Mapping[str, Any]]) ->
     return Score(pred_hits, len(names), truth_hits, len(forms))
 
 
-def score_report(report: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[str, Score]:
+def props_annotated(truth: Mapping[str, Any]) -> bool:
+    """Whether a truth file lists props at all (a ``props`` key, even an empty list)."""
+    return "props" in truth
+
+
+def score_report(report: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[str, Score | None]:
     """Score one report against its truth file.
 
     Returns:
-        One :class:`Score` per name in :data:`GROUPS`.
+        One :class:`Score` per name in :data:`GROUPS`; ``props`` is ``None`` (not scored) when
+        the truth file has no ``props`` key, see :func:`props_annotated`.
     """
     pred_scenes = list(report.get("scenes") or ())
     pred_chars = list(report.get("characters") or ())
@@ -246,12 +289,63 @@ def score_report(report: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[st
         "scenes": Score(len(aligned), len(pred_scenes), len(aligned), len(truth["scenes"])),
         "characters": Score(len(matched), len(pred_chars), len(matched), len(truth["characters"])),
         "membership": Score(pair_hits, len(pred_pairs), pair_hits, len(truth_pairs)),
-        "props": score_props((p["name"] for p in report.get("props") or ()), truth.get("props") or ()),
+        "props": (
+            score_props((p["name"] for p in report.get("props") or ()), truth["props"] or ())
+            if props_annotated(truth)
+            else None
+        ),
     }
 
 
+@dataclass(frozen=True)
+class Macro:
+    """Mean of per-script ratios for one metric group (the view the issue's targets use).
+
+    Every script weighs the same, however many scenes or characters it has; a script that does
+    not score the group (props not annotated) is left out of the mean, not counted as zero.
+    """
+
+    precision: float = 0.0
+    recall: float = 0.0
+    f1: float = 0.0
+    scripts: int = 0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Ratios rounded to 4 places, plus how many scripts were averaged."""
+        return {
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "scripts": self.scripts,
+        }
+
+
+def macro_average(scores: Iterable[Score | None]) -> Macro | None:
+    """Mean precision, recall and F1 over the scripts that scored a group; None if none did."""
+    scored = [s for s in scores if s is not None]
+    if not scored:
+        return None
+    n = len(scored)
+    return Macro(
+        sum(s.precision for s in scored) / n,
+        sum(s.recall for s in scored) / n,
+        sum(s.f1 for s in scored) / n,
+        n,
+    )
+
+
+def micro_total(scores: Iterable[Score | None]) -> Score | None:
+    """The counts of the scripts that scored a group, added up; None if none did."""
+    scored = [s for s in scores if s is not None]
+    return sum(scored, Score()) if scored else None
+
+
 def check_truth(truth: Mapping[str, Any]) -> list[str]:
-    """Problems in a truth file: scene numbers not 1..N, scene characters missing from the cast."""
+    """Problems in a truth file.
+
+    Scene numbers not 1..N, a scene character missing from the cast, a name or alias that two
+    characters share.
+    """
     problems = []
     numbers = [int(s["number"]) for s in truth["scenes"]]
     if numbers != list(range(1, len(numbers) + 1)):
@@ -260,6 +354,11 @@ def check_truth(truth: Mapping[str, Any]) -> list[str]:
         for name in scene.get("characters") or ():
             if resolve_name(name, truth["characters"]) is None:
                 problems.append(f"scene {scene['number']}: {name!r} is not in characters")
+    owners: dict[str, str] = {}
+    for character in truth["characters"]:
+        for key in name_keys(character["name"], character.get("aliases") or ()):
+            if owners.setdefault(key, character["name"]) != character["name"]:
+                problems.append(f"{key!r} names both {owners[key]!r} and {character['name']!r}")
     return problems
 
 
@@ -268,6 +367,7 @@ def explain_report(report: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[
 
     ``extra`` are predicted items with no truth counterpart, ``missed`` truth items nobody found.
     Membership pairs read ``NAME@scene`` (truth scene numbers; ``?n`` is an unaligned predicted scene).
+    Props are listed only when the truth file annotates them (:func:`props_annotated`).
     """
     pred_scenes = list(report.get("scenes") or ())
     pred_chars = list(report.get("characters") or ())
@@ -292,6 +392,8 @@ def explain_report(report: Mapping[str, Any], truth: Mapping[str, Any]) -> dict[
 
     forms = [[t["name"], *(t.get("alternatives") or ())] for t in truth.get("props") or ()]
     names = sorted({normalise(p["name"]) for p in report.get("props") or ()} - {""})
+    if not props_annotated(truth):
+        names = []
     return {
         "scenes": {
             "extra": [
