@@ -14,9 +14,10 @@ CN_EPISODE_START_RE = re.compile(
     rf"^[ \t\u3000\ufeff]*[【\[（(「]?[ \t]*第[ \t]*({_NUM})[ \t]*集[ \t]*[】\]）)」]?"
 )
 #: ``第2集`` later in a line of scraped text: only after sentence-ending punctuation or a space,
-#: and followed by a separator, so ``你看第二集了吗`` is not a marker.
+#: and followed by a separator or a short title and a bracket (``第一集进城路上（…``), so
+#: ``你看第二集了吗`` is not a marker.
 CN_EPISODE_MID_RE = re.compile(
-    rf"(?<=[。！？!?…」”』）)\]\s])[【\[（(「]?第[ \t]*({_NUM})[ \t]*集[】\]）)」]?(?=[\s:：，,、]|$|第)"
+    rf"(?<=[。！？!?…」”』）)\]\s])[【\[（(「]?第[ \t]*({_NUM})[ \t]*集[】\]）)」]?(?=[\s:：，,、]|$|第|[^\s。！？]{{1,12}}[（(【])"
 )
 _EN_WORDS = word_list(
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "

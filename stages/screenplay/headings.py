@@ -39,14 +39,14 @@ LOCATION_TRIM = " \t\u3000.-–—:：,，、;；#·"
 
 #: ``1-1 日 内 客厅``, ``1-1日 内 地点``, ``3－12 夜 外 街道``.
 CN_EPISODE_SCENE_RE = re.compile(r"^\s*\d+\s*[-－—–_]\s*\d+(?![\d.])[\s.．、:：]*(?P<rest>.*)$")
-#: ``第1场 内景：（县城商场）``, ``【第十二场】 …``.
+#: ``第1场 内景：（县城商场）``, ``【第十二场】 …``; a stage play's ``第一幕：王家客厅`` too.
 CN_SCENE_ORDINAL_RE = re.compile(
-    r"^\s*[【\[（(]?\s*第\s*[0-9０-９零〇一二三四五六七八九十百千两]+\s*场\s*[】\]）)]?[\s.．、:：]*(?P<rest>.*)$"
+    r"^\s*[【\[（(]?\s*第\s*[0-9０-９零〇一二三四五六七八九十百千两]+\s*[场幕](?!结束|完|终)\s*[】\]）)]?[\s.．、:：]*(?P<rest>.*)$"
 )
 #: ``场：1 景：青山寨 时：日`` and ``场景1：客厅 日 内``.
 CN_KEYED_RE = re.compile(r"^\s*(?P<rest>(?:场|场景\s*\d*)\s*[:：].*)$")
 #: The keys of keyed headings (with the scene number after ``场：``), removed before reading.
-CN_KEY_RE = re.compile(r"(?:场次|场)\s*[:：]\s*\d*|(?:场景\s*\d*|景|时间|地点|时|内外)\s*[:：]")
+CN_KEY_RE = re.compile(r"(?:场次|场)\s*[:：]\s*\d*|(?:场景\s*\d*|背景|景|时间|地点|时|内外)\s*[:：]")
 #: ``20、卫生间 日 内``, ``3．医院走廊 夜 内``, ``1 郊外 [日 外]`` (needs a time or 内/外 word).
 CN_NUMBERED_RE = re.compile(r"^\s*\d+\s*(?:[、.．:：，,]|\s)\s*(?P<rest>.*)$")
 #: ``（17） 阁楼 内 夜`` (a bracketed scene number; needs a time or 内/外 word too).
@@ -84,6 +84,12 @@ CN_BARE_INT_EXT_RE = re.compile(
 #: ``日内``, ``夜外``, ``内夜`` written as one word.
 CN_TIME_INT_EXT_RE = re.compile(rf"^(?:({_TIMES_ALT})(内外|内|外)|(内外|内|外)({_TIMES_ALT}))$")
 CN_FIRST_TIME_CHARS = frozenset(word[0] for word in CN_TIMES)
+#: A place with a one-character time of day run into its end (``经理室日``).
+CN_TIME_SUFFIX_RE = re.compile(r"^(.{2,})(日|夜|晨)$")
+#: ``日，外。菜市场``: time, then 内/外, then the place, split by commas or full stops.
+CN_TIME_FIRST_RE = re.compile(
+    rf"^\s*(?P<rest>(?:{_TIMES_ALT})[\s，,、。]+(?:内外|内|外)(?:[\s，,、。].{{0,30}})?)$"
+)
 #: ``厨房 白天 内景``: place, time, then 内景/外景 written out.
 CN_PLACE_FIRST_RE = re.compile(
     rf"^\s*(?P<rest>[^\s:：。！？，,]{{1,20}}[\s\u3000]+(?:{_TIMES_ALT})[\s\u3000]+(?:内外景|内景|外景)\s*)$"
@@ -189,6 +195,8 @@ def _chinese_parts(rest: str, *, strong: bool) -> Heading | None:
             place.append(token)
     if not strong and ((time is None and int_ext is None) or len(place) > 3):
         return None
+    if time is None and int_ext is not None and place and (glued := CN_TIME_SUFFIX_RE.match(place[-1])):
+        place[-1], time = glued.group(1), glued.group(2)  # 经理室日 内: the time ran into the place
     return Heading(int_ext, time, clean_location(" ".join(place)))
 
 
@@ -204,6 +212,7 @@ def _chinese(line: str) -> Heading | None:
         (CN_INT_EXT_FIRST_RE, False),
         (CN_BARE_INT_EXT_RE, False),
         (CN_PLACE_FIRST_RE, False),
+        (CN_TIME_FIRST_RE, False),
     ):
         match = pattern.match(line)
         if match:
@@ -216,7 +225,7 @@ _SCENE_NO_RES = (
     re.compile(r"#(?P<no>[\w.\-]+)#\s*$"),  # Fountain: INT. HOUSE - DAY #12A#
     re.compile(r"^\s*\.?\s*(?P<no>\d+[A-Z]?)\s+(?:INT|EXT|EST|I\s*/\s*E)", re.IGNORECASE),  # 12 INT. …
     re.compile(r"^\s*(?P<no>\d+\s*[-－—–_]\s*\d+)(?![\d.])"),  # 1-1 日 内
-    re.compile(r"^\s*[【\[（(]?\s*第\s*(?P<no>[0-9０-９零〇一二三四五六七八九十百千两]+)\s*场"),  # 第3场
+    re.compile(r"^\s*[【\[（(]?\s*第\s*(?P<no>[0-9０-９零〇一二三四五六七八九十百千两]+)\s*[场幕]"),  # 第3场
     re.compile(r"^\s*(?:场次|场)\s*[:：]\s*(?P<no>\d+)"),  # 场：5
     re.compile(r"^\s*(?P<no>\d+)\s*[、.．，,:：]"),  # 20、卫生间 日 内 · 2， 外景 王家
     re.compile(r"^\s*[（(](?P<no>\d+)[）)]"),  # （17） 阁楼 内 夜

@@ -25,7 +25,10 @@ _IE_WORD = r"(?:内外景|内景|外景)"
 _OPEN = r"[\[【（(]"
 _CLOSE = r"[\]】）)]"
 #: A place: a short run with no sentence punctuation, bracket or space (digits are room numbers: 301家).
-_PLACE = r"[^\s\u3000。！？!?，,、：:；;“”\"‘’（）()【】\[\]<>《》△▲…\d０-９]{1,20}?"
+_PLACE = (
+    r"[^\s\u3000。！？!?，,、：:；;“”\"‘’（）()【】\[\]<>《》△▲…]{1,20}?"
+    r"(?:[（(][^\s（）()。！？]{1,8}[）)])?"  # 车间（二楼）
+)
 _NUM = r"[0-9０-９零〇一二三四五六七八九十百千两]{1,4}"
 #: A scene number opening a heading: ``2、``, ``3：``, ``18 ``, ``1．``, ``（17）``; never part of
 #: a longer number, a decimal or a date.
@@ -43,6 +46,12 @@ INLINE_HEADING_RE = re.compile(
         (
             # 2、车站门口：日　外 · 1 河边 [日 外] · （3） 书房： 内，日
             rf"{_SCENE_NO}{_PLACE}{_CLUSTER}",
+            # 1、王家门外，傍晚 (a numbered place and a time after a comma, opening a line or sentence)
+            rf"(?:(?<=^)|(?<=[。！？!?…”」』）)】\]\s])){_SCENE_NO}{_PLACE}[，,]{_S}*{_TIME}(?![\u4e00-\u9fff]{{0,1}}[，,：:])",
+            # 第一场 日 外 仓库 · 第二场【背景：山洞】 · 第三场面馆【 · 第一幕：王家客厅
+            rf"第{_S}*{_NUM}{_S}*[场幕](?!结束|完|终)(?:{_S}*[:：、.．]?{_S}*(?:{_CLUSTER}(?:{_S}*{_PLACE}(?={_S}|$))?"
+            rf"|{_OPEN}[^】\])）\n]{{1,20}}{_CLOSE}|(?:场景|地点|背景){_S}*[:：]{_S}*{_PLACE}(?={_S}|[【（(]|$)"
+            rf"|{_PLACE}(?={_S}|[【（(]|出场|人物|$)))?",
             # 2， 外景 王家 黄昏 · 21， 外景 下午 · 01 外景  晚上  球场
             rf"{_SCENE_NO}{_IE_WORD}(?:{_S}+{_PLACE}{_S}+{_TIME}|{_S}+{_TIME}(?:{_S}+{_PLACE}(?={_S}|$))?)",
             # 外景 山脚下 日 (no number; 内景/外景 opens it)
@@ -53,6 +62,9 @@ INLINE_HEADING_RE = re.compile(
             rf"(?:情景|场景){_S}*{_NUM}(?:{_S}*[、:：.．]?{_S}*{_IE}(?:{_SEP}*{_TIME})?)?",
             # NO-12：夜晚
             rf"NO{_S}*[-－.]?{_S}*\d{{1,3}}{_S}*[:：]{_S}*{_TIME}?",
+            # 日，外。菜市场 · 夜，内。小饭馆 (time first, after a sentence)
+            rf"(?:(?<=^)|(?<=[。！？!?…”」』）)】\]\s])){_TIME}[，,]{_S}*(?:内外|内|外)[。.．，,]{_S}*"
+            rf"(?:{_PLACE}(?=[，,。（(]))?",
             # 场：1景：超市时：日/内 (the 人： list after it is a line of its own)
             rf"场{_S}*[:：]{_S}*\d+{_S}*景{_S}*[:：]{_S}*[^\s:：。！？【（(]{{1,20}}?"
             rf"(?:{_S}*时(?:间)?{_S}*[:：]{_S}*[^\s:：。！？【（(人]{{1,8}})?(?=人|{_S}|[【（(]|$)",

@@ -62,7 +62,6 @@ def test_spaces_after_full_width_colons_change_nothing(name: str) -> None:
 
 #: Samples whose joined text still loses a speaker, and why (strict: fixing one fails its mark).
 JOIN_LOSES = {
-    "县城商场.txt": "小花爸 speaks once, as a voice-over, in a scene of few speakers",
     "寻狗启事.txt": "老板娘 and 孙女朵朵 are known from an intro and a 人物 list entry (小卖部老板娘) only",
     "掌勺.txt": "导演 is also a title-page key, so a run-on 导演： is not read as a cue",
 }

@@ -8,7 +8,7 @@ import pytest
 
 from stages.drafts import Mention, SceneSlice
 from stages.extract.rules import extract_rules
-from stages.screenplay import parse_structure
+from stages.screenplay import parse_structure, scene_number
 from stages.screenplay.bios import find_sketches, parse_bio
 from stages.screenplay.lines import logical_lines
 from stages.screenplay.props_zh import chinese_props
@@ -223,3 +223,65 @@ def test_an_opera_cue_that_sings_is_the_singer_and_a_chorus_is_no_one() -> None:
     cues = [parse_chinese_cue(line) for line in ("王后唱：月儿弯弯。", "合唱：啊。", "齐唱：好。")]
 
     assert [(("王后", "王后唱"),), (), ()] == [cue.speakers for cue in cues if cue is not None]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # numbered, U+3000 separators, the action glued on
+        ("（关门）2、车站门口：日\u3000外两人走出来。3：小刘的家\u3000夜\u3000内小刘：睡吧。",
+         [("车站门口", "日", "EXT", "2"), ("小刘的家", "夜", "INT", "3")]),
+        # place, time, then 内景 written out, after a sentence
+        ("阿芳：好。（离去）厨房 白天 内景阿芳：（进门）妈！院子 晚上 外景（风很大）",
+         [("厨房", "白天", "INT", None), ("院子", "晚上", "EXT", None)]),
+        # 内景/外景 first, no number, even with no boundary before it
+        ("他们走远了……外景 山脚下 日【雪停了。】好了好了，快去内景 灶房 夜【锅里冒着气】",
+         [("山脚下", "日", "EXT", None), ("灶房", "夜", "INT", None)]),
+        # bracketed numbers with full stops between the parts
+        ("（1） 渡口。外。日。岸边很热闹。（2） 书房 内，夜。灯亮着。",
+         [("渡口", "日", "EXT", "1"), ("书房", "夜", "INT", "2")]),
+        # keyed headers run into the text before them, with a 人： list after
+        ("客串：保安场：1景：银行时：日/内人：阿梅【阿梅排队。】场：2景：街口时：夜/外人：阿梅",
+         [("银行", "日", "INT", "1"), ("街口", "夜", "EXT", "2")]),
+        # 第N场 glued to the text before it and to the place after it
+        ("司机第一场 日 外 天台 阿杰来了。大家：好！第二场【背景：山洞】阿杰：走！",
+         [("天台", "日", "EXT", "1"), ("山洞", None, None, "2")]),
+        # time first, then 内/外, then the place
+        ("大家都笑了。日，外。菜市场，人很多。老王：买菜。夜，内。小饭馆（很吵）。老王：喝！",
+         [("菜市场", "日", "EXT", None), ("小饭馆 很吵", "夜", "INT", None)]),
+        # a one-character time run into the place, and a bracketed sub-place
+        ("1、经理室日 内△经理在看报。2、车间（二楼）日内△小周跑进来。",
+         [("经理室", "日", "INT", "1"), ("车间 二楼", "日", "INT", "2")]),
+        # a TV script's own numbering
+        ("片名NO-07：夜晚。渔村码头。船灯亮着。NO-08：清晨。码头。",
+         [(None, "夜晚", None, "07"), (None, "清晨", None, "08")]),
+    ],
+)
+def test_headings_inside_a_run_on_line_open_scenes(
+    text: str, expected: list[tuple[str | None, str | None, str | None, str | None]]
+) -> None:
+    """A scraped line with headings inside it gets one scene per heading, its parts read."""
+    _, scenes = parse_structure(text)
+
+    assert expected == [
+        (s.location, s.time, s.int_ext, scene_number(s.heading)) for s in scenes if s.heading
+    ]
+
+
+def test_a_stage_play_act_is_a_scene() -> None:
+    """第一幕：place opens a scene (a stage play's acts are its scenes); 第一幕结束 does not."""
+    _, scenes = parse_structure("第一幕：王家客厅 出场人物：王婶\n王婶：来了。\n第一幕结束\n第二幕：街上\n王婶：走。\n")
+
+    assert [("王家客厅", "1"), ("街上", "2")] == [(s.location, scene_number(s.heading)) for s in scenes]
+
+
+def test_numbers_inside_sentences_are_not_headings() -> None:
+    """A list item, a date or a count with a time word in it opens no scene."""
+    text = (
+        "1、阿梅：女，二十岁，学生。2、阿杰：男。阿梅：我等了3、4个小时，今天晚上必须在三日内交。"
+        "2003年5月，夜里很冷。"
+    )
+
+    _, scenes = parse_structure(text)
+
+    assert [""] == [s.heading for s in scenes]
