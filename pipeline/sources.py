@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.docx import docx_to_text, is_docx
 from pipeline.errors import InputError
 from pipeline.fdx import fdx_to_text, is_fdx
 from pipeline.numerals import CN_NUMERAL_RE, chinese_number
+from pipeline.pdf import is_pdf, pdf_to_text
 
 #: File name endings read from a folder (other files in it are ignored).
-SCRIPT_SUFFIXES = (".txt", ".fountain", ".spmd", ".md", ".text", ".fdx")
+SCRIPT_SUFFIXES = (".txt", ".fountain", ".spmd", ".md", ".text", ".fdx", ".pdf", ".docx")
+#: The start of an OLE2 compound file: a Word 97-2003 ``.doc`` (or ``.xls``), which is not read.
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _BLOCK = 1 << 20
 _NATURAL = re.compile(r"(\d+)")
 _CONTROL_OK = {"\n", "\r", "\t", "\f", "\v", "\x1b"}
@@ -206,6 +210,33 @@ def join_scripts(parts: list[tuple[str, str]], *, encoding: str, byte_count: int
     return ScriptText("".join(pieces), encoding, byte_count, sources)
 
 
+def read_script(path: Path, data: bytes, *, max_bytes: int) -> tuple[str, str]:
+    """Turn one file's bytes into script text, by its content first and its name ending second.
+
+    PDF (``%PDF-``), Word (a zip with ``word/document.xml``) and Final Draft (``<FinalDraft``)
+    files become Fountain-style text; anything else is decoded as text.
+
+    Returns:
+        (text, what was read: ``pdf``, ``docx``, ``fdx`` or the text encoding).
+
+    Raises:
+        InputError: the file cannot be read as what it is; the message names the file.
+    """
+    suffix = path.suffix.lower()
+    if is_pdf(data) or suffix == ".pdf":
+        return pdf_to_text(data, name=str(path), max_bytes=max_bytes), "pdf"
+    if is_docx(data) or suffix == ".docx":
+        return docx_to_text(data, name=str(path), max_bytes=max_bytes), "docx"
+    if data.startswith(OLE2_MAGIC):
+        raise InputError(f"{path}: a Word 97-2003 .doc file is not read; save it as .docx, PDF or text")
+    if suffix == ".fdx" or is_fdx(data):
+        try:
+            return fdx_to_text(data), "fdx"
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+    return decode_script(data, name=str(path))
+
+
 def read_scripts(paths: list[Path], *, max_bytes: int) -> ScriptText:
     """Read files and folders into one script whose episodes are the files in name order.
 
@@ -219,13 +250,7 @@ def read_scripts(paths: list[Path], *, max_bytes: int) -> ScriptText:
     for path in files:
         data = read_limited(path, max_bytes - total)
         total += len(data)
-        if path.suffix.lower() == ".fdx" or is_fdx(data):
-            try:
-                text, encoding = fdx_to_text(data), "fdx"
-            except InputError as exc:
-                raise InputError(f"{path}: {exc}") from None
-        else:
-            text, encoding = decode_script(data, name=str(path))
+        text, encoding = read_script(path, data, max_bytes=max_bytes)
         encodings.add(encoding)
         parts.append((path.name, text))
     return join_scripts(parts, encoding="+".join(sorted(encodings)), byte_count=total)

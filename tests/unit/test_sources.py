@@ -74,7 +74,7 @@ def test_oversize_file_is_refused_before_reading(tmp_path):
 
 def test_folder_files_become_parts_in_natural_name_order(tmp_path):
     """A folder's script files are read in name order (ep2 before ep10), each with its offsets."""
-    for name in ("ep10.txt", "ep2.txt", "ep1.txt", "notes.pdf"):
+    for name in ("ep10.txt", "ep2.txt", "ep1.txt", "notes.odt"):
         (tmp_path / name).write_text(f"{name} body\n", encoding="utf-8")
 
     script = read_scripts([tmp_path], max_bytes=10_000)

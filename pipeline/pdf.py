@@ -1,0 +1,198 @@
+"""Read a PDF script's text layer into Fountain-style plain text.
+
+pdfplumber gives each word with its position (pypdf's text extraction gives lines without
+reliable x positions, and element types in a screenplay PDF are told by indentation). Words
+become rows, a row's parts are split at wide gaps (a scene number in the margin, the two columns
+of dual dialogue); page numbers, ``(MORE)`` and ``CONTINUED`` marks are dropped here, and
+``pipeline.pdf_elements`` writes the rest. There is no OCR: a PDF without a text layer is refused,
+and so are encrypted and damaged ones, documents over ``DEFAULT_MAX_PAGES`` pages and ones whose
+compressed streams would inflate past ``DEFAULT_INFLATE_FACTOR`` times the byte limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import re
+import statistics
+import unicodedata
+import zlib
+from typing import Any
+
+import pdfplumber
+
+from pipeline.errors import InputError
+from pipeline.pdf_elements import rows_to_text
+from pipeline.pdf_layout import Part, Row
+
+#: More pages than any script has (a feature is ~120, a season of episodes in one file ~600).
+DEFAULT_MAX_PAGES = 2000
+#: Compressed streams may inflate to this many times the byte limit: text and fonts compress
+#: 3-10x, a deflate bomb 1000x, and pdfminer inflates every stream whole, with no bound of its own.
+DEFAULT_INFLATE_FACTOR = 10
+#: Share of ``(cid:N)`` glyphs (fonts with no Unicode map) above which the text is unreadable.
+DEFAULT_MAX_CID_SHARE = 0.3
+#: What to do instead, when a PDF's text cannot be read.
+EXPORT_HINT = "export the script as text, PDF with text, FDX or Fountain"
+NO_TEXT = f"this PDF has no text layer (a scan?); Juben does not do OCR: {EXPORT_HINT}"
+#: A page number alone at the top or bottom of a page: ``12.``, ``Page 3``, ``- 4 -``, ``5/98``.
+PAGE_NO_RE = re.compile(r"^(?:page\s*)?[-–(]?\s*\d{1,4}\s*[.)\-–]?\s*(?:/\s*\d{1,4}|of\s+\d{1,4})?$", re.I)
+#: Page-break marks of scenes and speeches: ``(MORE)``, ``CONTINUED:``, ``(CONTINUED)``.
+MORE_RE = re.compile(r"^\(MORE\)$|^\(?CONTINUED(?::\s*(?:\(\d+\))?|\))?$", re.IGNORECASE)
+#: A scene number printed in the margin beside a heading: ``12``, ``12A``, ``A12``, ``12.``.
+SCENE_NO_RE = re.compile(r"^[A-Z]?\d{1,4}[A-Z]{0,2}\.?$")
+#: Revision marks in the right margin.
+REVISION_RE = re.compile(r"^\*+$")
+_CID_RE = re.compile(r"\(cid:\d+\)")
+#: A gap between words wider than this many character widths splits a row into parts.
+PART_GAP = 3.0
+
+
+def is_pdf(data: bytes) -> bool:
+    """Tell whether a file's bytes are a PDF (its ``%PDF-`` header, near the start).
+
+    >>> is_pdf(b"%PDF-1.7\\n..."), is_pdf(b"INT. BAR - NIGHT")
+    (True, False)
+    """
+    return b"%PDF-" in data[:1024]
+
+
+def check_inflated(data: bytes, limit: int, name: str) -> None:
+    """Refuse a PDF whose deflated streams would inflate to more than ``limit`` bytes.
+
+    Raises:
+        InputError: the streams inflate past ``limit``.
+    """
+    total = 0
+    at = data.find(b"stream")
+    while at != -1:
+        body = at + 6
+        if data[at - 3 : at] == b"end":
+            at = data.find(b"stream", body)
+            continue
+        body += 2 if data[body : body + 2] == b"\r\n" else 1
+        end = data.find(b"endstream", body)
+        if end == -1:
+            break
+        # A stream that does not inflate (an image, another filter) counts for nothing here: the
+        # byte limit already bounds it. max_length stops inflating at the budget, so memory stays
+        # bounded whatever the ratio.
+        with contextlib.suppress(zlib.error):
+            total += len(zlib.decompressobj().decompress(data[body:end], limit - total + 1))
+        if total > limit:
+            raise InputError(f"{name}: its compressed content inflates to over {limit:,} bytes; refused")
+        at = data.find(b"stream", end + 9)
+
+
+def _parts(words: list[dict[str, Any]], char: float) -> tuple[Part, ...]:
+    parts: list[list[dict[str, Any]]] = [[words[0]]]
+    for before, word in itertools.pairwise(words):
+        if word["x0"] - before["x1"] > PART_GAP * char:
+            parts.append([word])
+        else:
+            parts[-1].append(word)
+    return tuple(
+        Part(run[0]["x0"], run[-1]["x1"], " ".join(w["text"] for w in run), run[0]["x1"] - run[0]["x0"])
+        for run in parts
+    )
+
+
+def _row(words: list[dict[str, Any]]) -> Row:
+    words.sort(key=lambda w: w["x0"])
+    char = statistics.median((w["x1"] - w["x0"]) / max(1, len(w["text"])) for w in words)
+    parts = _parts(words, char)
+    number = None
+    if len(parts) > 1 and REVISION_RE.match(parts[-1].text):
+        parts = parts[:-1]
+    if len(parts) > 1 and SCENE_NO_RE.match(parts[-1].text):
+        number, parts = parts[-1].text.rstrip("."), parts[:-1]
+    if len(parts) > 1 and SCENE_NO_RE.match(parts[0].text):
+        number, parts = parts[0].text.rstrip("."), parts[1:]
+    return Row(words[0]["top"], parts, char, number)
+
+
+def page_rows(words: list[dict[str, Any]]) -> list[Row]:
+    """Group a page's words into rows, top to bottom, page marks dropped.
+
+    Args:
+        words: pdfplumber's words (``x0``, ``x1``, ``top``, ``bottom``, ``text``).
+
+    Returns:
+        The rows, without page numbers at the top or bottom and without ``(MORE)`` and
+        ``CONTINUED`` marks.
+    """
+    lines: list[list[dict[str, Any]]] = []
+    for word in sorted(words, key=lambda w: (w["top"], w["x0"])):
+        height = word["bottom"] - word["top"]
+        if lines and abs(word["top"] - lines[-1][0]["top"]) <= max(1.0, height * 0.4):
+            lines[-1].append(word)
+        else:
+            lines.append([word])
+    rows = [_row(line) for line in lines]
+    rows = [row for row in rows if not MORE_RE.match(row.text.strip())]
+    while rows and PAGE_NO_RE.match(rows[0].text.strip()):
+        rows.pop(0)
+    while rows and PAGE_NO_RE.match(rows[-1].text.strip()):
+        rows.pop()
+    return rows
+
+
+def _clean(text: str) -> str:
+    """NFC, ligatures (``ﬁ``) spelt out, control characters dropped."""
+    text = "".join(unicodedata.normalize("NFKC", ch) if "\ufb00" <= ch <= "\ufb06" else ch for ch in text)
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    return unicodedata.normalize("NFC", text)
+
+
+def _read_pages(data: bytes, name: str) -> list[list[Row]]:
+    pages: list[list[Row]] = []
+    cids = chars = 0
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        if len(pdf.pages) > DEFAULT_MAX_PAGES:
+            raise InputError(f"{name}: {len(pdf.pages):,} pages is over the limit of {DEFAULT_MAX_PAGES:,}")
+        for page in pdf.pages:
+            words = [w for w in page.extract_words(keep_blank_chars=False) if w.get("upright", True)]
+            page.close()  # frees the page's parsed objects: memory stays one page deep
+            for word in words:
+                word["text"] = _clean(word["text"])
+                chars += len(word["text"])
+                cids += sum(len(m) for m in _CID_RE.findall(word["text"]))
+            pages.append(page_rows([w for w in words if w["text"].strip()]))
+    if chars and cids / chars > DEFAULT_MAX_CID_SHARE:
+        raise InputError(f"{name}: this PDF's fonts do not say which letters they draw: {EXPORT_HINT}")
+    return pages
+
+
+def pdf_to_text(data: bytes, *, name: str = "script.pdf", max_bytes: int) -> str:
+    """Convert a PDF script's text layer to Fountain-style plain text.
+
+    Args:
+        data: The PDF file's bytes.
+        name: The file name, for messages.
+        max_bytes: The byte limit (``ingest.max_bytes``); compressed content may inflate to
+            ``DEFAULT_INFLATE_FACTOR`` times it.
+
+    Returns:
+        The script as text, ending with one line break.
+
+    Raises:
+        InputError: The PDF has no text layer, is encrypted, damaged, over the page limit, or
+            inflates past its limit. Each message names the file.
+    """
+    check_inflated(data, max_bytes * DEFAULT_INFLATE_FACTOR, name)
+    try:
+        pages = _read_pages(data, name)
+    except InputError:
+        raise
+    except Exception as exc:  # pdfminer raises many kinds (PSEOF, KeyError, …) on damaged files
+        if b"/Encrypt" in data:
+            raise InputError(f"{name}: the PDF is encrypted; export it again without a password") from None
+        raise InputError(f"{name}: cannot be read as a PDF (damaged or not a PDF): {exc}") from None
+    text = rows_to_text(pages)
+    if sum(not ch.isspace() for ch in text) < 2:
+        raise InputError(f"{name}: {NO_TEXT}")
+    return text
+
+
+__all__ = ["NO_TEXT", "check_inflated", "is_pdf", "page_rows", "pdf_to_text"]
