@@ -22,10 +22,15 @@ EN_HEADING_RE = re.compile(
 FORCED_HEADING_RE = re.compile(r"^\s*\.(?=[^\W\d_])(?P<rest>.*)$")
 #: Forced lines that are shots inside a scene, not new scenes.
 SHOT_RE = re.compile(r"^(?:POV|INSERT|CLOSE[ -]ON|CLOSE[ -]UP|ANGLE ON|WIDE ON|BACK TO SCENE)\b", re.I)
+#: ``BOILER ROOM - NIGHT``: a slug line with no INT./EXT., upper case, ending in a time of day.
+EN_BARE_SLUG_RE = re.compile(
+    r"^\s*(?P<place>[A-Z0-9][A-Z0-9 '’.&/()]*?[A-Z0-9.)])\s*(?:\s-{1,2}\s|--|–|—)\s*(?P<time>[A-Z'’. ]+?)"
+    r"(?P<no>\s*#[\w.\-]+#)?\s*$"
+)
 #: Fountain scene number at the end of a heading: ``#12#``, ``#1A#``.
 SCENE_NUMBER_RE = re.compile(r"\s*#[\w.\-]+#\s*$")
-#: The separator before the time of day: `` - `` or `` -- `` (or an en/em dash).
-EN_TIME_SEP_RE = re.compile(r"\s+(?:-{1,2}|–|—)\s+|\s*,\s+")
+#: The separator before the time of day: `` - ``, ``--`` with or without spaces (or an en/em dash).
+EN_TIME_SEP_RE = re.compile(r"\s+(?:-{1,2}|–|—)\s+|\s*(?:--|–|—)\s*|\s*,\s+")
 EN_TIME_WORDS = word_set(
     "DAY NIGHT MORNING EVENING AFTERNOON DUSK DAWN SUNSET SUNRISE NOON MIDNIGHT LATER CONTINUOUS "
     "SAME MOMENTS LATE EARLY MAGIC HOUR TWILIGHT MIDDAY NIGHTFALL DAYBREAK SIMULTANEOUS CONTINUING "
@@ -60,7 +65,7 @@ CN_NO_RE = re.compile(r"^\s*NO\s*[-－.]?\s*\d{1,3}\s*[:：](?P<rest>.*)$")
 #: ``内景 李家 中午`` (needs a time or 内/外 word too).
 CN_INT_EXT_FIRST_RE = re.compile(r"^\s*(?P<rest>(?:内外景|内景|外景|内/外景)[\s:：].*)$")
 #: Splits the rest of a Chinese heading into words.
-CN_TOKEN_SPLIT_RE = re.compile(r"[\s\u3000/／,，、。:：;；·\[\]【】（）()《》<>「」]+")
+CN_TOKEN_SPLIT_RE = re.compile(r"[\s\u3000/／,，、。:：;；·\[\]【】（）()《》<>「」—－-]+")
 CN_TIMES = word_set(
     "日 夜 晨 清晨 黄昏 傍晚 中午 黎明 晚 早 午后 深夜 白天 晚上 夜晚 早晨 上午 下午 凌晨 午 正午 早上 "
     "半夜 夜里 日景 夜景 晨曦"
@@ -159,6 +164,13 @@ def _english(line: str) -> Heading | None:
         rest = rest.rstrip()[: -len(number)]
     place, time = _split_en_time(rest)
     return Heading(_en_int_ext(prefix), time, clean_location(place))
+
+
+def _bare_slug(line: str) -> Heading | None:
+    match = EN_BARE_SLUG_RE.match(line)
+    if match is None or not set(EN_WORD_RE.findall(match.group("time"))) <= EN_TIME_WORDS:
+        return None
+    return Heading(None, match.group("time").strip(), clean_location(match.group("place")))
 
 
 def _forced(line: str) -> Heading | None:
@@ -271,10 +283,11 @@ def match_heading(line: str) -> Heading | None:
     first = stripped[0]
     if first == ".":
         return _forced(line)
-    if first in "IiEe":
-        return _english(line)
-    if first.isdigit():
-        return _english(line) or _chinese(line)
-    if first in "第【[（(场内外情N" or first in CN_FIRST_TIME_CHARS or "\u4e00" <= first <= "\u9fff":
-        return _chinese(line)
-    return None
+    found = _english(line) if first in "IiEe" or first.isdigit() else None
+    if found is None and (
+        first.isdigit() or first in "第【[（(场内外情N" or first in CN_FIRST_TIME_CHARS or "\u4e00" <= first <= "\u9fff"
+    ):
+        found = _chinese(line)
+    if found is None and "A" <= first <= "Z":
+        found = _bare_slug(line)
+    return found

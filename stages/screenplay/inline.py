@@ -29,6 +29,13 @@ _PLACE = (
     r"[^\s\u3000。！？!?，,、：:；;“”\"‘’（）()【】\[\]<>《》△▲…]{1,20}?"
     r"(?:[（(][^\s（）()。！？]{1,8}[）)])?"  # 车间（二楼）
 )
+#: A place run straight into the action after it (``仓库阿杰推门进来…``): the shortest run that
+#: ends in a word for a building, room or spot, with a trailing 间/道/口/顶… kept. Used only
+#: where a heading would otherwise have no place at all.
+_GLUED_PLACE = (
+    r"[\u4e00-\u9fff]{1,8}?[楼顶厅室所巷道间馆店院场园站屋家铺村路街桥]"
+    r"[间道口顶里内外上下边旁前后门]?(?![间道口顶里内外上下边旁前后门])"
+)
 _NUM = r"[0-9０-９零〇一二三四五六七八九十百千两]{1,4}"
 #: A scene number opening a heading: ``2、``, ``3：``, ``18 ``, ``1．``, ``（17）``; never part of
 #: a longer number, a decimal or a date.
@@ -49,11 +56,11 @@ INLINE_HEADING_RE = re.compile(
             # 1、王家门外，傍晚 (a numbered place and a time after a comma, opening a line or sentence)
             rf"(?:(?<=^)|(?<=[。！？!?…”」』）)】\]\s])){_SCENE_NO}{_PLACE}[，,]{_S}*{_TIME}(?![\u4e00-\u9fff]{{0,1}}[，,：:])",
             # 第一场 日 外 仓库 · 第二场【背景：山洞】 · 第三场面馆【 · 第一幕：王家客厅
-            rf"第{_S}*{_NUM}{_S}*[场幕](?!结束|完|终)(?:{_S}*[:：、.．]?{_S}*(?:{_CLUSTER}(?:{_S}*{_PLACE}(?={_S}|$))?"
+            rf"第{_S}*{_NUM}{_S}*[场幕](?!结束|完|终)(?:{_S}*[:：、.．]?{_S}*(?:{_CLUSTER}(?:{_S}*{_PLACE}(?={_S}|$)|{_S}*{_GLUED_PLACE})?"
             rf"|{_OPEN}[^】\])）\n]{{1,20}}{_CLOSE}|(?:场景|地点|背景){_S}*[:：]{_S}*{_PLACE}(?={_S}|[【（(]|$)"
             rf"|{_PLACE}(?={_S}|[【（(]|出场|人物|$)))?",
             # 2， 外景 王家 黄昏 · 21， 外景 下午 · 01 外景  晚上  球场
-            rf"{_SCENE_NO}{_IE_WORD}(?:{_S}+{_PLACE}{_S}+{_TIME}|{_S}+{_TIME}(?:{_S}+{_PLACE}(?={_S}|$))?)",
+            rf"{_SCENE_NO}{_IE_WORD}(?:{_S}+{_PLACE}{_S}+{_TIME}|{_S}+{_TIME}(?:{_S}+{_PLACE}(?={_S}|$)|{_S}+{_GLUED_PLACE})?)",
             # 外景 山脚下 日 (no number; 内景/外景 opens it)
             rf"{_IE_WORD}{_S}+{_PLACE}{_S}+{_TIME}(?![\u4e00-\u9fff])",
             # 厨房 白天 内景 (place, time, then 内景/外景)
@@ -66,7 +73,7 @@ INLINE_HEADING_RE = re.compile(
             rf"(?:(?<=^)|(?<=[。！？!?…”」』）)】\]\s])){_TIME}[，,]{_S}*(?:内外|内|外)[。.．，,]{_S}*"
             rf"(?:{_PLACE}(?=[，,。（(]))?",
             # 场：1景：超市时：日/内 (the 人： list after it is a line of its own)
-            rf"场{_S}*[:：]{_S}*\d+{_S}*景{_S}*[:：]{_S}*[^\s:：。！？【（(]{{1,20}}?"
+            rf"场{_S}*[:：]{_S}*\d+{_S}*景{_S}*[:：]{_S}*[^\s:：。！？【（(]{{1,30}}?"
             rf"(?:{_S}*时(?:间)?{_S}*[:：]{_S}*[^\s:：。！？【（(人]{{1,8}})?(?=人|{_S}|[【（(]|$)",
         )
     )

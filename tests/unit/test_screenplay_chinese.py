@@ -285,3 +285,19 @@ def test_numbers_inside_sentences_are_not_headings() -> None:
     _, scenes = parse_structure(text)
 
     assert [""] == [s.heading for s in scenes]
+
+
+def test_a_place_run_into_the_action_ends_at_its_building_word() -> None:
+    """第一场 日 外 仓库阿杰… reads 仓库: the place ends at a word for a building or room."""
+    text = "序。第一场 日 外 仓库阿杰推门进来，四处看看。第二场 日 内 小会议室例会开始了，很安静。"
+
+    _, scenes = parse_structure(text)
+
+    assert ["仓库", "小会议室"] == [s.location for s in scenes if s.heading]
+
+
+def test_a_dash_between_place_and_time_is_a_separator() -> None:
+    """场：1景：院内——日外 reads place 院内, time 日, exterior."""
+    _, scenes = parse_structure("场：1景：院内——日外人：阿婆△阿婆在院子里晒被子，太阳很好。阿婆：来。\n")
+
+    assert [("院内", "日", "EXT")] == [(s.location, s.time, s.int_ext) for s in scenes]

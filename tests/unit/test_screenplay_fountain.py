@@ -8,7 +8,7 @@ import pytest
 
 from stages.drafts import Mention, SceneSlice
 from stages.extract.rules import extract_rules
-from stages.screenplay import match_heading, parse_structure, parse_title_page
+from stages.screenplay import Heading, match_heading, parse_structure, parse_title_page
 from stages.screenplay.markup import mask_markup
 from stages.screenplay.props import english_props
 
@@ -200,3 +200,20 @@ def test_english_props_from_handling_and_caps(line: str, expected: list[str]) ->
 def test_english_non_props(line: str) -> None:
     """Breaths, body parts, people, doors and abstract nouns are never props."""
     assert [] == english_props(line, frozenset({"TOMMY", "RITA"}))
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("BOILER ROOM - NIGHT", Heading(None, "NIGHT", "BOILER ROOM")),
+        ("CHAPEL--NIGHT", Heading(None, "NIGHT", "CHAPEL")),
+        ("EXT. CHAPEL--DAY", Heading("EXT", "DAY", "CHAPEL")),
+        ("INT. GARAGE, MOMENTS LATER", Heading("INT", "MOMENTS LATER", "GARAGE")),
+        ("BANG - BOOM", None),
+        ("JOHN", None),
+        ("Dining room - day", None),
+    ],
+)
+def test_slug_lines_without_a_prefix_or_spaces_around_the_dash(line: str, expected: Heading | None) -> None:
+    """An upper-case PLACE - DAY slug is a heading without INT./EXT.; ``--`` needs no spaces."""
+    assert expected == match_heading(line)
