@@ -72,7 +72,10 @@ CN_JOINT_SPLIT_RE = re.compile(r"[，,、/／&]")
 #: Voice marks written after a name without brackets: ``林晚OS``, ``林晚 画外音``; in opera
 #: scripts ``任成会唱：`` (he sings) is 任成会's cue.
 CN_VOICE_SUFFIX_RE = re.compile(
-    r"(?:\(?(?:O\.?S\.?|V\.?O\.?|画外音|旁白|内心独白|独白|内心)\)?|(?<=[\u4e00-\u9fff]{2})唱)$",
+    r"(?:\(?(?:O\.?S\.?|V\.?O\.?|画外音|旁白|内心独白|独白|内心)\)?|(?<=[\u4e00-\u9fff]{2})唱"
+    # a manner written straight after the name, with no bracket (阿杰惊讶：)
+    r"|(?<=[\u4e00-\u9fff]{2})(?:惊讶|高兴|生气|大笑|冷笑|微笑|苦笑|自语|小声|大声|低声|愤怒|着急|激动|害怕|紧张"
+    r"|疑惑|不屑|无奈|得意|惊恐|犹豫|哽咽|叹气|心想))$",
     re.IGNORECASE,
 )
 CN_NAME_RE = re.compile(r"^(?:[\u4e00-\u9fff·]{1,6}|[A-Za-z][A-Za-z.'’-]*(?: [A-Za-z][A-Za-z.'’-]*){0,2})$")
@@ -113,6 +116,7 @@ CN_HEADER_KEYS = word_set(
     人 字幕 字幕卡 旁白 画外音 内心独白 独白 备注 注 说明 提示 剧名 片名 编剧 作者 导演 简介 梗概
     故事梗概 大纲 背景 音乐 配乐 音效 插曲 特效 闪回 回忆 转场 特写 镜头 画面 全景 近景 远景 中景
     空镜 黑屏 标题 片头 片尾 内景 外景 日期 时长 类型 题材 主题 人物小传 人物介绍 看点 卖点 钩子
+    叠化 化入 化出 淡入 淡出 切入 切出 定格 插入 插入画面 画面闪现 闪现 自言自语 心声 场外音 音响 效果
     OS VO PS Note Notes http https"""
 )
 #: Age in an English intro: ``JOHN (40s)``, ``MARY SMITH (32, a nurse)``, ``BOB (late 60s)``.
