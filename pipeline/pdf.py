@@ -45,6 +45,8 @@ SCENE_NO_RE = re.compile(r"^[A-Z]?\d{1,4}[A-Z]{0,2}\.?$")
 #: Revision marks in the right margin.
 REVISION_RE = re.compile(r"^\*+$")
 _CID_RE = re.compile(r"\(cid:\d+\)")
+#: Text that breaks between any two characters (CJK ideographs, kana, full-width punctuation).
+_CJK_RE = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
 #: A gap between words wider than this many character widths splits a row into parts.
 PART_GAP = 3.0
 
@@ -93,9 +95,15 @@ def _parts(words: list[dict[str, Any]], char: float) -> tuple[Part, ...]:
         else:
             parts[-1].append(word)
     return tuple(
-        Part(run[0]["x0"], run[-1]["x1"], " ".join(w["text"] for w in run), run[0]["x1"] - run[0]["x0"])
+        Part(run[0]["x0"], run[-1]["x1"], " ".join(w["text"] for w in run), _first_width(run[0]))
         for run in parts
     )
+
+
+def _first_width(word: dict[str, Any]) -> float:
+    """The width of what a line could break after: the word, or one character of CJK text."""
+    width = float(word["x1"] - word["x0"])
+    return width / len(word["text"]) if _CJK_RE.search(word["text"]) else width
 
 
 def _row(words: list[dict[str, Any]]) -> Row:

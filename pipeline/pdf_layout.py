@@ -28,6 +28,9 @@ EXTENSION_RE = re.compile(r"\s*\([^)]*\)\s*")
 BY_RE = re.compile(r"^\s*(?:(?:written|screenplay|teleplay|story)\s+)?by\s*:?\s*$", re.IGNORECASE)
 #: A gap before a row wider than this many line pitches stands for a blank line in the source.
 BLANK_GAP = 1.5
+#: What starts a line of its own in a Chinese script, even after a full line: a cue
+#: (``张三：``, ``张三（低声）：``), an action or note mark, a number, ``第…``.
+LINE_START_RE = re.compile(r"^(?:[△▲■●◆【\[（(第]|\d|[\u4e00-\u9fff·]{1,8}(?:[（(][^）)]{0,20}[）)])?[：:])")
 _CJK_RE = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
 
@@ -161,7 +164,7 @@ def speaker(cue: str) -> str:
 
 def wrapped(prev: Row, row: Row, right: float, char: float) -> bool:
     """Whether ``row`` continues ``prev``: its first word would not have fitted at the end of it."""
-    return prev.x1 + char + row.first_width > right + char
+    return prev.x1 + char + row.first_width > right + 0.5 * char
 
 
 def speech_lines(texts: Sequence[str]) -> list[str]:
@@ -205,9 +208,10 @@ def title_page(rows: Sequence[Row]) -> list[str]:
 def plain_text(pages: Sequence[Sequence[Row]]) -> str:
     """Write text with no screenplay layout as its lines of text.
 
-    A row joins the one above when it starts at the same edge, no wider gap sits between them,
-    and its first word (or character) would not have fitted on the row above; a wider gap is a
-    blank line. Each page ends a paragraph.
+    A row joins the one above when it starts at the same edge or further left, no wider gap sits
+    between them, its first word (or character) would not have fitted on the row above, and it
+    does not open a line of a Chinese script (``LINE_START_RE``); a wider gap is a blank line.
+    Each page ends a paragraph.
     """
     rows = [row for page in pages for row in page]
     if not rows:
@@ -221,7 +225,12 @@ def plain_text(pages: Sequence[Sequence[Row]]) -> str:
         for row in page:
             if prev is not None and row.top - prev.top > BLANK_GAP * pitch:
                 lines.append("")
-            elif prev is not None and abs(row.x0 - prev.x0) <= char and wrapped(prev, row, right, char):
+            elif (
+                prev is not None
+                and row.x0 - prev.x0 <= char  # a paragraph's first line may be indented, not the next
+                and wrapped(prev, row, right, char)
+                and not LINE_START_RE.match(row.text)
+            ):
                 lines[-1] = join_text(lines[-1], row.text)
                 prev = row
                 continue
