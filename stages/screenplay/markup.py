@@ -1,8 +1,9 @@
 """Fountain markup that carries no story: boneyard, notes, emphasis, sections and other marks.
 
-``mask_markup`` blanks ``/* … */`` and ``[[ … ]]`` with spaces (line breaks kept), so every
-offset into the masked text still indexes the original; ``strip_emphasis`` drops ``*`` and
-``_`` before names and props are matched; ``is_markup_line`` tells lines to skip.
+``markup_spans`` finds ``/* … */`` and ``[[ … ]]``; ``mask_markup`` blanks them with spaces
+(line breaks kept), so every offset into the masked text still indexes the original;
+``strip_emphasis`` drops ``*`` and ``_`` before names and props are matched; ``is_markup_line``
+tells lines to skip.
 """
 
 from __future__ import annotations
@@ -25,16 +26,56 @@ SHOT_LINE_RE = re.compile(
 INSERT_RE = re.compile(r"^[ \t]*\.?INSERT\s*(?:[-–—:]\s*)(?:THE|AN?|HIS|HER|THEIR)\s+(.+?)\s*$", re.I)
 
 
-def _blank(text: str, start: int, end: int, out: list[str]) -> None:
-    out.append("".join(char if char in "\r\n" else " " for char in text[start:end]))
+#: A blank line (empty or one space): a note cannot run across one (Fountain: a note that needs
+#: an empty line puts two spaces on it), so a stray ``[[`` cannot hide the paragraphs after it.
+NOTE_BREAK_RE = re.compile(r"(?:\r\n|\r(?!\n)|\n)[ \t]?(?:\r\n|\r(?!\n)|\n)")
+
+
+def markup_spans(text: str) -> list[tuple[int, int, str]]:
+    """Where the boneyard (``/* … */``) and the notes (``[[ … ]]``) of ``text`` are.
+
+    An unclosed ``/*`` or ``[[``, and a ``[[`` whose ``]]`` comes only after a blank line, are
+    text (a stray mark must not hide the rest of a script); a ``*/`` with no opener before it
+    ends a boneyard that began before ``text`` (a scene slice cut out of a longer script).
+
+    Args:
+        text: Script text.
+
+    Returns:
+        ``(start, end, kind)`` in order, ``kind`` ``"boneyard"`` or ``"note"``; ``end`` is just
+        after the closing mark.
+
+    >>> markup_spans("A /* gone */ B [[note]] C [[no\\n\\nnote]]")
+    [(2, 12, 'boneyard'), (15, 23, 'note')]
+    """
+    if "/*" not in text and "*/" not in text and "[[" not in text:
+        return []
+    spans: list[tuple[int, int, str]] = []
+    position = 0
+    close = text.find("*/")
+    if close >= 0 and not 0 <= text.find("/*") < close:
+        spans.append((0, close + 2, "boneyard"))
+        position = close + 2
+    while position < len(text):
+        boneyard, note = text.find("/*", position), text.find("[[", position)
+        starts = [at for at in (boneyard, note) if at >= 0]
+        if not starts:
+            break
+        start = min(starts)
+        closing = "*/" if start == boneyard else "]]"
+        end = text.find(closing, start + 2)
+        if end < 0 or (closing == "]]" and NOTE_BREAK_RE.search(text, start + 2, end)):
+            position = start + 2
+            continue
+        spans.append((start, end + 2, "boneyard" if closing == "*/" else "note"))
+        position = end + 2
+    return spans
 
 
 def mask_markup(text: str) -> str:
     """Blank out boneyard (``/* … */``) and notes (``[[ … ]]``), keeping every offset.
 
-    An unclosed ``/*`` or ``[[`` is left alone (a stray mark must not hide the rest of a
-    script); a ``*/`` with no opener before it ends a boneyard that began before ``text``
-    (a scene slice cut out of a longer script).
+    Which marks count is :func:`markup_spans`'s rule.
 
     Args:
         text: Script text.
@@ -45,29 +86,15 @@ def mask_markup(text: str) -> str:
     >>> mask_markup("A /* gone\\nstill */ B [[note]] C")
     'A        \\n         B          C'
     """
-    if "/*" not in text and "*/" not in text and "[[" not in text:
+    spans = markup_spans(text)
+    if not spans:
         return text
     out: list[str] = []
     position = 0
-    close = text.find("*/")
-    if close >= 0 and not 0 <= text.find("/*") < close:
-        _blank(text, 0, close + 2, out)
-        position = close + 2
-    while position < len(text):
-        boneyard, note = text.find("/*", position), text.find("[[", position)
-        starts = [at for at in (boneyard, note) if at >= 0]
-        if not starts:
-            break
-        start = min(starts)
-        closing = "*/" if start == boneyard else "]]"
-        end = text.find(closing, start + 2)
-        if end < 0:
-            out.append(text[position : start + 2])
-            position = start + 2
-            continue
+    for start, end, _ in spans:
         out.append(text[position:start])
-        _blank(text, start, end + 2, out)
-        position = end + 2
+        out.append("".join(char if char in "\r\n" else " " for char in text[start:end]))
+        position = end
     out.append(text[position:])
     return "".join(out)
 

@@ -196,7 +196,9 @@ def parse_english_cue(line: str) -> str | None:
     if (
         text != text.upper()
         or letters < 2
-        or (letters + text.count(" ")) / len(text) < 0.7
+        # Digits belong to names (R2D2, AGENT 47) but not most of one (1:30 AM), nor punctuation.
+        or sum(char.isdigit() for char in text) > letters
+        or (sum(char.isalnum() for char in text) + text.count(" ")) / len(text) < 0.7
         or text.endswith((".", ":", "!", "?", ","))
         or text[0] in "!>=#[~(*_"
         or len(text.split()) > 4
