@@ -25,6 +25,9 @@ EN_HONORIFICS = word_set(
     COACH JUDGE MAYOR CHIEF YOUNG OLD LITTLE BIG"""
 )
 CUE_MARK_RE = re.compile(r"\(|\^\s*$|^\s*@")
+#: What a cue never starts with: quotes and brackets (a sign's words, a parenthetical), markup
+#: marks, dashes and dots. A digit or ``$`` may start one (``2ND COP``, a ``$LEFT`` placeholder).
+NOT_CUE_START = frozenset("\"'“‘”’([{<>!=#~*_-–—.…")
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,11 @@ def cue_candidates(lines: Sequence[str], is_heading: Callable[[str], bool]) -> l
     """
     found = []
     for index, line in enumerate(lines):
-        if not line or not (line.lstrip()[:1].isupper() or line.lstrip().startswith("@")):
-            continue
+        first = line.lstrip()[:1]
+        if first != "@" and (
+            not first or first.islower() or first in NOT_CUE_START or not any(c.isupper() for c in line)
+        ):
+            continue  # upper case needs a cased letter (你好 is no cue); @ forces any name
         following = lines[index + 1].strip() if index + 1 < len(lines) else ""
         if not following or (is_markup_line(following) and not following.startswith("~")):
             continue

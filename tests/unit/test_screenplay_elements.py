@@ -110,12 +110,17 @@ def test_dual_dialogue_marks_both_speeches() -> None:
 
 
 def test_group_cues_and_names_with_digits_are_cues() -> None:
-    """THE CROWD (a group, not cast) and R2D2 speak; 1:30 AM and 23 are not names."""
-    text = "Noise.\n\nTHE CROWD\nBoo!\n\nK9 UNIT\nWoof.\n\n1:30 AM\nStill dark.\n\n23 (O.S.)\nHello?\n"
+    """THE CROWD (a group), R2D2 and a $LEFT placeholder speak; 1:30 AM, 23, "NO" and 你好 do not."""
+    text = (
+        "Noise.\n\nTHE CROWD\nBoo!\n\nK9 UNIT\nWoof.\n\n$LEFT\nHere.\n\n1:30 AM\nStill dark.\n\n"
+        '23 (O.S.)\nHello?\n\n"NO ENTRY"\nsays the sign.\n\n你好\nsays the card.\n'
+    )
 
     kinds = _kinds(text)
 
-    assert [("character", "THE CROWD"), ("character", "K9 UNIT")] == [k for k in kinds if k[0] == "character"]
+    assert [("character", "THE CROWD"), ("character", "K9 UNIT"), ("character", "$LEFT")] == [
+        k for k in kinds if k[0] == "character"
+    ]
     assert ["R2D2", None, None] == [parse_english_cue(cue) for cue in ("R2D2", "1:30 AM", "23 (O.S.)")]
 
 
