@@ -5,9 +5,10 @@
 The corpus (``../shared/corpus`` by default; its README says what it is and how it may be used)
 is real scripts nobody here wrote. Each file (``zh/*.txt``, ``en/*.fountain``, ``fdx/*``) runs
 through the embedded pipeline in-process with the rules extractor; its text is also read by the
-parser's own line splitting to see how lines are classified. Per script the table shows the job's
-status, scenes, episodes, characters, the share of logical lines read as heading / cue / dialogue
-/ action, and warnings, each a bug to fix or a documented limit:
+parser's own rules to see how lines are classified (English as Fountain elements, Chinese by its
+logical lines). Per script the table shows the job's status, scenes, episodes, characters, the
+share of lines read as heading / cue / dialogue / action, and warnings, each a bug to fix or a
+documented limit:
 
 - ``status``: the job did not complete (the error is shown);
 - ``one-scene``: a scene holds more than :data:`BIG_SCENE_CHARS` characters of a longer script
@@ -59,35 +60,49 @@ def corpus_files(corpus: Path, only: str | None = None) -> list[Path]:
     return [p for p in found if only is None or only.casefold() in p.name.casefold()]
 
 
+#: How a Fountain element's lines count in the table: cue lines, speech lines, the rest action.
+ELEMENT_COLUMNS = {
+    "heading": "heading",
+    "character": "cue",
+    "dialogue": "dialogue",
+    "parenthetical": "dialogue",
+    "lyrics": "dialogue",
+}
+#: Elements that are no story line at all.
+NOT_LINES = frozenset({"title_page", "note", "boneyard", "page_break", "section", "synopsis"})
+
+
 def classify_lines(text: str, language: str) -> Counter[str]:
-    """Count the script's logical lines by how the parser's own rules read them.
+    """Count the script's lines by how the parser's own rules read them.
+
+    English (Fountain and plain text) is read by ``stages.screenplay.elements``, one count per
+    non-blank line of each element; Chinese by the logical lines, heading and cue rules.
 
     >>> dict(classify_lines("INT. BAR - NIGHT\\n\\nJoe drinks.\\n\\nJOE\\nHi.\\n", "en"))
     {'heading': 1, 'action': 1, 'cue': 1, 'dialogue': 1}
     """
     from stages.screenplay import match_heading
+    from stages.screenplay.elements import fountain_elements
     from stages.screenplay.lines import logical_lines
-    from stages.screenplay.names import parse_chinese_cue, parse_english_cue
+    from stages.screenplay.names import parse_chinese_cue
 
     counts: Counter[str] = Counter()
-    after_cue = False
+    if language != "zh":
+        for element in fountain_elements(text):
+            if element.kind not in NOT_LINES:
+                lines = sum(1 for line in element.text.splitlines() if line.strip())
+                counts[ELEMENT_COLUMNS.get(element.kind, "action")] += lines
+        return counts
     for start, end in logical_lines(text):
         line = text[start:end].strip()
         if not line:
-            after_cue = False
             continue
         if match_heading(line) is not None:
-            kind = "heading"
-        elif (language == "zh" and parse_chinese_cue(line) is not None) or (
-            language != "zh" and parse_english_cue(line) is not None
-        ):
-            kind = "cue"
-        elif after_cue:
-            kind = "dialogue"
+            counts["heading"] += 1
+        elif parse_chinese_cue(line) is not None:
+            counts["cue"] += 1
         else:
-            kind = "action"
-        counts[kind] += 1
-        after_cue = kind in ("cue", "dialogue") and language != "zh"
+            counts["action"] += 1
     return counts
 
 
