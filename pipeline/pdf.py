@@ -18,6 +18,7 @@ import re
 import statistics
 import unicodedata
 import zlib
+from collections import Counter
 from typing import Any
 
 import pdfplumber
@@ -44,6 +45,7 @@ MORE_RE = re.compile(r"^\(MORE\)$|^\(?CONTINUED(?::\s*(?:\(\d+\))?|\))?$", re.IG
 SCENE_NO_RE = re.compile(r"^[A-Z]?\d{1,4}[A-Z]{0,2}\.?$")
 #: Revision marks in the right margin.
 REVISION_RE = re.compile(r"^\*+$")
+DIGITS_RE = re.compile(r"\d+")
 _CID_RE = re.compile(r"\(cid:\d+\)")
 #: Text that breaks between any two characters (CJK ideographs, kana, full-width punctuation).
 _CJK_RE = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
@@ -106,13 +108,16 @@ def _first_width(word: dict[str, Any]) -> float:
     return width / len(word["text"]) if _CJK_RE.search(word["text"]) else width
 
 
-def _row(words: list[dict[str, Any]]) -> Row:
+def _row(words: list[dict[str, Any]], *, edge: bool) -> Row:
+    """A row from its words; ``edge`` for a page's first and last printed lines."""
     words.sort(key=lambda w: w["x0"])
     char = statistics.median((w["x1"] - w["x0"]) / max(1, len(w["text"])) for w in words)
     parts = _parts(words, char)
     number = None
     if len(parts) > 1 and REVISION_RE.match(parts[-1].text):
         parts = parts[:-1]
+    if edge and len(parts) > 1 and PAGE_NO_RE.match(parts[-1].text) and parts[0].text != parts[-1].text:
+        parts = parts[:-1]  # ``CONTINUED:      12.``: a page number, not a scene number (one side only)
     if len(parts) > 1 and SCENE_NO_RE.match(parts[-1].text):
         number, parts = parts[-1].text.rstrip("."), parts[:-1]
     if len(parts) > 1 and SCENE_NO_RE.match(parts[0].text):
@@ -137,13 +142,42 @@ def page_rows(words: list[dict[str, Any]]) -> list[Row]:
             lines[-1].append(word)
         else:
             lines.append([word])
-    rows = [_row(line) for line in lines]
+    rows = [_row(line, edge=index in (0, len(lines) - 1)) for index, line in enumerate(lines)]
     rows = [row for row in rows if not MORE_RE.match(row.text.strip())]
     while rows and PAGE_NO_RE.match(rows[0].text.strip()):
         rows.pop(0)
     while rows and PAGE_NO_RE.match(rows[-1].text.strip()):
         rows.pop()
     return rows
+
+
+def drop_running(pages: list[list[Row]]) -> list[list[Row]]:
+    """Drop a running header or footer: the same first or last row, numbers aside, on most pages.
+
+    >>> rows = lambda *texts: [Row(i * 12.0, (Part(0.0, 9.0, t, 9.0),), 6.0) for i, t in enumerate(texts)]
+    >>> pages = [rows(f"DRAFT 3/4 p{n}", "INT. X", f"Line {'ABCD'[n]}") for n in range(4)]
+    >>> [row.text for row in drop_running(pages)[1]]
+    ['INT. X', 'Line B']
+    """
+    if len(pages) < 3:
+        return pages
+    for end in (0, -1):
+        keys = Counter(_running_key(page[end]) for page in pages if page)
+        for key, count in keys.items():
+            if count >= max(3, len(pages) // 2):
+                pages = [
+                    [
+                        row
+                        for index, row in enumerate(page)
+                        if index != end % len(page) or _running_key(row) != key
+                    ]
+                    for page in pages
+                ]
+    return pages
+
+
+def _running_key(row: Row) -> str:
+    return DIGITS_RE.sub("#", row.text).strip().casefold()
 
 
 def _clean(text: str) -> str:
@@ -167,6 +201,7 @@ def _read_pages(data: bytes, name: str) -> list[list[Row]]:
                 chars += len(word["text"])
                 cids += sum(len(m) for m in _CID_RE.findall(word["text"]))
             pages.append(page_rows([w for w in words if w["text"].strip()]))
+    pages = drop_running(pages)
     if chars and cids / chars > DEFAULT_MAX_CID_SHARE:
         raise InputError(f"{name}: this PDF's fonts do not say which letters they draw: {EXPORT_HINT}")
     return pages
@@ -203,4 +238,4 @@ def pdf_to_text(data: bytes, *, name: str = "script.pdf", max_bytes: int) -> str
     return text
 
 
-__all__ = ["NO_TEXT", "check_inflated", "is_pdf", "page_rows", "pdf_to_text"]
+__all__ = ["NO_TEXT", "check_inflated", "drop_running", "is_pdf", "page_rows", "pdf_to_text"]

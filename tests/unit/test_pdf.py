@@ -113,6 +113,28 @@ def test_speech_over_a_page_break_is_one_speech() -> None:
     assert 2 == ray.attributes["dialogue_lines"]
 
 
+def test_running_header_and_continued_marks_are_dropped() -> None:
+    """A header with the draft and page number on most pages, CONTINUED: and (CONTINUED) go."""
+    pages = []
+    for number, name in enumerate(["ANN", "BEN", "CY", "DOT"], start=1):
+        rows = [
+            ("l", 1.5, -3, "THE DINER - Blue Rev. 3/4/24"),
+            ("r", 7.5, -3, f"{number}."),
+            ("l", 1.5, 0, "CONTINUED:"),
+            ("l", 1.5, 2, f"{name.title()} sits down."),
+            ("l", 3.7, 4, name),
+            ("l", 2.5, 5, f"I am {name.title()}."),
+            ("r", 7.5, 45, "(CONTINUED)"),
+        ]
+        pages.append(rows if number > 1 else [("l", 1.5, 0, "INT. DINER - NIGHT"), *rows[3:]])
+
+    text = pdf_to_text(_pdf(*pages), max_bytes=MAX_BYTES)
+
+    assert text.startswith("INT. DINER - NIGHT\n\nAnn sits down.\n\nANN\nI am Ann.\n\nBen sits down.\n")
+    assert text.endswith("\n\nDOT\nI am Dot.\n")
+    assert not any(word in text for word in ("CONTINUED", "Blue", "2."))
+
+
 def _fountain_vs_pdf(name: str, tmp_path: Path) -> tuple[Breakdown, Breakdown, str]:
     source = EXAMPLES / name
     render_pdf(source, tmp_path / "script.pdf")
