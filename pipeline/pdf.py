@@ -45,6 +45,7 @@ MORE_RE = re.compile(r"^\(MORE\)$|^\(?CONTINUED(?::\s*(?:\(\d+\))?|\))?$", re.IG
 SCENE_NO_RE = re.compile(r"^[A-Z]?\d{1,4}[A-Z]{0,2}\.?$")
 #: Revision marks in the right margin.
 REVISION_RE = re.compile(r"^\*+$")
+PDF_HEADER_RE = re.compile(rb"%PDF-\d")
 DIGITS_RE = re.compile(r"\d+")
 _CID_RE = re.compile(r"\(cid:\d+\)")
 #: Text that breaks between any two characters (CJK ideographs, kana, full-width punctuation).
@@ -54,12 +55,15 @@ PART_GAP = 3.0
 
 
 def is_pdf(data: bytes) -> bool:
-    """Tell whether a file's bytes are a PDF (its ``%PDF-`` header, near the start).
+    """Tell whether a file's bytes are a PDF: a ``%PDF-1.x`` header near the start, and objects.
 
-    >>> is_pdf(b"%PDF-1.7\\n..."), is_pdf(b"INT. BAR - NIGHT")
+    Readers accept the header anywhere in the first 1024 bytes; the objects are asked for too,
+    so that a text file that happens to mention ``%PDF-1.4`` near its top stays a text file.
+
+    >>> is_pdf(b"%PDF-1.7\\n1 0 obj <<>> endobj"), is_pdf(b"Notes: %PDF-1.4 files.\\nINT. BAR - NIGHT")
     (True, False)
     """
-    return b"%PDF-" in data[:1024]
+    return PDF_HEADER_RE.search(data[:1024]) is not None and b" obj" in data[:65536]
 
 
 def check_inflated(data: bytes, limit: int, name: str) -> None:
