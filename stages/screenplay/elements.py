@@ -11,12 +11,16 @@ the pipeline reads scripts with (``headings.match_heading``, ``cues.cue_candidat
 Two readings differ from the extractor's on purpose: a cue needs a blank line before it here (the
 extractor also finds single-spaced cues inside a speech, which Fountain reads as dialogue), and a
 forced ``.POV`` is a heading here (Fountain's) while ``parse_structure`` keeps shots in the scene.
+One goes beyond Fountain with the pipeline: a line alone that ``match_heading`` reads as a
+plain-text heading (``12 INT. HALL - DAY 12``, ``BOILER ROOM - NIGHT``) is a heading here too.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import Literal
 
 from stages.screenplay.cues import cue_candidates
@@ -107,15 +111,22 @@ def _clean_lines(text: str, body: int) -> tuple[list[_Line], list[Element]]:
             kept.append((position, start))
         position = max(position, end)
     kept.append((position, len(text)))
+    kept = [(a, b) for a, b in kept if b > a]
     clean = "".join(text[a:b] for a, b in kept)
-    origin = [at for a, b in kept for at in range(a, b)]
+    # Where each kept piece starts in the clean text, to map clean offsets back to the text's.
+    clean_starts = list(accumulate((b - a for a, b in kept[:-1]), initial=0))
+
+    def origin(at: int) -> int:
+        piece = bisect_right(clean_starts, at) - 1
+        return kept[piece][0] + at - clean_starts[piece] if kept else len(text)
+
     lines: list[_Line] = []
     offset = 0
     for match in [*LINE_BREAK_RE.finditer(clean), None]:
         stop = match.start() if match else len(clean)
         if stop > offset or match:
-            first = origin[offset] if offset < len(origin) else len(text)
-            last = origin[stop - 1] + 1 if stop > offset else first
+            first = origin(offset) if offset < len(clean) else len(text)
+            last = origin(stop - 1) + 1 if stop > offset else first
             lines.append(_Line(clean[offset:stop], first, last))
         offset = match.end() if match else offset
     return lines, markup
