@@ -191,6 +191,12 @@ def _clean(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def _doubled(chars: list[dict[str, Any]]) -> bool:
+    """Whether some character is drawn twice at (about) one place: pdfplumber's dedupe is slow."""
+    spots = {(char["text"], round(char["x0"]), round(char["top"])) for char in chars}
+    return len(spots) < len(chars)
+
+
 def _read_pages(data: bytes, name: str) -> list[list[Row]]:
     pages: list[list[Row]] = []
     cids = chars = 0
@@ -198,7 +204,9 @@ def _read_pages(data: bytes, name: str) -> list[list[Row]]:
         if len(pdf.pages) > DEFAULT_MAX_PAGES:
             raise InputError(f"{name}: {len(pdf.pages):,} pages is over the limit of {DEFAULT_MAX_PAGES:,}")
         for page in pdf.pages:
-            words = [w for w in page.extract_words(keep_blank_chars=False) if w.get("upright", True)]
+            if _doubled(page.chars):  # bold drawn as the same text twice, a hair apart
+                page = page.dedupe_chars()
+            words = [w for w in page.extract_words() if w.get("upright", True)]
             page.close()  # frees the page's parsed objects: memory stays one page deep
             for word in words:
                 word["text"] = _clean(word["text"])

@@ -135,6 +135,20 @@ def test_running_header_and_continued_marks_are_dropped() -> None:
     assert not any(word in text for word in ("CONTINUED", "Blue", "2."))
 
 
+def test_bold_drawn_twice_reads_once() -> None:
+    """Text drawn twice a hair apart (an exporter's bold) is read once."""
+    rows = [
+        ("l", 1.5, 0, "INT. HOUSE - DAY"),
+        ("l", 1.5 + 0.004, 0, "INT. HOUSE - DAY"),
+        ("l", 1.5, 2, "Ann waits."),
+    ]
+
+    text = pdf_to_text(_pdf(rows), max_bytes=MAX_BYTES)
+
+    assert text.startswith("INT. HOUSE - DAY")
+    assert 1 == text.count("HOUSE")
+
+
 def _fountain_vs_pdf(name: str, tmp_path: Path) -> tuple[Breakdown, Breakdown, str]:
     source = EXAMPLES / name
     render_pdf(source, tmp_path / "script.pdf")
