@@ -204,9 +204,9 @@ def _read_pages(data: bytes, name: str) -> list[list[Row]]:
         if len(pdf.pages) > DEFAULT_MAX_PAGES:
             raise InputError(f"{name}: {len(pdf.pages):,} pages is over the limit of {DEFAULT_MAX_PAGES:,}")
         for page in pdf.pages:
-            if _doubled(page.chars):  # bold drawn as the same text twice, a hair apart
-                page = page.dedupe_chars()
-            words = [w for w in page.extract_words() if w.get("upright", True)]
+            # Some exporters draw bold as the same text twice, a hair apart.
+            source = page.dedupe_chars() if _doubled(page.chars) else page
+            words = [w for w in source.extract_words() if w.get("upright", True)]
             page.close()  # frees the page's parsed objects: memory stays one page deep
             for word in words:
                 word["text"] = _clean(word["text"])
