@@ -1,4 +1,4 @@
-"""Turn a PDF's positioned text rows into Fountain-style text, telling elements apart by indentation.
+"""Measure a PDF's screenplay layout from its positioned text rows: the edges each element starts at.
 
 A screenplay page sets each element at its own left edge: action and scene headings at the
 margin, dialogue indented, parentheticals further in, character cues furthest, transitions
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,7 +138,10 @@ def measure(pages: Sequence[Sequence[Row]]) -> Edges | None:
     char = _mode([row.char for row in rows], 0.1) or 6.0
     starts = sorted(row.x0 for row in rows)
     floor = max(2, len(rows) // 30)  # a stray line further left is not the margin
-    left = next((x for x in starts if sum(abs(y - x) <= char for y in starts) >= floor), starts[0])
+    left = next(
+        (x for x in starts if bisect_right(starts, x + char) - bisect_left(starts, x - char) >= floor),
+        starts[0],
+    )
     pitch = _pitch(pages)
     cues = [
         row.x0
