@@ -11,6 +11,8 @@ compressed streams would inflate past ``DEFAULT_INFLATE_FACTOR`` times the byte 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import io
 import itertools
@@ -32,6 +34,8 @@ DEFAULT_MAX_PAGES = 2000
 #: Compressed streams may inflate to this many times the byte limit: text and fonts compress
 #: 3-10x, a deflate bomb 1000x, and pdfminer inflates every stream whole, with no bound of its own.
 DEFAULT_INFLATE_FACTOR = 10
+#: Filters a stream may chain (deflate inside deflate inside ASCII85 …) that the check follows.
+DEFAULT_MAX_LAYERS = 4
 #: Share of ``(cid:N)`` glyphs (fonts with no Unicode map) above which the text is unreadable.
 DEFAULT_MAX_CID_SHARE = 0.3
 #: What to do instead, when a PDF's text cannot be read.
@@ -45,6 +49,8 @@ MORE_RE = re.compile(r"^\(MORE\)$|^\(?CONTINUED(?::\s*(?:\(\d+\))?|\))?$", re.IG
 SCENE_NO_RE = re.compile(r"^[A-Z]?\d{1,4}[A-Z]{0,2}\.?$")
 #: Revision marks in the right margin.
 REVISION_RE = re.compile(r"^\*+$")
+#: A hex-encoded stream (``ASCIIHexDecode``): hex digits and white space.
+HEX_RE = re.compile(rb"[0-9A-Fa-f\s]+")
 PDF_HEADER_RE = re.compile(rb"%PDF-\d")
 DIGITS_RE = re.compile(r"\d+")
 _CID_RE = re.compile(r"\(cid:\d+\)")
@@ -67,7 +73,11 @@ def is_pdf(data: bytes) -> bool:
 
 
 def check_inflated(data: bytes, limit: int, name: str) -> None:
-    """Refuse a PDF whose deflated streams would inflate to more than ``limit`` bytes.
+    """Refuse a PDF whose compressed streams would inflate to more than ``limit`` bytes.
+
+    Each stream is inflated as far as the budget left allows (``max_length``: memory stays
+    bounded whatever the ratio), layer after layer: a deflated stream deflated again, or one
+    wrapped in ASCII85 or hex text, is followed down to its last layer.
 
     Raises:
         InputError: the streams inflate past ``limit``.
@@ -83,14 +93,37 @@ def check_inflated(data: bytes, limit: int, name: str) -> None:
         end = data.find(b"endstream", body)
         if end == -1:
             break
-        # A stream that does not inflate (an image, another filter) counts for nothing here: the
-        # byte limit already bounds it. max_length stops inflating at the budget, so memory stays
-        # bounded whatever the ratio.
-        with contextlib.suppress(zlib.error):
-            total += len(zlib.decompressobj().decompress(data[body:end], limit - total + 1))
+        total += _inflated(data[body:end], limit - total + 1)
         if total > limit:
             raise InputError(f"{name}: its compressed content inflates to over {limit:,} bytes; refused")
         at = data.find(b"stream", end + 9)
+
+
+def _inflated(chunk: bytes, budget: int) -> int:
+    """How many bytes a stream's deflate layers inflate to, counting up to ``budget``."""
+    total = 0
+    for _ in range(DEFAULT_MAX_LAYERS):
+        chunk = _unwrap_text(chunk)
+        try:
+            chunk = zlib.decompressobj().decompress(chunk, budget - total)
+        except zlib.error:
+            break  # not deflated (an image, a font in another filter): the byte limit bounds it
+        total += len(chunk)
+        if total >= budget or not chunk:
+            break
+    return total
+
+
+def _unwrap_text(chunk: bytes) -> bytes:
+    """A stream's bytes out of an ASCII85 (``…~>``) or hex (``…>``) text layer, else as they are."""
+    stripped = chunk.strip()
+    with contextlib.suppress(ValueError):
+        if stripped.endswith(b"~>"):
+            return base64.a85decode(stripped, adobe=stripped.startswith(b"<~"), ignorechars=b" \t\r\n")
+        if stripped.endswith(b">") and HEX_RE.fullmatch(stripped[:-1]):
+            hexdigits = b"".join(stripped[:-1].split())
+            return binascii.unhexlify(hexdigits + b"0" * (len(hexdigits) % 2))
+    return chunk
 
 
 def _parts(words: list[dict[str, Any]], char: float) -> tuple[Part, ...]:

@@ -6,10 +6,12 @@ layouts are drawn here with reportlab, so every expected value is known from the
 
 from __future__ import annotations
 
+import base64
 import doctest
 import importlib
 import io
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -247,9 +249,19 @@ def test_encrypted_pdf_is_refused() -> None:
         pdf_to_text(buffer.getvalue(), name="locked.pdf", max_bytes=MAX_BYTES)
 
 
-def test_deflate_bomb_is_refused_before_parsing() -> None:
-    """A stream that inflates past ten times the byte limit is refused; memory stays bounded."""
-    bomb = zlib.compress(b"\0" * 2_000_000, 9)
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda bomb: bomb,
+        zlib.compress,
+        lambda bomb: base64.a85encode(bomb, adobe=True),
+        lambda bomb: base64.b16encode(zlib.compress(bomb)) + b">",
+    ],
+    ids=["deflate", "deflate-in-deflate", "ascii85", "hex-deflate"],
+)
+def test_deflate_bomb_is_refused_before_parsing(wrap: Callable[[bytes], bytes]) -> None:
+    """A stream that inflates past ten times the byte limit is refused, through any chain of layers."""
+    bomb = wrap(zlib.compress(b"\0" * 2_000_000, 9))
     data = b"%PDF-1.4\n1 0 obj << /Filter /FlateDecode >>\nstream\n" + bomb + b"\nendstream\nendobj\n"
 
     with pytest.raises(InputError, match=r"^bomb\.pdf: its compressed content inflates to over 100,000"):
