@@ -15,9 +15,11 @@ names only; nothing is written outside the temporary folder.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,25 +72,71 @@ def render_pdf(fountain: Path, out: Path) -> None:
     to_pdf(screenplay, str(out))
 
 
-def compare(fountain: Path, folder: Path) -> dict[str, object]:
-    """One script's row: counts of each path, agreement, and the names only one path found."""
+def _unmatched(a: Sequence[object], b: Sequence[object]) -> tuple[int, int]:
+    """How many scenes of each path the other lacks (aligned, so one missing scene is one)."""
+    matched = sum(
+        block.size for block in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks()
+    )
+    return len(a) - matched, len(b) - matched
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One script's row: counts of each path, the names and scenes only one path found."""
+
+    file: str
+    scenes: int
+    pdf_scenes: int
+    characters: int
+    pdf_characters: int
+    scenes_only_fountain: int
+    scenes_only_pdf: int
+    only_fountain: list[str]
+    only_pdf: list[str]
+
+    @property
+    def scenes_agree(self) -> bool:
+        return not (self.scenes_only_fountain or self.scenes_only_pdf)
+
+    @property
+    def characters_agree(self) -> bool:
+        return not (self.only_fountain or self.only_pdf)
+
+
+def compare(fountain: Path, folder: Path) -> Comparison:
+    """Render one Fountain script to PDF in ``folder``, read it back and compare the breakdowns."""
     pdf = folder / (fountain.stem + ".pdf")
     render_pdf(fountain, pdf)
     direct = breakdown(fountain.read_text(encoding="utf-8-sig"))
     via_pdf = breakdown(pdf_to_text(pdf.read_bytes(), name=pdf.name, max_bytes=MAX_BYTES))
-    return {
-        "file": fountain.name,
-        "scenes": len(direct.scenes),
-        "pdf_scenes": len(via_pdf.scenes),
-        "characters": len(direct.characters),
-        "pdf_characters": len(via_pdf.characters),
-        "scenes_agree": direct.scenes == via_pdf.scenes,
-        "characters_agree": direct.characters == via_pdf.characters,
-        "only_fountain": sorted(direct.characters - via_pdf.characters),
-        "only_pdf": sorted(via_pdf.characters - direct.characters),
-        "scene_diffs": sum(a != b for a, b in zip(direct.scenes, via_pdf.scenes, strict=False))
-        + abs(len(direct.scenes) - len(via_pdf.scenes)),
-    }
+    only_fountain, only_pdf = _unmatched(direct.scenes, via_pdf.scenes)
+    return Comparison(
+        fountain.name,
+        len(direct.scenes),
+        len(via_pdf.scenes),
+        len(direct.characters),
+        len(via_pdf.characters),
+        only_fountain,
+        only_pdf,
+        sorted(direct.characters - via_pdf.characters),
+        sorted(via_pdf.characters - direct.characters),
+    )
+
+
+def _print_table(rows: list[Comparison]) -> None:
+    print(f"{'script':44} {'scenes':>7} {'pdf':>5} {'chars':>6} {'pdf':>5}  agree")
+    for row in rows:
+        agree = "yes" if row.scenes_agree and row.characters_agree else "NO"
+        print(
+            f"{row.file[:44]:44} {row.scenes:>7} {row.pdf_scenes:>5} "
+            f"{row.characters:>6} {row.pdf_characters:>5}  {agree}"
+        )
+        if row.only_fountain or row.only_pdf:
+            print(f"    characters only in Fountain: {row.only_fountain}, only in PDF: {row.only_pdf}")
+        if not row.scenes_agree:
+            print(
+                f"    scenes only in Fountain: {row.scenes_only_fountain}, only in PDF: {row.scenes_only_pdf}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,30 +154,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="juben-pdf-") as tmp:
         rows = [compare(f, Path(tmp)) for f in files]
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(json.dumps([asdict(row) for row in rows], ensure_ascii=False, indent=2))
     else:
-        print(f"{'script':44} {'scenes':>7} {'pdf':>5} {'chars':>6} {'pdf':>5}  agree")
-        for row in rows:
-            agree = "yes" if row["scenes_agree"] and row["characters_agree"] else "NO"
-            print(
-                f"{str(row['file'])[:44]:44} {row['scenes']:>7} {row['pdf_scenes']:>5} "
-                f"{row['characters']:>6} {row['pdf_characters']:>5}  {agree}"
-            )
-            for key in ("only_fountain", "only_pdf"):
-                if row[key]:
-                    print(f"    {key}: {', '.join(map(str, row[key]))}")  # type: ignore[call-overload]
-            if not row["scenes_agree"]:
-                print(f"    scenes differing: {row['scene_diffs']}")
-    agree = sum(bool(r["scenes_agree"] and r["characters_agree"]) for r in rows)
-    scenes = sum(bool(r["scenes_agree"]) for r in rows)
+        _print_table(rows)
+    agree = sum(row.scenes_agree and row.characters_agree for row in rows)
+    scenes = sum(row.scenes_agree for row in rows)
+    characters = sum(row.characters_agree for row in rows)
     print(
-        f"summary: {agree}/{len(rows)} scripts agree (scenes {scenes}/{len(rows)}, "
-        f"characters {sum(bool(r['characters_agree']) for r in rows)}/{len(rows)})"
+        f"summary: {agree}/{len(rows)} scripts agree "
+        f"(scenes {scenes}/{len(rows)}, characters {characters}/{len(rows)})"
     )
     return 0
 
 
-__all__ = ["Breakdown", "asdict", "breakdown", "compare", "main", "render_pdf"]
+__all__ = ["Breakdown", "Comparison", "breakdown", "compare", "main", "render_pdf"]
 
 if __name__ == "__main__":
     sys.exit(main())
