@@ -21,13 +21,14 @@ import statistics
 import unicodedata
 import zlib
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pdfplumber
 
 from pipeline.errors import InputError
 from pipeline.pdf_elements import rows_to_text
-from pipeline.pdf_layout import Part, Row
+from pipeline.pdf_layout import HEADING_RE, Part, Row
 
 #: More pages than any script has (a feature is ~120, a season of episodes in one file ~600).
 DEFAULT_MAX_PAGES = 2000
@@ -159,6 +160,10 @@ def _row(words: list[dict[str, Any]], *, edge: bool) -> Row:
         number, parts = parts[-1].text.rstrip("."), parts[:-1]
     if len(parts) > 1 and SCENE_NO_RE.match(parts[0].text):
         number, parts = parts[0].text.rstrip("."), parts[1:]
+    first, _, rest = parts[0].text.partition(" ")
+    if SCENE_NO_RE.match(first) and HEADING_RE.match(rest) and number in (None, first.rstrip(".")):
+        # ``12  INT. HOUSE``: the number printed close to the heading, not split from it by a gap
+        number, parts = first.rstrip("."), (replace(parts[0], text=rest), *parts[1:])
     return Row(words[0]["top"], parts, char, number)
 
 

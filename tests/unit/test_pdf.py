@@ -79,8 +79,7 @@ def _final_draft_like() -> bytes:
         ("l", cue, 0, "RAY (CONT'D)"),
         ("l", dialogue, 1, "said so."),
         ("r", 7.5, 3, "CUT TO:"),
-        ("l", 0.75, 5, "12A"),
-        ("l", action, 5, "EXT. STREET - DAY"),
+        ("l", 1.2, 5, "12A  EXT. STREET - DAY"),  # a number close to its heading
         ("r", 7.4, 5, "12A"),
         ("l", action, 7, "Margot walks."),
     ]
