@@ -25,6 +25,8 @@ from dataclasses import replace
 from typing import Any
 
 import pdfplumber
+from pdfplumber.pdf import PDF
+from pdfplumber.utils.pdfinternals import resolve
 
 from pipeline.errors import InputError
 from pipeline.pdf_elements import rows_to_text
@@ -235,12 +237,22 @@ def _doubled(chars: list[dict[str, Any]]) -> bool:
     return len(spots) < len(chars)
 
 
+def _declared_pages(pdf: PDF) -> int:
+    """The page count the document's page tree declares (``/Count``), 0 when it declares none."""
+    tree = resolve(pdf.doc.catalog.get("Pages"))
+    count = resolve(tree.get("Count")) if isinstance(tree, dict) else None
+    return count if isinstance(count, int) else 0
+
+
 def _read_pages(data: bytes, name: str) -> list[list[Row]]:
     pages: list[list[Row]] = []
     cids = chars = 0
-    with pdfplumber.open(io.BytesIO(data)) as pdf:
-        if len(pdf.pages) > DEFAULT_MAX_PAGES:
-            raise InputError(f"{name}: {len(pdf.pages):,} pages is over the limit of {DEFAULT_MAX_PAGES:,}")
+    # pages=: pdfplumber builds a Page for each page it lists; one past the limit is enough to tell.
+    with pdfplumber.open(io.BytesIO(data), pages=list(range(1, DEFAULT_MAX_PAGES + 2))) as pdf:
+        count = _declared_pages(pdf)
+        if max(count, len(pdf.pages)) > DEFAULT_MAX_PAGES:
+            shown = f"{count:,}" if count > DEFAULT_MAX_PAGES else f"over {DEFAULT_MAX_PAGES:,}"
+            raise InputError(f"{name}: {shown} pages is over the limit of {DEFAULT_MAX_PAGES:,}")
         for page in pdf.pages:
             # Some exporters draw bold as the same text twice, a hair apart.
             source = page.dedupe_chars() if _doubled(page.chars) else page

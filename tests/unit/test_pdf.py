@@ -275,6 +275,16 @@ def test_page_limit(monkeypatch: pytest.MonkeyPatch) -> None:
         pdf_to_text(_final_draft_like(), name="long.pdf", max_bytes=MAX_BYTES)
 
 
+def test_declared_page_count_is_checked_before_pages_are_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page tree's /Count is read first: a file declaring too many pages is refused by it."""
+    monkeypatch.setattr(pdf_module, "DEFAULT_MAX_PAGES", 5)
+    data = _final_draft_like()
+    assert 1 == data.count(b"/Count 2")
+
+    with pytest.raises(InputError, match=r"^long\.pdf: 9 pages is over the limit of 5"):
+        pdf_to_text(data.replace(b"/Count 2", b"/Count 9"), name="long.pdf", max_bytes=MAX_BYTES)
+
+
 def test_read_scripts_takes_pdf_by_suffix_content_and_folder(tmp_path: Path) -> None:
     """A .pdf file, a PDF without the suffix and a folder's .pdf are read; the encoding says pdf."""
     (tmp_path / "folder").mkdir()
