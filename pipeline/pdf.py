@@ -245,6 +245,7 @@ def _declared_pages(pdf: PDF) -> int:
 
 
 def _read_pages(data: bytes, name: str) -> list[list[Row]]:
+    """Each page's rows, page marks and running headers dropped; pdfminer's errors pass through."""
     pages: list[list[Row]] = []
     cids = chars = 0
     # pages=: pdfplumber builds a Page for each page it lists; one past the limit is enough to tell.
