@@ -85,7 +85,7 @@ class ChineseContext:
                     names |= known_speakers(text, scene_spans)
                 whole = "\n".join(masked)  # a run-on speaker is told by how often it speaks in the chunk
                 names |= run_on_speakers(whole, physical_lines(whole))
-            pattern = splitter(frozenset(name for name in names if len(name) >= 2))
+            pattern = splitter(frozenset(names))
             spans = [
                 split_spans(text, scene_spans, pattern)
                 for text, scene_spans in zip(masked, spans, strict=True)

@@ -22,7 +22,7 @@ from stages.screenplay.names import parse_cast_line, parse_chinese_cue
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 #: Physical lines shorter than this are never cut (a cue and its speech fit in one line).
 DEFAULT_MIN_SPLIT_CHARS = 24
-_BOUNDARY = r"(?:(?<=[。！？!?…”」』）)】\]])|(?<=[。！？!?…”」』）)】\]][ \t\u3000])|(?<=[^\s][ \t\u3000]))"
+_BOUNDARY = r"(?:(?<=[。！？!?…”」』）)】\].~])|(?<=[。！？!?…”」』）)】\].~][ \t\u3000])|(?<=[^\s][ \t\u3000]))"
 _NUM = r"[0-9０-９零〇一二三四五六七八九十百千两]+"
 _TIME = r"(?:日|夜|晨|清晨|黄昏|傍晚|中午|黎明|晚|早|深夜|白天|晚上|夜晚|早晨|上午|下午|凌晨|午后)"
 _PLACE = r"(?:内外|内|外|内景|外景)"
@@ -48,7 +48,16 @@ MAYBE_CUE_RE = re.compile(_BOUNDARY + r"[\u4e00-\u9fff]{1,6}(?:[（(][^）)\n]{0
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 #: A short name and a colon after a boundary in the middle of a line: a cue whose line break was
 #: lost, if the same name does this often enough (:data:`DEFAULT_MIN_RUN_ON_CUES`).
-RUN_ON_CUE_RE = re.compile(_BOUNDARY + r"(?P<name>[\u4e00-\u9fff]{2,4})(?:[（(][^）)\n]{0,12}[）)])?[:：]")
+RUN_ON_CUE_RE = re.compile(
+    _BOUNDARY
+    + r"(?P<name>[\u4e00-\u9fff]{2,4}|[\u4e00-\u9fff](?:[ \u3000][\u4e00-\u9fff]){1,3})"
+    + r"(?:[（(][^）)\n]{0,12}[）)])?[:：]"
+)
+#: A one-character cue (``周：``, ``甲：``) opening a speech right after a sentence ends (not after a
+#: space: ``阿 芳：`` is 阿芳 padded).
+SHORT_CUE_RE = re.compile(r"(?<=[。！？!?…”」』）)】\].~])(?P<name>[\u4e00-\u9fff])(?:[（(][^）)\n]{0,12}[）)])?[:：]")
+#: How often a one-character name must open a speech that way to be a speaker.
+DEFAULT_MIN_SHORT_CUES = 4
 #: How often a name must open a run-on speech (after a sentence end, mid-line) to count as a
 #: speaker: a scraped script's main speakers speak many times, a phrase before a colon rarely.
 DEFAULT_MIN_RUN_ON_CUES = 3
@@ -139,14 +148,21 @@ def run_on_speakers(text: str, spans: Iterable[tuple[int, int]]) -> set[str]:
         if end - start < DEFAULT_MIN_SPLIT_CHARS:
             continue
         for match in RUN_ON_CUE_RE.finditer(text, start, end):
-            name = match.group("name")
+            name = "".join(match.group("name").split())  # 阿 芳 is 阿芳, padded to line up
             seen[name] = seen.get(name, 0) + 1
             if match.start() > 0 and text[match.start() - 1] in _SENTENCE_END:
                 after_sentence.add(name)
+        for match in SHORT_CUE_RE.finditer(text, start, end):
+            short = match.group("name")
+            seen[short] = seen.get(short, 0) + 1
     valid = {name for name in seen if (cue := parse_chinese_cue(f"{name}：…")) is not None and cue.speakers}
-    frequent = {name for name in valid if seen[name] >= DEFAULT_MIN_RUN_ON_CUES}
+    frequent = {
+        name
+        for name in valid
+        if seen[name] >= (DEFAULT_MIN_RUN_ON_CUES if len(name) > 1 else DEFAULT_MIN_SHORT_CUES)
+    }
     if len(frequent) >= DEFAULT_RUN_ON_SPEAKERS:
-        frequent |= valid & after_sentence
+        frequent |= {name for name in valid & after_sentence if len(name) > 1}
     return frequent
 
 
@@ -193,7 +209,11 @@ def splitter(speakers: frozenset[str]) -> re.Pattern[str]:
     cjk_names = sorted((name for name in speakers if CJK_RE.search(name)), key=len, reverse=True)
     if not cjk_names:
         return STRUCTURAL_RE
-    names = "|".join(re.escape(name) for name in cjk_names)
+    # a name may be padded with a space between its characters (阿 芳：)
+    names = "|".join("[ \u3000]?".join(map(re.escape, name)) for name in cjk_names)
+    # A known name of two characters or more and a colon is a cue even run straight into the text
+    # before it (走吧阿芳：好的…); a one-character name needs the boundary.
+    glued = "|".join("[ \u3000]?".join(map(re.escape, name)) for name in cjk_names if len(name) > 1)
     return re.compile(
         _BOUNDARY
         + "(?:"
@@ -202,6 +222,7 @@ def splitter(speakers: frozenset[str]) -> re.Pattern[str]:
         + _CAST_KEY
         + "|"
         + _SCENE_KEY
+        + (rf"|(?<=[\u4e00-\u9fff])(?:{glued})(?:[（(][^）)\n]{{0,12}}[）)])?[:：]" if glued else "")
     )
 
 

@@ -301,3 +301,24 @@ def test_a_dash_between_place_and_time_is_a_separator() -> None:
     _, scenes = parse_structure("场：1景：院内——日外人：阿婆△阿婆在院子里晒被子，太阳很好。阿婆：来。\n")
 
     assert [("院内", "日", "EXT")] == [(s.location, s.time, s.int_ext) for s in scenes]
+
+
+def test_a_known_name_cuts_a_line_even_glued_or_padded() -> None:
+    """A known speaker's cue starts a line when run straight into text (走吧阿芳：) or padded (老 周：)."""
+    text = "周：雨停了，我们出发吧，走吧阿芳：好的，等我拿伞。老 周：（开门）快一点，车来了。"
+
+    pieces = [text[a:b] for a, b in logical_lines(text, frozenset({"阿芳", "老周", "周"}))]
+
+    assert ["周：雨停了，我们出发吧，走吧", "阿芳：好的，等我拿伞。", "老 周：（开门）快一点，车来了。"] == pieces
+
+
+def test_a_one_character_name_said_often_is_a_speaker() -> None:
+    """周： opening speech after speech is the speaker 周; 阿 芳： is 阿芳, not 芳."""
+    text = (
+        "1、客厅 日 内 周：来了。阿 芳：（开门）你好。周：我找人。阿 芳：她不在。周：那我走了。"
+        "阿 芳：慢走。周：再见。老王：等等！周：怎么了？老王：没事。老王：走吧。"
+    )
+
+    mentions = _breakdown(text)
+
+    assert {"周", "阿芳", "老王"} == set(_characters(mentions))
