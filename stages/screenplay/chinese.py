@@ -9,11 +9,19 @@ describe characters without making them speak.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from stages.drafts import SceneSlice
-from stages.screenplay.bios import Bio, is_bio_header, is_front_matter, parse_bio, short_name, shortens
+from stages.screenplay.bios import (
+    CN_KIN,
+    Bio,
+    is_bio_header,
+    is_front_matter,
+    parse_bio,
+    short_name,
+    shortens,
+)
 from stages.screenplay.episodes import CN_EPISODE_START_RE
 from stages.screenplay.headings import match_heading
 from stages.screenplay.lines import (
@@ -59,6 +67,9 @@ class ChineseContext:
     keys: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, list[str]] = field(default_factory=dict)
     bios: dict[str, Bio] = field(default_factory=dict)
+    #: Cue or listed names that are a speaker's name with the text after it run on
+    #: (``阿杰点头：``, ``人物：…李婶上午，…``): read as that speaker, never kept as aliases.
+    glued: dict[str, str] = field(default_factory=dict)
     pattern: re.Pattern[str] | None = None
     names: frozenset[str] = frozenset()
 
@@ -105,8 +116,10 @@ class ChineseContext:
                     bios.setdefault(line.bio.name, line.bio)
                 elif line.cue is not None:
                     speakers.update(name for name, _ in line.cue.speakers)
-        context = cls(lines, frozenset(speakers), bios=bios)
-        for name in sorted(listed | set(bios)):
+        glued = {name: key for name in speakers | listed if (key := run_on_name(name, speakers)) is not None}
+        speakers -= glued.keys()
+        context = cls(lines, frozenset(speakers), bios=bios, glued=glued)
+        for name in sorted((listed | set(bios)) - glued.keys()):
             context.link(name, bios[name].nicknames if name in bios else ())
         every = (speakers | listed | set(bios) | set(context.keys)) - {""}
         every |= {nick for bio in bios.values() for nick in bio.nicknames}
@@ -129,6 +142,8 @@ class ChineseContext:
 
     def add(self, scene: SceneTally, name: str, surface: str | None = None) -> str:
         """Record a character in ``scene`` under its key; return the key."""
+        if name in self.glued:
+            name, surface = self.glued[name], None
         key = self.keys.get(name, name)
         seen = scene.assets.get(("character", key))
         if seen is not None:
@@ -144,6 +159,26 @@ class ChineseContext:
         if bio is not None:
             scene.describe(key, bio.description, bio.age, bio.gender)
         return key
+
+
+def run_on_name(name: str, speakers: Collection[str]) -> str | None:
+    """The speaker whose name ``name`` starts with, when what follows is run-on text, not a person.
+
+    Scraped text glues a cue's or a list's name to the words after it. Two characters or more
+    left over with no kinship word (妈, 哥, 儿…, which name a relative: ``小美妈妈``) are taken
+    as run-on text; the longest speaker name wins.
+
+    >>> run_on_name("阿杰点头", {"阿杰", "小美"}), run_on_name("小美妈妈", {"小美"}), run_on_name("陈默然", {"陈默"})
+    ('阿杰', None, None)
+    """
+    found = [
+        key
+        for key in speakers
+        if 2 <= len(key) < len(name) - 1
+        and name.startswith(key)
+        and not set(name[len(key) :]) & CN_KIN
+    ]
+    return max(found, key=len) if found else None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from stages.screenplay.names import parse_cast_line, parse_chinese_cue
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 #: Physical lines shorter than this are never cut (a cue and its speech fit in one line).
 DEFAULT_MIN_SPLIT_CHARS = 24
-_BOUNDARY = r"(?:(?<=[。！？!?…”」』）)】\].~])|(?<=[。！？!?…”」』）)】\].~][ \t\u3000])|(?<=[^\s][ \t\u3000]))"
+_BOUNDARY = r"(?:(?<=[。！？!?…”」』）)】\].~])|(?<=[ \t\u3000]))"
 _NUM = r"[0-9０-９零〇一二三四五六七八九十百千两]+"
 _TIME = r"(?:日|夜|晨|清晨|黄昏|傍晚|中午|黎明|晚|早|深夜|白天|晚上|夜晚|早晨|上午|下午|凌晨|午后)"
 _PLACE = r"(?:内外|内|外|内景|外景)"

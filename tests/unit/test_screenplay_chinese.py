@@ -322,3 +322,15 @@ def test_a_one_character_name_said_often_is_a_speaker() -> None:
     mentions = _breakdown(text)
 
     assert {"周", "阿芳", "老王"} == set(_characters(mentions))
+
+
+def test_a_name_with_run_on_text_after_it_is_that_speaker() -> None:
+    """阿杰点头： and a 人物 list's 李婶上午 are 阿杰 and 李婶; 小美妈妈 stays her own person."""
+    text = (
+        "1、楼梯口 日 内\n人物：阿杰、李婶上午\n阿杰：早。\n李婶：早啊。\n阿杰点头：对，对。\n"
+        "小美：妈！\n小美妈妈：哎。\n"
+    )
+
+    mentions = _breakdown(text)
+
+    assert ["阿杰", "李婶", "小美", "小美妈妈"] == _characters(mentions)
