@@ -44,9 +44,11 @@ def _one_line(text: str) -> str:
 
 
 def _failed_job(broker, worker) -> str:
+    worker.pause()  # the stored script is spoiled before ingest can read it, not in a race with it
     job_id = jobs.submit(SCRIPT, project="cli")
     with session_factory()() as s, s.begin():
         s.execute(update(ScriptContent).where(ScriptContent.job_id == job_id).values(sha256="0" * 64))
+    worker.resume()
     drain(broker, worker)
     return job_id
 
