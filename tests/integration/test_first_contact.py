@@ -63,10 +63,12 @@ def test_dlq_retry_sends_to_the_configured_redis_and_removes_nothing_else(
 ):
     """A re-driven job's message lands in the settings' Redis namespace even from a fresh process."""
     broker, worker = stub_worker
+    worker.pause()  # break the job before a worker can ingest it
     job_id = jobs.submit(SCRIPT, project="dlq")
     with session_factory()() as s, s.begin():
         good = s.scalar(select(ScriptContent.sha256).where(ScriptContent.job_id == job_id))
         s.execute(update(ScriptContent).where(ScriptContent.job_id == job_id).values(sha256="0" * 64))
+    worker.resume()
     drain(broker, worker)
     assert "FAILED" == jobs.get_status(job_id).status
     with session_factory()() as s, s.begin():

@@ -242,12 +242,12 @@ def test_dead_letters_leave_dramatiqs_redis_queue_when_redriven(pg_settings, red
     bind_actors(broker)
     broker.emit_after("process_boot")
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=50)
-    worker.start()
     client = redis.Redis.from_url(REDIS_URL)
     xq = f"{redis_namespace}:default.XQ"
     try:
         job_id = jobs.submit(SCRIPT, project="xq")
         good = _break_ingest(job_id)
+        worker.start()  # after the break, so ingest cannot read the script first
         deadline = time.monotonic() + 30
         while jobs.get_status(job_id).status != "FAILED" and time.monotonic() < deadline:
             time.sleep(0.05)
