@@ -29,6 +29,7 @@ from stages.screenplay.lines import (
     may_cut_at_cue,
     needs_split,
     physical_lines,
+    quoted_speakers,
     run_on_speakers,
     split_spans,
     splitter,
@@ -116,6 +117,7 @@ class ChineseContext:
                     bios.setdefault(line.bio.name, line.bio)
                 elif line.cue is not None:
                     speakers.update(name for name, _ in line.cue.speakers)
+        speakers |= quoted_speakers("\n".join(masked))  # 船夫说：“…” in a literary screenplay
         glued = {name: key for name in speakers | listed if (key := run_on_name(name, speakers)) is not None}
         speakers -= glued.keys()
         context = cls(lines, frozenset(speakers), bios=bios, glued=glued)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from stages.screenplay.inline import heading_cuts
 from stages.screenplay.names import parse_cast_line, parse_chinese_cue
+from stages.screenplay.words import word_set
 
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 #: Physical lines shorter than this are never cut (a cue and its speech fit in one line).
@@ -164,6 +165,43 @@ def run_on_speakers(text: str, spans: Iterable[tuple[int, int]]) -> set[str]:
     if len(frequent) >= DEFAULT_RUN_ON_SPEAKERS:
         frequent |= {name for name in valid & after_sentence if len(name) > 1}
     return frequent
+
+
+#: ``老师接道：“…``, ``船夫说：“…``: a name, maybe an adverb, a speech verb, a colon and a quote,
+#: as literary screenplays write speech inside the action.
+QUOTED_SPEECH_RE = re.compile(
+    r"(?:^|(?<=[。！？!?…”」』）)】\]，,：:\s]))(?P<name>[\u4e00-\u9fff]{2,4}?)(?:[\u4e00-\u9fff]{1,4}地)?"
+    r"(?:又|便|就|也|忙|急忙|连忙|轻声|笑着|接着)?"
+    r"(?:说|道|问|喊|叫|答|回道|接道|笑道|骂道|喊道|叫道|问道|答道)[:：]\s*[“「\"‘]"
+)
+#: Words that stand where a name would before a speech verb but are adverbs or verbs.
+NOT_SPEAKERS = word_set(
+    "于是 不断 有人 连连 继续 大声 小声 低声 轻声 只好 一个 高呼 埋怨 苦笑 冷笑 微笑 心中 安慰 急忙 连忙 "
+    "赶忙 马上 立刻 然后 随后 接着 哈哈 不住 甜甜 这时 此时 突然 忽然 终于 最后 后来 同时 一起 一边 回头 "
+    "转身 抬头 低头 点头 摇头 笑着 大家 众人 自言自语"
+)
+#: How often a name must be said to speak that way before it counts as a speaker.
+DEFAULT_MIN_QUOTED = 2
+
+
+def quoted_speakers(text: str) -> set[str]:
+    """Names that speak inside the action, ``船夫说：“…”``, at least :data:`DEFAULT_MIN_QUOTED` times.
+
+    >>> sorted(quoted_speakers("船夫说：“来。”阿芳笑着说：“好。”船夫又问：“走吗？”于是说：“走。”阿芳道：“嗯。”"))
+    ['船夫', '阿芳']
+    """
+    seen: dict[str, int] = {}
+    for match in QUOTED_SPEECH_RE.finditer(text):
+        name = match.group("name")
+        seen[name] = seen.get(name, 0) + 1
+    return {
+        name
+        for name, count in seen.items()
+        if count >= DEFAULT_MIN_QUOTED
+        and name not in NOT_SPEAKERS
+        and (cue := parse_chinese_cue(f"{name}：…")) is not None
+        and cue.speakers
+    }
 
 
 def needs_split(text: str, spans: Iterable[tuple[int, int]]) -> bool:

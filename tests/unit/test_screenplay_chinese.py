@@ -334,3 +334,15 @@ def test_a_name_with_run_on_text_after_it_is_that_speaker() -> None:
     mentions = _breakdown(text)
 
     assert ["阿杰", "李婶", "小美", "小美妈妈"] == _characters(mentions)
+
+
+def test_speech_written_inside_the_action_names_its_speakers() -> None:
+    """船夫说：“…” said twice makes 船夫 a speaker; 于是说：“…” does not make 于是 one."""
+    text = (
+        "1、江边 日 外 船夫说：“上船。”阿芳好奇地问：“去哪儿？”船夫又说：“对岸。”"
+        "于是说：“走。”阿芳道：“好。”于是说：“嗯。”\n"
+    )
+
+    mentions = _breakdown(text)
+
+    assert ["船夫", "阿芳"] == sorted(_characters(mentions))
