@@ -33,7 +33,7 @@ _PLACE = (
 #: ends in a word for a building, room or spot, with a trailing 间/道/口/顶… kept. Used only
 #: where a heading would otherwise have no place at all.
 _GLUED_PLACE = (
-    r"[\u4e00-\u9fff]{1,8}?[楼顶厅室所巷道间馆店院场园站屋家铺村路街桥]"
+    r"[\u4e00-\u9fff]{1,8}?[楼顶厅室所巷道间馆店院场园站屋家铺村路街桥库堂殿宫府寺庙港坊]"
     r"[间道口顶里内外上下边旁前后门]?(?![间道口顶里内外上下边旁前后门])"
 )
 _NUM = r"[0-9０-９零〇一二三四五六七八九十百千两]{1,4}"
