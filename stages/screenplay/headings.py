@@ -139,14 +139,17 @@ def _en_int_ext(prefix: str) -> IntExt:
 
 
 def _split_en_time(rest: str) -> tuple[str, str | None]:
-    separators = list(EN_TIME_SEP_RE.finditer(rest))
-    if separators:
+    """Split ``PLACE - DAY`` (and ``PLACE - DAY - FLASHBACK``: every trailing time part) at its time."""
+    times: list[str] = []
+    while separators := list(EN_TIME_SEP_RE.finditer(rest)):
         last = separators[-1]
         time = rest[last.end() :].strip()
         words = set(EN_WORD_RE.findall(time.upper()))
-        if time and (words & EN_TIME_WORDS or any(char.isdigit() for char in time)):
-            return rest[: last.start()], time
-    return rest, None
+        if not time or not (words & EN_TIME_WORDS or any(char.isdigit() for char in time)):
+            break
+        times.insert(0, time)
+        rest = rest[: last.start()]
+    return rest, " - ".join(times) or None
 
 
 def _english(line: str) -> Heading | None:

@@ -209,6 +209,8 @@ def test_english_non_props(line: str) -> None:
         ("CHAPEL--NIGHT", Heading(None, "NIGHT", "CHAPEL")),
         ("EXT. CHAPEL--DAY", Heading("EXT", "DAY", "CHAPEL")),
         ("INT. GARAGE, MOMENTS LATER", Heading("INT", "MOMENTS LATER", "GARAGE")),
+        ("EXT. GARDEN - DAY - FLASHBACK", Heading("EXT", "DAY - FLASHBACK", "GARDEN")),
+        ("INT. HOUSE - KITCHEN - NIGHT", Heading("INT", "NIGHT", "HOUSE - KITCHEN")),
         ("BANG - BOOM", None),
         ("JOHN", None),
         ("Dining room - day", None),
