@@ -43,7 +43,8 @@ CN_FRONT_MATTER_RE = re.compile(
 
 #: A line that opens front matter running to the first heading: sketches, synopsis, cast list.
 FRONT_HEADER_RE = re.compile(
-    r"^[ \t\u3000]*[【\[]?(?:故事梗概|剧情梗概|剧情简介|故事简介|梗概|简介|剧情大纲|故事大纲|大纲|分集大纲|"
+    r"^[ \t\u3000]*[【\[]?(?:故事梗概|剧情梗概|剧情简介|故事简介|剧情介绍|梗概|简介|剧情大纲|故事大纲|大纲|分集大纲|"
+    r"人物介绍|人物简介|人物小传|角色介绍|"
     r"创作说明|剧本说明|创作阐述|故事背景|世界观|人物关系|"
     r"CAST OF CHARACTERS|CHARACTERS|CAST|SYNOPSIS|LOGLINE|DRAMATIS PERSONAE)[】\]]?[ \t\u3000]*(?:[:：].*)?$",
     re.IGNORECASE,

@@ -346,3 +346,15 @@ def test_speech_written_inside_the_action_names_its_speakers() -> None:
     mentions = _breakdown(text)
 
     assert ["船夫", "阿芳"] == sorted(_characters(mentions))
+
+
+def test_a_synopsis_run_into_the_title_is_front_matter_not_a_scene() -> None:
+    """《剧名》故事梗概：… and 人物介绍：… before the first heading open no scene and cast nobody."""
+    text = (
+        "短剧《回声》故事梗概：阿远和小青是邻居，一场误会让两人反目，最后和好。人物介绍：阿远，青年。小青，护士。"
+        "场：1景：楼道时：日/内人：阿远、小青【阿远开门。】阿远：早。小青：早。"
+    )
+
+    _, scenes = parse_structure(text)
+
+    assert ["楼道"] == [s.location for s in scenes]
