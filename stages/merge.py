@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
+from stages.screenplay.names import EN_ROLE_NOUNS, distinct_role
+
 _SPACES = re.compile(r"\s+")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -36,6 +38,10 @@ HONORIFICS = frozenset(
     det. sgt sgt. sergeant capt capt. captain lt lt. lieutenant agent nurse father sister uncle aunt
     grandma grandpa judge coach mayor chief""".split()  # noqa: SIM905 (a word list reads best as words)
 )
+
+
+#: Common role nouns, lower case as keys are (from the cue rules: one list).
+ROLE_NOUNS = frozenset(word.lower() for word in EN_ROLE_NOUNS)
 
 
 def normalize_name(name: str) -> str:
@@ -134,8 +140,9 @@ class AssetIndex:
         self._bare[bare].add((index, title))
         tokens = bare.split(" ")
         if len(tokens) > 1:
-            self._part[tokens[0]].add(index)
-            self._part[tokens[-1]].add(index)
+            if not distinct_role(tokens):
+                for part in {tokens[0], tokens[-1]} - ROLE_NOUNS:
+                    self._part[part].add(index)
             self._full[index].add(frozenset(tokens))
         else:
             self._single[tokens[0]].add(index)
@@ -181,13 +188,15 @@ class AssetIndex:
         title, bare = split_honorific(key)
         tokens = bare.split(" ")
         same_person = {i for i, t in self._bare.get(bare, set()) if not t or not title or t == title}
+        if distinct_role(tokens) or bare in ROLE_NOUNS:
+            return next(iter(same_person)) if len(same_person) == 1 else None
         parts = self._part.get(bare, set()) if len(tokens) == 1 else set()
         if parts and not (parts := {c for c in parts if not self._other_person(full, c)}):
             return AMBIGUOUS  # the name is part of another person's full name, not this one's
         for candidates in (
             same_person,
             parts,
-            (self._single.get(tokens[0], set()) | self._single.get(tokens[-1], set()))
+            set().union(*(self._single.get(t, set()) for t in {tokens[0], tokens[-1]} - ROLE_NOUNS))
             if len(tokens) > 1
             else set(),
         ):

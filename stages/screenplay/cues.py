@@ -15,14 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from stages.screenplay.markup import is_markup_line, is_shot_line
-from stages.screenplay.names import parse_english_cue
+from stages.screenplay.names import EN_ROLE_NOUNS, distinct_role, parse_english_cue
 from stages.screenplay.words import word_set
 
 #: Titles that do not change who a speaker is (``DR. SMITH`` is ``SMITH``).
 EN_HONORIFICS = word_set(
     """DR DR. DOCTOR MR MR. MRS MRS. MS MS. MISS PROF PROF. PROFESSOR SIR OFFICER DETECTIVE DET.
     SGT SGT. SERGEANT CAPT CAPT. CAPTAIN LT LT. LIEUTENANT AGENT NURSE FATHER SISTER UNCLE AUNT
-    COACH JUDGE MAYOR CHIEF YOUNG OLD LITTLE BIG"""
+    COACH JUDGE MAYOR CHIEF"""
 )
 CUE_MARK_RE = re.compile(r"\(|\^\s*$|^\s*@")
 #: What a cue never starts with: quotes and brackets (a sign's words, a parenthetical), markup
@@ -137,7 +137,9 @@ def merge_speakers(counts: Mapping[str, int]) -> dict[str, str]:
     for name in sorted(counts):
         bare = _bare(name)
         words = bare.split()
-        targets = ({bare, words[0], words[-1]} & counts.keys()) - {name}
+        if distinct_role(words):
+            continue  # YOUNG JOE and GUARD #2 are roles of their own
+        targets = ({bare, words[0], words[-1]} & counts.keys()) - {name} - EN_ROLE_NOUNS
         if len(targets) == 1:
             links.setdefault(targets.pop(), []).append(name)
     merged: dict[str, str] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -119,6 +120,28 @@ CN_HEADER_KEYS = word_set(
     叠化 化入 化出 淡入 淡出 切入 切出 定格 插入 插入画面 画面闪现 闪现 自言自语 心声 场外音 音响 效果
     OS VO PS Note Notes http https"""
 )
+#: Words that make another role of the same name: YOUNG JOE is cast apart from JOE (another
+#: actor), and so are numbered extras (GUARD #2, COP 2); see :func:`distinct_role`.
+EN_VERSIONS = word_set("YOUNG YOUNGER OLD OLDER LITTLE TEEN TEENAGE ADULT ELDERLY FUTURE PAST BABY KID CHILD")
+#: Common nouns for a role: MATH TEACHER is not the TEACHER of another scene by that word alone.
+EN_ROLE_NOUNS = word_set(
+    """TEACHER COP POLICEMAN POLICEWOMAN GUARD NURSE DOCTOR WAITER WAITRESS MAN WOMAN GIRL BOY GUY LADY
+    SOLDIER DRIVER REFEREE ANNOUNCER REPORTER STUDENT CLERK BARTENDER CUSTOMER PATRON STRANGER
+    RECEPTIONIST SECRETARY MANAGER BOSS PRIEST NEIGHBOR NEIGHBOUR JANITOR CASHIER PASSENGER PILOT
+    WORKER FRIEND KID HOST VOICE NARRATOR CROWD DAD MOM MOTHER FATHER SON DAUGHTER WIFE HUSBAND"""
+)
+
+
+def distinct_role(words: Sequence[str]) -> bool:
+    """Whether a multi-word English name is a version of someone (YOUNG JOE) or a numbered extra.
+
+    >>> distinct_role("YOUNG JOE".split()), distinct_role(["GUARD", "#2"]), distinct_role(["RITA", "VALE"])
+    (True, True, False)
+    """
+    upper = [word.upper() for word in words]
+    return bool(EN_VERSIONS.intersection(upper)) or any(any(c.isdigit() for c in word) for word in upper)
+
+
 #: Age in an English intro: ``JOHN (40s)``, ``MARY SMITH (32, a nurse)``, ``BOB (late 60s)``.
 EN_INTRO_RE = re.compile(
     r"\b([A-Z][A-Z'’.\-]*[A-Z](?:\s+[A-Z][A-Z'’.\-]*){0,3})\s*"

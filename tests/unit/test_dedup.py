@@ -169,3 +169,13 @@ def test_a_title_before_the_same_full_name_is_the_same_person():
     assets, _ = merge_assets(records, [])
 
     assert ["SAM"] == [a.name for a in assets]
+
+
+def test_a_younger_self_a_numbered_extra_and_a_role_noun_are_people_of_their_own():
+    """YOUNG JOE, GUARD #2 and MATH TEACHER are cast apart from JOE, REFEREE and TEACHER."""
+    names = ["JOE", "YOUNG JOE", "GUARD", "GUARD #2", "TEACHER", "MATH TEACHER", "RITA VALE", "RITA"]
+    records = [rec(i, name, i) for i, name in enumerate(names, start=1)]
+
+    assets, _ = merge_assets(records, [])
+
+    assert names[:-1] == [a.name for a in assets]

@@ -219,3 +219,17 @@ def test_english_non_props(line: str) -> None:
 def test_slug_lines_without_a_prefix_or_spaces_around_the_dash(line: str, expected: Heading | None) -> None:
     """An upper-case PLACE - DAY slug is a heading without INT./EXT.; ``--`` needs no spaces."""
     assert expected == match_heading(line)
+
+
+def test_a_younger_self_speaks_as_a_character_of_its_own() -> None:
+    """YOUNG ANNA's cue is not merged into ANNA's: another actor plays her."""
+    text = (
+        "INT. GYM - DAY\n\nANNA\nAgain.\n\nEXT. YARD - DAY - FLASHBACK\n\nYOUNG ANNA\nOne more time.\n\n"
+        "YOUNG ANNA\nPlease.\n\nGUARD #2\nTime!\n\nGUARD\nBreak.\n"
+    )
+    _, scenes = parse_structure(text)
+    slices = [SceneSlice(s.number, s.heading, s.location, text[s.start : s.end]) for s in scenes]
+
+    names = {m.name for m in extract_rules(slices, language="en") if m.asset_type == "character"}
+
+    assert {"ANNA", "YOUNG ANNA", "GUARD", "GUARD #2"} == names
