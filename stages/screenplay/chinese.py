@@ -54,7 +54,7 @@ CN_BRACKET_RE = re.compile(r"[（(]([^）)]*)[）)]")
 CN_INTRO_RE = re.compile(r"(?:^|(?<=[\s，。、：；！？△▲]))([\u4e00-\u9fff]{2,4})[（(]([^）)]*岁[^）)]*)[）)]")
 #: What shows a person without them being there: a photo, a screen, a poster.
 CN_DEPICTED_RE = re.compile(r"照片|相片|合影|全家福|屏幕|监控|画面|视频|海报|电视|录像|照片上|遗像|画像")
-CN_SENTENCE_END = "。！？；…"
+CN_SENTENCE_END = "。！？；…;!?"
 #: Bracket notes that are voice or emotion marks, not descriptions.
 CN_NOTES = word_set("画外音 旁白 内心独白 独白 OS VO 哭 笑 冷笑 怒 急 小声 低声 大声")
 

@@ -35,7 +35,7 @@ _STRUCTURAL = (
     r"|场\s*[:：]\s*\d+(?=\s|景)"
     r"|(?:出场)?人物\s*[:：]"
     r"|△"
-    r"|[\u4e00-\u9fff]{1,4}(?:[（(][^）)\n]{0,12}[）)])?[:：]\s*[“「\"]"
+    r"|[\u4e00-\u9fff]{1,4}(?:[（(][^）)\n]{0,12}[）)])?[ \t\u3000]*[:：]\s*[“「\"]"
 )
 #: A ``人物：`` key starts a line even with no boundary before it: a scraped heading runs straight
 #: into it (``1-1 日 内 教室人物：秀兰``), and the key is never part of a sentence.
@@ -48,18 +48,18 @@ _SCENE_KEY = rf"(?<=[^\d\s\-－—–])(?=\d+\s*[-－—–]\s*\d+[\s.．、]*(?
 _FRONT_KEY = r"(?<=[^\s])(?=(?:故事梗概|剧情梗概|剧情简介|故事简介|剧情介绍|人物介绍|人物简介|人物小传|角色介绍|编剧)\s*[:：])"
 STRUCTURAL_RE = re.compile(_BOUNDARY + "(?:" + _STRUCTURAL + ")|" + _CAST_KEY + "|" + _SCENE_KEY + "|" + _FRONT_KEY)
 #: Any short name and a colon after a boundary: only then can a known name's cue need a cut.
-MAYBE_CUE_RE = re.compile(_BOUNDARY + r"[\u4e00-\u9fff]{1,6}(?:[（(][^）)\n]{0,12}[）)])?[:：]")
+MAYBE_CUE_RE = re.compile(_BOUNDARY + r"[\u4e00-\u9fff]{1,6}(?:[（(][^）)\n]{0,12}[）)])?[ \t\u3000]*[:：]")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 #: A short name and a colon after a boundary in the middle of a line: a cue whose line break was
 #: lost, if the same name does this often enough (:data:`DEFAULT_MIN_RUN_ON_CUES`).
 RUN_ON_CUE_RE = re.compile(
     _BOUNDARY
-    + r"(?P<name>[\u4e00-\u9fff]{2,4}|[\u4e00-\u9fff](?:[ \u3000][\u4e00-\u9fff]){1,3})"
-    + r"(?:[（(][^）)\n]{0,12}[）)])?[:：]"
+    + r"(?P<name>[\u4e00-\u9fff]{2,4}|[\u4e00-\u9fff](?:[ \t\u3000][\u4e00-\u9fff]){1,3})"
+    + r"(?:[（(][^）)\n]{0,12}[）)])?[ \t\u3000]*[:：]"
 )
 #: A one-character cue (``周：``, ``甲：``) opening a speech right after a sentence ends (not after a
 #: space: ``阿 芳：`` is 阿芳 padded).
-SHORT_CUE_RE = re.compile(r"(?<=[。！？!?…”」』）)】\].~])(?P<name>[\u4e00-\u9fff])(?:[（(][^）)\n]{0,12}[）)])?[:：]")
+SHORT_CUE_RE = re.compile(r"(?<=[。！？!?…”」』）)】\].~])(?P<name>[\u4e00-\u9fff])(?:[（(][^）)\n]{0,12}[）)])?[ \t\u3000]*[:：]")
 #: How often a one-character name must open a speech that way to be a speaker.
 DEFAULT_MIN_SHORT_CUES = 4
 #: How often a name must open a run-on speech (after a sentence end, mid-line) to count as a
@@ -251,21 +251,21 @@ def splitter(speakers: frozenset[str]) -> re.Pattern[str]:
     if not cjk_names:
         return STRUCTURAL_RE
     # a name may be padded with a space between its characters (阿 芳：)
-    names = "|".join("[ \u3000]?".join(map(re.escape, name)) for name in cjk_names)
+    names = "|".join("[ \t\u3000]?".join(map(re.escape, name)) for name in cjk_names)
     # A known name of two characters or more and a colon is a cue even run straight into the text
     # before it (走吧阿芳：好的…); a one-character name needs the boundary.
-    glued = "|".join("[ \u3000]?".join(map(re.escape, name)) for name in cjk_names if len(name) > 1)
+    glued = "|".join("[ \t\u3000]?".join(map(re.escape, name)) for name in cjk_names if len(name) > 1)
     return re.compile(
         _BOUNDARY
         + "(?:"
         + _STRUCTURAL
-        + rf"|(?:{names})(?:[（(][^）)\n]{{0,12}}[）)])?[:：])|"
+        + rf"|(?:{names})(?:[（(][^）)\n]{{0,12}}[）)])?[ \t\u3000]*[:：])|"
         + _CAST_KEY
         + "|"
         + _SCENE_KEY
         + "|"
         + _FRONT_KEY
-        + (rf"|(?<=[\u4e00-\u9fff])(?:{glued})(?:[（(][^）)\n]{{0,12}}[）)])?[:：]" if glued else "")
+        + (rf"|(?<=[\u4e00-\u9fff])(?:{glued})(?:[（(][^）)\n]{{0,12}}[）)])?[ \t\u3000]*[:：]" if glued else "")
     )
 
 

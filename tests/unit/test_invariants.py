@@ -170,13 +170,7 @@ def test_spaces_after_full_width_colons_change_nothing(name: str) -> None:
 
 
 #: Samples where spaces on both sides of colons change the breakdown, and why.
-COLON_SPACES_CHANGE = {
-    "急诊夜_网页版.txt": (
-        "run-on text: lines.py cuts a speech off the line before it only at 名字： with no space before "
-        "the colon (MAYBE_CUE_RE, RUN_ON_CUE_RE), so after 。小赵 ： the speeches stay in the △ action "
-        "line and 老陈, 刀疤 named in them count as present in scenes 4, 6, 8"
-    ),
-}
+COLON_SPACES_CHANGE: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", _xfail(CHINESE, COLON_SPACES_CHANGE))
@@ -350,22 +344,11 @@ def test_a_run_on_script_with_padded_names_has_its_speakers() -> None:
     assert seen(PADDED_RUN_ON).characters == {"工头", "小王"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lines.py's run-on cue pattern pads a name with [ \\u3000] only (RUN_ON_CUE_RE), so 工\\t头： "
-    "is no cue and the script has no speaker (corpus: zh/muziqing, zh/zhiming_de_youhuo under tabs)",
-)
 def test_a_tab_padding_a_run_on_name_changes_nothing() -> None:
     """``工\\t头：`` reads as ``工 头：``."""
     assert seen(PADDED_RUN_ON) == seen(tabs(PADDED_RUN_ON))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lines.py cuts a run-on cue only at 名字： with no space before the colon, so 工头 ：… is "
-    "never cut off and the script has no speaker (corpus: 38 of 45 zh scripts change under spaces "
-    "around colons, most of them run-on)",
-)
 def test_a_space_before_a_run_on_colon_changes_nothing() -> None:
     """``工头 ：`` in text without line breaks reads as ``工头：``."""
     text = PADDED_RUN_ON.replace("工 头", "工头").replace("小 王", "小王")
@@ -373,12 +356,6 @@ def test_a_space_before_a_run_on_colon_changes_nothing() -> None:
     assert seen(text) == seen(text.replace("：", " ："))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="chinese.py's CN_SENTENCE_END (。！？；…) has no half-width ; ! ?, so after 画面 the clause "
-    "runs on past a half-width ; and 阿秀 is taken as depicted, not present in 1-2 (corpus: "
-    "zh/wen_shijian_qing_wei_hewu, 阿兰 in scene 8)",
-)
 def test_a_half_width_semicolon_ends_a_depicted_clause() -> None:
     """``画面切换：老韩在等人;阿秀推门进来`` puts 阿秀 in the scene as ``；`` does."""
     assert seen(DEPICTED_THEN_PRESENT) == seen(half_width(DEPICTED_THEN_PRESENT, "；"))
