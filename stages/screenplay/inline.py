@@ -55,8 +55,9 @@ INLINE_HEADING_RE = re.compile(
             rf"{_SCENE_NO}{_PLACE}{_CLUSTER}",
             # 1、王家门外，傍晚 (a numbered place and a time after a comma, opening a line or sentence)
             rf"(?:(?<=^)|(?<=[。！？!?…”」』）)】\]\s])){_SCENE_NO}{_PLACE}[，,]{_S}*{_TIME}(?![\u4e00-\u9fff]{{0,1}}[，,：:])",
-            # 第一场 日 外 仓库 · 第二场【背景：山洞】 · 第三场面馆【 · 第一幕：王家客厅
+            # 第一场 日 外 仓库 · 第2场 内景：（超市） 日 · 第二场【背景：山洞】 · 第三场面馆【 · 第一幕：王家客厅
             rf"第{_S}*{_NUM}{_S}*[场幕](?!结束|完|终)(?:{_S}*[:：、.．]?{_S}*(?:{_CLUSTER}(?:{_S}*{_PLACE}(?={_S}|$)|{_S}*{_GLUED_PLACE})?"
+            rf"|{_IE_WORD}{_S}*[:：]?{_S}*(?:{_OPEN}[^】\])）\n]{{1,20}}{_CLOSE}|{_PLACE}(?={_S}|$))(?:{_S}*{_TIME})?"
             rf"|{_OPEN}[^】\])）\n]{{1,20}}{_CLOSE}|(?:场景|地点|背景){_S}*[:：]{_S}*{_PLACE}(?={_S}|[【（(]|$)"
             rf"|{_PLACE}(?={_S}|[【（(]|出场|人物|$)))?",
             # 2， 外景 王家 黄昏 · 21， 外景 下午 · 01 外景  晚上  球场

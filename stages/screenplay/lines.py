@@ -43,9 +43,14 @@ _CAST_KEY = r"(?<=[^\s])(?<!主要)(?<!出场)(?<!登场)(?=人物\s*[:：])"
 #: So does a ``1-2 日 内`` scene number: an episode title or the last speech runs into it
 #: (``第2集 反击2-1 日 内``), and the pattern is too particular to occur inside a sentence.
 _SCENE_KEY = rf"(?<=[^\d\s\-－—–])(?=\d+\s*[-－—–]\s*\d+[\s.．、]*(?:{_TIME}\s*{_PLACE}|{_PLACE}\s*{_TIME}))"
-#: So does a front-matter header with its colon (``剧名故事梗概：…``, ``剧名人物介绍：…``): the words
+#: So does a front-matter header with its colon (``剧名故事梗概：…``, ``剧名人物介绍：…``), and a
+#: sketches header is cut from the first sketch run into it: the words
 #: are never part of a sentence, and a title often runs straight into them.
-_FRONT_KEY = r"(?<=[^\s])(?=(?:故事梗概|剧情梗概|剧情简介|故事简介|剧情介绍|人物介绍|人物简介|人物小传|角色介绍|编剧)\s*[:：])"
+_FRONT_KEY = (
+    r"(?<=[^\s])(?=(?:故事梗概|剧情梗概|剧情简介|故事简介|剧情介绍|人物介绍|人物简介|人物小传|角色介绍|编剧)\s*[:：])"
+    # a sketches header run into its first sketch (人物小传林晚：女，…) ends there
+    r"|(?<=人物小传|人物介绍|人物简介)(?=[\u4e00-\u9fff]{2,4}[（(:：])"
+)
 STRUCTURAL_RE = re.compile(_BOUNDARY + "(?:" + _STRUCTURAL + ")|" + _CAST_KEY + "|" + _SCENE_KEY + "|" + _FRONT_KEY)
 #: Any short name and a colon after a boundary: only then can a known name's cue need a cut.
 MAYBE_CUE_RE = re.compile(_BOUNDARY + r"[\u4e00-\u9fff]{1,6}(?:[（(][^）)\n]{0,12}[）)])?[ \t\u3000]*[:：]")

@@ -227,17 +227,7 @@ def test_joining_every_line_into_one_adds_no_character(name: str) -> None:
 
 
 #: Samples whose joined text has other scenes, and why.
-JOIN_MOVES_SCENES = {
-    "县城商场.txt": (
-        "joined, each 第N场 内景：（地点） 日 heading is cut after 第N场 (no INT/EXT, location or time); "
-        "第6场 and 第8场, whose headings end in 【字幕：…】, become two scenes each, the second with "
-        "字幕 and the caption in its location (县城广场 字幕 大年三十): 8 scenes → 10"
-    ),
-    "逆袭总裁.txt": (
-        "joined, the title runs into the sketches (逆袭总裁人物小传林晚：女，…), which are no longer "
-        "read as front matter, so they become a heading-less first scene: 9 scenes → 10"
-    ),
-}
+JOIN_MOVES_SCENES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", _xfail(CHINESE, JOIN_MOVES_SCENES))
