@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 
 from stages.screenplay.inline import heading_cuts
-from stages.screenplay.names import parse_cast_line, parse_chinese_cue
+from stages.screenplay.names import CN_ROLE_NOUNS, parse_cast_line, parse_chinese_cue
 from stages.screenplay.words import word_set
 
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -74,7 +74,7 @@ DEFAULT_MIN_RUN_ON_CUES = 3
 #: right after a sentence's end (。！？…, a closing bracket or quote) even once is a speaker too.
 DEFAULT_RUN_ON_SPEAKERS = 3
 #: What a sentence ends with, for the second rule.
-_SENTENCE_END = "。！？!?…”」』）)"
+_SENTENCE_END = "。！？!?…”」』）).~"
 #: A ``人物：`` list anywhere in a line, up to the next △ or sentence end (brackets may hold any).
 MID_CAST_RE = re.compile(r"人物\s*[:：]((?:[（(][^）)]*[）)]|[^△。！？\n（(]){1,120})")
 CAST_NAME_SPLIT_RE = re.compile(r"[、，,\s]+")
@@ -252,14 +252,21 @@ def splitter(speakers: frozenset[str]) -> re.Pattern[str]:
     Returns:
         A compiled pattern for :func:`split_spans`.
     """
-    cjk_names = sorted((name for name in speakers if CJK_RE.search(name)), key=len, reverse=True)
-    if not cjk_names:
+    known = {name for name in speakers if CJK_RE.search(name)}
+    if not known:
         return STRUCTURAL_RE
-    # a name may be padded with a space between its characters (阿 芳：)
+    # In a script with Chinese speakers a role noun's cue after a boundary (。小贩：) is cut off like
+    # a known name's; a name may be padded with a space between its characters (阿 芳：).
+    cjk_names = sorted(known | CN_ROLE_NOUNS, key=len, reverse=True)
     names = "|".join("[ \t\u3000]?".join(map(re.escape, name)) for name in cjk_names)
     # A known name of two characters or more and a colon is a cue even run straight into the text
-    # before it (走吧阿芳：好的…); a one-character name needs the boundary.
-    glued = "|".join("[ \t\u3000]?".join(map(re.escape, name)) for name in cjk_names if len(name) > 1)
+    # before it (走吧阿芳：好的…); a one-character name or a role noun needs the boundary (修路工人：
+    # is not 工人 speaking).
+    glued = "|".join(
+        "[ \t\u3000]?".join(map(re.escape, name))
+        for name in sorted(known, key=len, reverse=True)
+        if len(name) > 1
+    )
     return re.compile(
         _BOUNDARY
         + "(?:"

@@ -120,6 +120,15 @@ CN_HEADER_KEYS = word_set(
     叠化 化入 化出 淡入 淡出 切入 切出 定格 插入 插入画面 画面闪现 闪现 自言自语 心声 场外音 音响 效果
     OS VO PS Note Notes http https"""
 )
+#: Chinese nouns for a role that speaks without a name (小贩：, 收银员：): a cue even when scraped
+#: text runs straight into it, as a known speaker's name is.
+CN_ROLE_NOUNS = word_set(
+    """小贩 摊主 老板 老板娘 服务员 收银员 售货员 店员 经理 秘书 助理 司机 保安 警察 民警 交警 护士 医生
+    大夫 老师 校长 学生 同学 老同学 邻居 大妈 大爷 大婶 大叔 阿姨 叔叔 奶奶 爷爷 小女孩 小男孩 女孩 男孩
+    孩子 老人 老头 老太太 老大爷 老大娘 路人 路人甲 路人乙 村民 村长 记者 主持人 律师 法官 工头 工人
+    快递员 外卖员 房东 保姆 管家 伙计 掌柜 店小二 士兵 哨兵 将军 丫鬟 太监 皇上 皇帝 王后 公主 伴娘
+    司仪 新郎 新娘 前台 乘客 顾客 客人 病人 患者 主任 局长 队长 班长 厨师 老乡 大哥 大姐 小伙子 姑娘"""
+)
 #: Words that make another role of the same name: YOUNG JOE is cast apart from JOE (another
 #: actor), and so are numbered extras (GUARD #2, COP 2); see :func:`distinct_role`.
 EN_VERSIONS = word_set("YOUNG YOUNGER OLD OLDER LITTLE TEEN TEENAGE ADULT ELDERLY FUTURE PAST BABY KID CHILD")
@@ -240,6 +249,8 @@ def _name_like(name: str) -> bool:
 def _chinese_name(raw: str) -> str | None:
     surface = raw.strip()
     name = "".join(surface.split()) if not surface.isascii() else " ".join(surface.split())
+    if name in CN_HEADER_KEYS:
+        return None  # before the suffixes come off: 自言自语 is a direction, not 自言 speaking
     name = CN_VOICE_SUFFIX_RE.sub("", name).strip() if len(name) > 2 else name
     if not name or not CN_NAME_RE.match(name) or name in CN_HEADER_KEYS:
         return None

@@ -192,7 +192,6 @@ def test_spaces_around_half_width_colons_change_nothing() -> None:
 
 #: Samples whose joined text still loses a speaker, and why (strict: fixing one fails its mark).
 JOIN_LOSES = {
-    "寻狗启事.txt": "老板娘 and 孙女朵朵 are known from an intro and a 人物 list entry (小卖部老板娘) only",
     "掌勺.txt": "导演 is also a title-page key, so a run-on 导演： is not read as a cue",
 }
 

@@ -358,3 +358,15 @@ def test_a_synopsis_run_into_the_title_is_front_matter_not_a_scene() -> None:
     _, scenes = parse_structure(text)
 
     assert ["楼道"] == [s.location for s in scenes]
+
+
+def test_a_role_that_speaks_once_after_a_sentence_is_a_speaker() -> None:
+    """。邻居：… in run-on text is the speaker 邻居; 修路工人： glued to text is not 工人 speaking."""
+    text = (
+        "1、楼道 日 内 阿芳：早。老周：早啊。阿芳：出门？老周：上班。阿芳：慢走。老周：好。"
+        "门开了。邻居：你们小点声！阿芳：对不起。\n"
+    )
+
+    mentions = _breakdown(text)
+
+    assert {"阿芳", "老周", "邻居"} == set(_characters(mentions))
