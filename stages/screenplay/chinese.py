@@ -55,6 +55,11 @@ CN_INTRO_RE = re.compile(r"(?:^|(?<=[\s，。、：；！？△▲]))([\u4e00-\u
 #: What shows a person without them being there: a photo, a screen, a poster.
 CN_DEPICTED_RE = re.compile(r"照片|相片|合影|全家福|屏幕|监控|画面|视频|海报|电视|录像|照片上|遗像|画像")
 CN_SENTENCE_END = "。！？；…;!?"
+#: A bracketed label rather than bracketed action: a key and a colon (【字幕：…】) or a few
+#: characters (【闪回】, 【近景】).
+CN_LABEL_RE = re.compile(r"^[【\[]\s*(?:[\u4e00-\u9fff]{1,4}\s*[:：]|[^】\]]{1,4}[】\]])")
+#: Action in 【】 inside a speech line (closed or running to the line's end).
+CN_ACTION_BRACKET_RE = re.compile(r"【([^】]{2,})(?:】|$)")
 #: Bracket notes that are voice or emotion marks, not descriptions.
 CN_NOTES = word_set("画外音 旁白 内心独白 独白 OS VO 哭 笑 冷笑 怒 急 小声 低声 大声")
 
@@ -241,8 +246,8 @@ def chinese_scene(
         if cue is not None:
             _speech(scene, cue, context)
             continue
-        if stripped.startswith(("【", "[")) and "道具" not in stripped:
-            continue  # 【字幕：…】, 【闪回】
+        if stripped.startswith(("【", "[")) and "道具" not in stripped and CN_LABEL_RE.match(stripped):
+            continue  # 【字幕：…】, 【闪回】: a label, not action (【他推门进来，…】 is action)
         _action(scene, stripped, context)
 
 
@@ -267,6 +272,8 @@ def _speech(scene: SceneTally, cue: ChineseCue, context: ChineseContext) -> None
     notes = cue.notes + ("".join(CN_BRACKET_RE.findall(cue.speech)) if "（" in cue.speech else "")
     for name, surface in chinese_props(notes, context.names) if notes else ():
         scene.add("prop", name, name, surface)
+    for action in CN_ACTION_BRACKET_RE.findall(cue.speech) if "【" in cue.speech else ():
+        _action(scene, action, context)  # 名：好的！【关上窗户拿起伞】: action written into the speech
 
 
 def _action(scene: SceneTally, line: str, context: ChineseContext) -> None:

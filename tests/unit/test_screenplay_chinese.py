@@ -370,3 +370,16 @@ def test_a_role_that_speaks_once_after_a_sentence_is_a_speaker() -> None:
     mentions = _breakdown(text)
 
     assert {"阿芳", "老周", "邻居"} == set(_characters(mentions))
+
+
+def test_action_in_square_brackets_counts_as_action() -> None:
+    """【…】 action, alone or written into a speech, yields props and people; 【闪回】 is only a label."""
+    text = (
+        "场：1景：银行时：日/内人：阿芳\n【闪回】\n【阿芳掏出一张银行卡，老周也到了。】\n"
+        "阿芳：怎么办？【掏出一个钱包翻了翻】\n老周：别急。\n"
+    )
+
+    mentions = _breakdown(text)
+
+    assert {"阿芳", "老周"} == set(_characters(mentions))
+    assert {"银行卡", "钱包"} == {m.name for m in mentions if m.asset_type == "prop"}
