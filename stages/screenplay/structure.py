@@ -12,8 +12,8 @@ from stages.screenplay.bios import is_front_header, is_front_matter, parse_bio
 from stages.screenplay.episodes import clean_title, find_episode_markers
 from stages.screenplay.headings import Heading, match_heading
 from stages.screenplay.lines import logical_lines
-from stages.screenplay.markup import mask_markup, strip_emphasis
-from stages.screenplay.names import CAST_TAIL_RE, is_group, parse_cast_line
+from stages.screenplay.markup import is_shot_line, mask_markup, strip_emphasis
+from stages.screenplay.names import CAST_TAIL_RE, EN_TRANSITION_RE, is_group, parse_cast_line
 from stages.screenplay.titlepage import parse_title_page
 
 #: Lines that carry no story before a first heading: transitions, centred titles, 《title》,
@@ -113,6 +113,27 @@ class _Scan:
                 self.segment(rest, start + marker.rest_start)
 
 
+#: A place named alone after a transition: upper case, up to five words, no sentence mark.
+BARE_PLACE_RE = re.compile(r"^[A-Z][A-Z0-9 '’&/-]{1,40}$")
+
+
+def bare_place(line: str) -> str | None:
+    """The place a line names when, right after ``CUT TO:`` and alone, it opens a new scene.
+
+    Some scripts write a new scene as its bare place after a transition (``CUT TO:``, a blank
+    line, ``GARAGE``, a blank line); a transition word or a shot is not a place.
+
+    >>> bare_place("GARAGE"), bare_place("BLACK"), bare_place("Later that day")
+    ('GARAGE', None, None)
+    """
+    text = line.strip()
+    if not BARE_PLACE_RE.match(text) or len(text.split()) > 5:
+        return None
+    if EN_TRANSITION_RE.match(text) or is_shot_line(text) or match_heading(text) is not None:
+        return None
+    return text
+
+
 def _skipped_ranges(text: str, spans: Sequence[SourceSpan]) -> list[tuple[int, int]]:
     starts = [span.start for span in spans] or [0]
     ends = [span.end for span in spans] or [len(text)]
@@ -130,7 +151,18 @@ def _scan(text: str, spans: Sequence[SourceSpan]) -> _Scan:
     span_starts = sorted(span.start for span in spans)
     masked = mask_markup(text)
     next_skip = next_span = 0
-    for start, end in logical_lines(masked, frozenset()):  # cues need no cut to find scenes
+    lines = logical_lines(masked, frozenset())  # cues need no cut to find scenes
+    previous = ""
+    for index, (start, end) in enumerate(lines):
+        following = masked[slice(*lines[index + 1])] if index + 1 < len(lines) else ""
+        if previous.endswith("TO:") and not following.strip() and (place := bare_place(masked[start:end])):
+            scan.headings.append(_Found(start, place, Heading(None, None, place)))
+            scan.since_heading = 0
+            scan.preamble = scan.front = False
+            previous = place
+            continue
+        if masked[start:end].strip():
+            previous = masked[start:end].strip()
         while next_span < len(span_starts) and span_starts[next_span] <= start:
             next_span += 1
             scan.preamble = True

@@ -64,6 +64,11 @@ def parse_title_page(text: str) -> tuple[dict[str, str], int]:
             offset = end  # blank lines before the page
             continue
         match = KEY_LINE_RE.match(line)
+        if match is None and (indented := KEY_LINE_RE.match(line.lstrip())) is not None:
+            # An indented key line (some writers centre the page with spaces) is a key when the
+            # page opens with it or when it is a known key; else it continues a value.
+            known = " ".join(indented.group(1).lower().split()) in OPENING_KEYS
+            match = indented if known or not started else None
         if match:
             name = " ".join(match.group(1).lower().split())
             if not started and name not in OPENING_KEYS:

@@ -233,3 +233,25 @@ def test_a_younger_self_speaks_as_a_character_of_its_own() -> None:
     names = {m.name for m in extract_rules(slices, language="en") if m.asset_type == "character"}
 
     assert {"ANNA", "YOUNG ANNA", "GUARD", "GUARD #2"} == names
+
+
+def test_a_bare_place_after_a_transition_opens_a_scene() -> None:
+    """CUT TO:, then GARAGE alone, opens a scene at GARAGE; BLACK there does not."""
+    text = (
+        "Title: Test\n\nBOILER ROOM - NIGHT\n\nAnna waits.\n\n    CUT TO:\n\nGARAGE\n\n"
+        "ANNA\nHere.\n\n    CUT TO:\n\nBLACK\n\nA door slams.\n"
+    )
+
+    _, scenes = parse_structure(text)
+
+    assert ["BOILER ROOM", "GARAGE"] == [s.location for s in scenes]
+
+
+def test_an_indented_title_page_is_a_title_page() -> None:
+    """A title page centred with spaces is read, and opens no heading-less scene."""
+    text = "        Title: Test\n        Author: Ann\n\n===\n\nINT. HALL - DAY\n\nAnna waits.\n"
+
+    meta, _ = parse_title_page(text)
+    _, scenes = parse_structure(text)
+
+    assert ({"title": "Test", "author": "Ann"}, ["HALL"]) == (meta, [s.location for s in scenes])
