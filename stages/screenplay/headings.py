@@ -64,6 +64,8 @@ CN_SCENE_LABEL_RE = re.compile(
 CN_NO_RE = re.compile(r"^\s*NO\s*[-－.]?\s*\d{1,3}\s*[:：](?P<rest>.*)$")
 #: ``内景 李家 中午`` (needs a time or 内/外 word too).
 CN_INT_EXT_FIRST_RE = re.compile(r"^\s*(?P<rest>(?:内外景|内景|外景|内/外景)[\s:：].*)$")
+#: The value of a ``时：`` key, up to the next key: all of it is the time of day.
+CN_TIME_KEY_RE = re.compile(r"(?:时间|(?<![场景])时)\s*[:：]\s*([^:：]*?)\s*(?=(?:景|场|地点|人物|人|内外)\s*[:：]|$)")
 #: Splits the rest of a Chinese heading into words.
 CN_TOKEN_SPLIT_RE = re.compile(r"[\s\u3000/／,，、。:：;；·\[\]【】（）()《》<>「」—－-]+")
 CN_TIMES = word_set(
@@ -196,6 +198,20 @@ def _chinese_parts(rest: str, *, strong: bool) -> Heading | None:
     int_ext: IntExt | None = None
     time: str | None = None
     place: list[str] = []
+    keyed = CN_TIME_KEY_RE.search(rest)
+    if keyed is not None:  # 时：春天 下午 / 时：日/内: the key's words are the time (and 内/外)
+        rest = rest[: keyed.start()] + " " + rest[keyed.end() :]
+        words = [word for word in CN_TOKEN_SPLIT_RE.split(keyed.group(1)) if word]
+        for word in words:
+            if word in CN_INT_EXT:
+                int_ext = int_ext or CN_INT_EXT[word]
+            elif (combined := CN_TIME_INT_EXT_RE.match(word)) is not None:
+                time = time or combined.group(1) or combined.group(4)
+                int_ext = int_ext or CN_INT_EXT[combined.group(2) or combined.group(3)]
+            elif word in CN_TIMES:
+                time = time or word
+        if time is None:
+            time = " ".join(word for word in words if word not in CN_INT_EXT) or None
     tokens = [token for token in CN_TOKEN_SPLIT_RE.split(CN_KEY_RE.sub(" ", rest)) if token]
     for token in tokens:
         combined = CN_TIME_INT_EXT_RE.match(token)
