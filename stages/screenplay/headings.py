@@ -190,6 +190,25 @@ def _forced(line: str) -> Heading | None:
     return Heading(None, time, clean_location(place))
 
 
+def _read_words(
+    words: list[str], time: str | None, int_ext: IntExt | None
+) -> tuple[str | None, IntExt | None, list[str]]:
+    """Sort a heading's words into its time, its 内/外 and the rest (the place, as a rule)."""
+    rest: list[str] = []
+    for word in words:
+        combined = CN_TIME_INT_EXT_RE.match(word)
+        if word in CN_TIMES:
+            time = time or word
+        elif word in CN_INT_EXT:
+            int_ext = int_ext or CN_INT_EXT[word]
+        elif combined:
+            time = time or combined.group(1) or combined.group(4)
+            int_ext = int_ext or CN_INT_EXT[combined.group(2) or combined.group(3)]
+        elif word not in CN_SKIPPED:
+            rest.append(word)
+    return time, int_ext, rest
+
+
 def _chinese_parts(rest: str, *, strong: bool) -> Heading | None:
     cast = CAST_TAIL_RE.search(rest)
     rest = (rest[: cast.start()] if cast else rest).strip()
@@ -197,33 +216,14 @@ def _chinese_parts(rest: str, *, strong: bool) -> Heading | None:
         return None
     int_ext: IntExt | None = None
     time: str | None = None
-    place: list[str] = []
     keyed = CN_TIME_KEY_RE.search(rest)
     if keyed is not None:  # 时：春天 下午 / 时：日/内: the key's words are the time (and 内/外)
         rest = rest[: keyed.start()] + " " + rest[keyed.end() :]
         words = [word for word in CN_TOKEN_SPLIT_RE.split(keyed.group(1)) if word]
-        for word in words:
-            if word in CN_INT_EXT:
-                int_ext = int_ext or CN_INT_EXT[word]
-            elif (combined := CN_TIME_INT_EXT_RE.match(word)) is not None:
-                time = time or combined.group(1) or combined.group(4)
-                int_ext = int_ext or CN_INT_EXT[combined.group(2) or combined.group(3)]
-            elif word in CN_TIMES:
-                time = time or word
-        if time is None:
-            time = " ".join(word for word in words if word not in CN_INT_EXT) or None
+        time, int_ext, other = _read_words(words, None, None)
+        time = time or " ".join(other) or None
     tokens = [token for token in CN_TOKEN_SPLIT_RE.split(CN_KEY_RE.sub(" ", rest)) if token]
-    for token in tokens:
-        combined = CN_TIME_INT_EXT_RE.match(token)
-        if token in CN_TIMES:
-            time = time or token
-        elif token in CN_INT_EXT:
-            int_ext = int_ext or CN_INT_EXT[token]
-        elif combined:
-            time = time or combined.group(1) or combined.group(4)
-            int_ext = int_ext or CN_INT_EXT[combined.group(2) or combined.group(3)]
-        elif token not in CN_SKIPPED:
-            place.append(token)
+    time, int_ext, place = _read_words(tokens, time, int_ext)
     if not strong and ((time is None and int_ext is None) or len(place) > 3):
         return None
     if time is None and int_ext is not None and place and (glued := CN_TIME_SUFFIX_RE.match(place[-1])):
