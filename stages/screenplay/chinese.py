@@ -25,6 +25,7 @@ from stages.screenplay.bios import (
 from stages.screenplay.episodes import CN_EPISODE_START_RE
 from stages.screenplay.headings import match_heading
 from stages.screenplay.lines import (
+    STRUCTURAL_RE,
     known_speakers,
     may_cut_at_cue,
     needs_split,
@@ -103,10 +104,9 @@ class ChineseContext:
                 whole = "\n".join(masked)  # a run-on speaker is told by how often it speaks in the chunk
                 names |= run_on_speakers(whole, physical_lines(whole))
             pattern = splitter(frozenset(names))
-            spans = [
-                split_spans(text, scene_spans, pattern)
-                for text, scene_spans in zip(masked, spans, strict=True)
-            ]
+        else:
+            pattern = STRUCTURAL_RE  # no long line: only headings run into a short one are cut
+        spans = [split_spans(text, scene_spans, pattern) for text, scene_spans in zip(masked, spans, strict=True)]
         lines = [
             _parse_lines(piece, text, scene_spans)
             for piece, text, scene_spans in zip(slices, masked, spans, strict=True)

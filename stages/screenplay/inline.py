@@ -55,11 +55,13 @@ INLINE_HEADING_RE = re.compile(
             rf"{_SCENE_NO}{_PLACE}{_CLUSTER}",
             # 1、王家门外，傍晚 (a numbered place and a time after a comma, opening a line or sentence)
             rf"(?:(?<=^)|(?<=[。！？!?…”」』）)】\]\s])){_SCENE_NO}{_PLACE}[，,]{_S}*{_TIME}(?![\u4e00-\u9fff]{{0,1}}[，,：:])",
-            # 第一场 日 外 仓库 · 第2场 内景：（超市） 日 · 第二场【背景：山洞】 · 第三场面馆【 · 第一幕：王家客厅
-            rf"第{_S}*{_NUM}{_S}*[场幕](?!结束|完|终)(?:{_S}*[:：、.．]?{_S}*(?:{_CLUSTER}(?:{_S}*{_PLACE}(?={_S}|$)|{_S}*{_GLUED_PLACE})?"
+            # 第一场 日 外 仓库 · 第2场 内景：（超市） 日 (not an episode's title: 第2集：第一场直播) · 第二场【背景：山洞】 · 第三场面馆【 · 第一幕：王家客厅
+            rf"(?<!集)(?<!集[:：])(?<!集 )第{_S}*{_NUM}{_S}*[场幕](?!结束|完|终)(?:{_S}*[:：、.．]?{_S}*(?:{_CLUSTER}(?:{_S}*{_PLACE}(?={_S}|$)|{_S}*{_GLUED_PLACE})?"
             rf"|{_IE_WORD}{_S}*[:：]?{_S}*(?:{_OPEN}[^】\])）\n]{{1,20}}{_CLOSE}|{_PLACE}(?={_S}|$))(?:{_S}*{_TIME})?"
             rf"|{_OPEN}[^】\])）\n]{{1,20}}{_CLOSE}|(?:场景|地点|背景){_S}*[:：]{_S}*{_PLACE}(?={_S}|[【（(]|$)"
             rf"|{_PLACE}(?={_S}|[【（(]|出场|人物|$)))?",
+            # 1-1公园桥上 晨 外 (episode-scene number, place, time, 内/外; the action runs on after it)
+            rf"(?<![0-9０-９])\d{{1,3}}{_S}*[-－—–]{_S}*\d{{1,3}}{_S}*{_PLACE}{_CLUSTER}",
             # 2， 外景 王家 黄昏 · 21， 外景 下午 · 01 外景  晚上  球场
             rf"{_SCENE_NO}{_IE_WORD}(?:{_S}+{_PLACE}{_S}+{_TIME}|{_S}+{_TIME}(?:{_S}+{_PLACE}(?={_S}|$)|{_S}+{_GLUED_PLACE})?)",
             # 外景 山脚下 日 (no number; 内景/外景 opens it)

@@ -23,6 +23,8 @@ from stages.screenplay.words import word_set
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 #: Physical lines shorter than this are never cut (a cue and its speech fit in one line).
 DEFAULT_MIN_SPLIT_CHARS = 24
+#: Shorter lines are not even cut around a heading (no heading and action fit in them).
+DEFAULT_MIN_HEADING_CUT_CHARS = 8
 _BOUNDARY = r"(?:(?<=[。！？!?…”」』）)】\].~])|(?<=[ \t\u3000]))"
 _NUM = r"[0-9０-９零〇一二三四五六七八九十百千两]+"
 _TIME = r"(?:日|夜|晨|清晨|黄昏|傍晚|中午|黎明|晚|早|深夜|白天|晚上|夜晚|早晨|上午|下午|凌晨|午后)"
@@ -51,7 +53,11 @@ _FRONT_KEY = (
     # a sketches header run into its first sketch (人物小传林晚：女，…) ends there
     r"|(?<=人物小传|人物介绍|人物简介)(?=[\u4e00-\u9fff]{2,4}[（(:：])"
 )
-STRUCTURAL_RE = re.compile(_BOUNDARY + "(?:" + _STRUCTURAL + ")|" + _CAST_KEY + "|" + _SCENE_KEY + "|" + _FRONT_KEY)
+#: △ opens action wherever it stands (``人：阿牛、三婶△阿牛背着竹筐``): it is never inside a sentence.
+_ACTION_KEY = r"(?<=[^\s])(?=[△▲])"
+STRUCTURAL_RE = re.compile(
+    _BOUNDARY + "(?:" + _STRUCTURAL + ")|" + _CAST_KEY + "|" + _SCENE_KEY + "|" + _FRONT_KEY + "|" + _ACTION_KEY
+)
 #: Any short name and a colon after a boundary: only then can a known name's cue need a cut.
 MAYBE_CUE_RE = re.compile(_BOUNDARY + r"[\u4e00-\u9fff]{1,6}(?:[（(][^）)\n]{0,12}[）)])?[ \t\u3000]*[:：]")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
@@ -277,6 +283,8 @@ def splitter(speakers: frozenset[str]) -> re.Pattern[str]:
         + _SCENE_KEY
         + "|"
         + _FRONT_KEY
+        + "|"
+        + _ACTION_KEY
         + (rf"|(?<=[\u4e00-\u9fff])(?:{glued})(?:[（(][^）)\n]{{0,12}}[）)])?[ \t\u3000]*[:：]" if glued else "")
     )
 
@@ -303,7 +311,7 @@ def logical_lines(text: str, speakers: frozenset[str] | None = None) -> list[tup
         if end - start >= DEFAULT_MIN_SPLIT_CHARS and not text[start:end].isascii()
     ]
     if not long_lines:
-        return spans
+        return split_spans(text, spans, STRUCTURAL_RE)  # headings run into short lines only
     if speakers is None:
         maybe = any(MAYBE_CUE_RE.search(text, start + 1, end) for start, end in long_lines)
         speakers = known_speakers(text, spans) | run_on_speakers(text, spans) if maybe else frozenset()
@@ -325,10 +333,12 @@ def split_spans(
     """
     out: list[tuple[int, int]] = []
     for start, end in spans:
-        if end - start < DEFAULT_MIN_SPLIT_CHARS or text[start:end].isascii():
+        if end - start < DEFAULT_MIN_HEADING_CUT_CHARS or text[start:end].isascii():
             out.append((start, end))
             continue
-        cuts = {match.start() for match in pattern.finditer(text, start + 1, end)}
+        # a short line is cut only around a heading run into it (1-2大堂 日 内前台：早。)
+        short = end - start < DEFAULT_MIN_SPLIT_CHARS
+        cuts = set() if short else {match.start() for match in pattern.finditer(text, start + 1, end)}
         cuts.update(heading_cuts(text, start, end))
         cut = start
         for at in sorted(cuts):

@@ -67,7 +67,10 @@ DEFAULT_MAX_CUE_CHARS = 38
 #: A Chinese speech line: names, optional bracketed notes (emotion, 画外音), a colon, speech.
 CN_CUE_RE = re.compile(
     r"^[ \t\u3000]*(?P<names>[^\s：:（(【\[「“\"'△▲■●◆*#>~\-—][^：:（(【\[「“\"]{0,24}?)[ \t\u3000]*"
-    r"(?P<paren>(?:[（(][^）)]{0,40}[）)][ \t\u3000]*)*)[：:](?P<speech>.*)$"
+    r"(?P<paren>(?:[（(][^）)]{0,40}[）)][ \t\u3000]*)*)"
+    # a speech verb after the bracket: 甲，乙（低着头）一起念：…
+    r"(?:(?<=[）)])[\u4e00-\u9fff]{0,3}(?:说|道|念|唱|喊|叫|问|答|读|吼)[ \t\u3000]*)?"
+    r"[：:](?P<speech>.*)$"
 )
 CN_JOINT_SPLIT_RE = re.compile(r"[，,、/／&]")
 #: Voice marks written after a name without brackets: ``林晚OS``, ``林晚 画外音``; in opera

@@ -191,9 +191,7 @@ def test_spaces_around_half_width_colons_change_nothing() -> None:
 # --- lines joined (what scrapers do) --------------------------------------------------------------
 
 #: Samples whose joined text still loses a speaker, and why (strict: fixing one fails its mark).
-JOIN_LOSES = {
-    "掌勺.txt": "导演 is also a title-page key, so a run-on 导演： is not read as a cue",
-}
+JOIN_LOSES: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", _xfail(CHINESE, JOIN_LOSES))

@@ -11,6 +11,7 @@ from stages.extract.rules import extract_rules
 from stages.screenplay import parse_structure, scene_number
 from stages.screenplay.bios import find_sketches, parse_bio
 from stages.screenplay.lines import logical_lines
+from stages.screenplay.names import parse_chinese_cue
 from stages.screenplay.props_zh import chinese_props
 
 
@@ -383,3 +384,32 @@ def test_action_in_square_brackets_counts_as_action() -> None:
 
     assert {"阿芳", "老周"} == set(_characters(mentions))
     assert {"银行卡", "钱包"} == {m.name for m in mentions if m.asset_type == "prop"}
+
+
+def test_joint_speakers_with_a_shared_bracket_and_a_speech_verb() -> None:
+    """阿大，阿二（低着头）一起念：… is a cue of both."""
+    cue = parse_chinese_cue("阿大，阿二（低着头）一起念：一二三")
+
+    assert cue is not None
+    assert ["阿大", "阿二"] == [name for name, _ in cue.speakers]
+
+
+def test_short_lines_with_a_heading_run_into_them_and_action_glued_to_a_cast_list() -> None:
+    """1-2大堂 日 内前台：早。 is a heading and a cue; 人：阿牛、三婶△… ends the list at △."""
+    text = (
+        "1-1公园桥上 晨 外林晚走上桥，看着河水。\n1-2公司大堂 日 内前台：早。\n"
+        "场： 3 景： 村口 时： 日 人： 阿牛、三婶△阿牛背着竹筐走过。三婶（放下篮子）：回来啦？阿牛：嗯。\n"
+    )
+
+    _, scenes = parse_structure(text)
+    mentions = _breakdown(text)
+
+    assert ["公园桥上", "公司大堂", "村口"] == [s.location for s in scenes]
+    assert {"前台", "阿牛", "三婶"} <= set(_characters(mentions))
+
+
+def test_an_episode_title_that_says_first_scene_is_no_heading() -> None:
+    """第2集：第一场直播 is an episode titled 第一场直播, not a scene."""
+    episodes, scenes = parse_structure("第2集：第一场直播\n\n1-1 夜 内 堂屋\n阿芳：开始吧。\n")
+
+    assert (["第一场直播"], ["堂屋"]) == ([e.title for e in episodes], [s.location for s in scenes])
