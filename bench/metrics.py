@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
 
+from stages.screenplay.props import singular
+
 #: The metric groups, in table order.
 GROUPS = ("scenes", "characters", "membership", "props")
 #: Shortest contained name that still counts as a prop match ("bag" in "duffel bag", "手机" in "旧手机").
@@ -242,14 +244,23 @@ def _contains(longer: str, shorter: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(shorter)}(?!\w)", longer) is not None
 
 
+def _singular_words(text: str) -> str:
+    """Each English word of a prop name in the singular (the extractor writes props that way)."""
+    return " ".join(singular(word) if word.isascii() and word.isalpha() else word for word in text.split(" "))
+
+
 def prop_matches(predicted: str, forms: Iterable[str]) -> bool:
     """Whether a predicted prop name is one of a truth prop's forms.
 
-    Equal after normalising, or one contains the other as a whole word (a CJK substring for
-    Chinese) of at least :data:`MIN_CONTAINED` characters: "revolver" matches "old revolver".
+    Equal after normalising (English words singular: "papers" is "paper"), or one contains the
+    other as a whole word (a CJK substring for Chinese) of at least :data:`MIN_CONTAINED`
+    characters: "revolver" matches "old revolver".
+
+    >>> prop_matches("paper", ["papers"]), prop_matches("revolver", ["old revolver"]), prop_matches("cup", ["cap"])
+    (True, True, False)
     """
-    name = normalise(predicted)
-    for form in (normalise(f) for f in forms):
+    name = _singular_words(normalise(predicted))
+    for form in (_singular_words(normalise(f)) for f in forms):
         if name == form or _contains(name, form) or _contains(form, name):
             return True
     return False

@@ -392,6 +392,11 @@ def test_windows_line_endings_and_bom() -> None:
         "pipeline.jobs",
         "stages.screenplay.chinese",
         "stages.screenplay.verdict",
+        "stages.screenplay.inline",
+        "stages.screenplay.episodes",
+        "stages.screenplay.elements",
+        "stages.merge",
+        "bench.metrics",
     ],
 )
 def test_docstring_examples_hold(module: str) -> None:
