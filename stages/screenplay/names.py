@@ -132,6 +132,13 @@ CN_ROLE_NOUNS = word_set(
     快递员 外卖员 房东 保姆 管家 伙计 掌柜 店小二 士兵 哨兵 将军 丫鬟 太监 皇上 皇帝 王后 公主 伴娘
     司仪 新郎 新娘 前台 乘客 顾客 客人 病人 患者 主任 局长 队长 班长 厨师 老乡 大哥 大姐 小伙子 姑娘"""
 )
+#: Words that open a sentence before a colon but never name a speaker (记住：…, 注意：…).
+CN_NOT_NAMES = word_set(
+    """记住 注意 听着 听好 请看 例如 比如 其实 原来 结果 然后 于是 总之 可是 但是 所以 因为 如果 接着 突然
+    这时 此时 最后 后来 还有 另外 其中 就是 也就是"""
+)
+#: A cast key run into what came before it (``日 内人物：``, ``下午人：``): not a name.
+CN_KEY_TAIL_RE = re.compile(r"人物$|^(?:日|夜|晨|晚|早|上午|下午|中午|傍晚|黄昏|凌晨|白天|晚上|内|外)+人$")
 #: Words that make another role of the same name: YOUNG JOE is cast apart from JOE (another
 #: actor), and so are numbered extras (GUARD #2, COP 2); see :func:`distinct_role`.
 EN_VERSIONS = word_set("YOUNG YOUNGER OLD OLDER LITTLE TEEN TEENAGE ADULT ELDERLY FUTURE PAST BABY KID CHILD")
@@ -252,7 +259,7 @@ def _name_like(name: str) -> bool:
 def _chinese_name(raw: str) -> str | None:
     surface = raw.strip()
     name = "".join(surface.split()) if not surface.isascii() else " ".join(surface.split())
-    if name in CN_HEADER_KEYS:
+    if name in CN_HEADER_KEYS or name in CN_NOT_NAMES or CN_KEY_TAIL_RE.search(name):
         return None  # before the suffixes come off: 自言自语 is a direction, not 自言 speaking
     name = CN_VOICE_SUFFIX_RE.sub("", name).strip() if len(name) > 2 else name
     if not name or not CN_NAME_RE.match(name) or name in CN_HEADER_KEYS:

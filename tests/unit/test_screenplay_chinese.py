@@ -413,3 +413,9 @@ def test_an_episode_title_that_says_first_scene_is_no_heading() -> None:
     episodes, scenes = parse_structure("第2集：第一场直播\n\n1-1 夜 内 堂屋\n阿芳：开始吧。\n")
 
     assert (["第一场直播"], ["堂屋"]) == ([e.title for e in episodes], [s.location for s in scenes])
+
+
+@pytest.mark.parametrize("line", ["下午人：阿芳、阿杰", "日 内人物：阿芳", "记住：一定要回来", "注意：前面有车"])
+def test_a_key_or_a_word_before_a_colon_is_no_speaker(line: str) -> None:
+    """A cast key run into a time (下午人：) and words such as 记住 or 注意 are not cues."""
+    assert parse_chinese_cue(line) is None
