@@ -194,12 +194,16 @@ NOT_SPEAKERS = word_set(
     "赶忙 马上 立刻 然后 随后 接着 哈哈 不住 甜甜 这时 此时 突然 忽然 终于 最后 后来 同时 一起 一边 回头 "
     "转身 抬头 低头 点头 摇头 笑着 大家 众人 自言自语"
 )
-#: How often a name must be said to speak that way before it counts as a speaker.
+#: What no name starts with (有人说, 另一个说, 不一会, 这时说).
+NOT_NAME_START = frozenset("有另不这那一每各某")
+#: How often a name must be said to speak that way before it counts as a speaker, unless it is a
+#: role noun (老人) or the text names it :data:`DEFAULT_MIN_MENTIONS` times anyway.
 DEFAULT_MIN_QUOTED = 2
+DEFAULT_MIN_MENTIONS = 3
 
 
 def quoted_speakers(text: str) -> set[str]:
-    """Names that speak inside the action, ``船夫说：“…”``, at least :data:`DEFAULT_MIN_QUOTED` times.
+    """Names that speak inside the action (``船夫说：“…”``), often enough or named often enough.
 
     >>> sorted(quoted_speakers("船夫说：“来。”阿芳笑着说：“好。”船夫又问：“走吗？”于是说：“走。”阿芳道：“嗯。”"))
     ['船夫', '阿芳']
@@ -211,8 +215,10 @@ def quoted_speakers(text: str) -> set[str]:
     return {
         name
         for name, count in seen.items()
-        if count >= DEFAULT_MIN_QUOTED
+        if (count >= DEFAULT_MIN_QUOTED or name in CN_ROLE_NOUNS or text.count(name) >= DEFAULT_MIN_MENTIONS)
         and name not in NOT_SPEAKERS
+        and name[0] not in NOT_NAME_START
+        and not name.endswith("地")  # 甜甜地说：an adverb, not a name
         and (cue := parse_chinese_cue(f"{name}：…")) is not None
         and cue.speakers
     }

@@ -419,3 +419,15 @@ def test_an_episode_title_that_says_first_scene_is_no_heading() -> None:
 def test_a_key_or_a_word_before_a_colon_is_no_speaker(line: str) -> None:
     """A cast key run into a time (下午人：) and words such as 记住 or 注意 are not cues."""
     assert parse_chinese_cue(line) is None
+
+
+def test_a_name_that_speaks_once_inside_the_action_and_is_named_often_is_a_speaker() -> None:
+    """阿芳说：“…” once, with 阿芳 named three times, makes her a speaker; 甜甜地说 and 有人说 do not."""
+    text = (
+        "1、江边 日 外 阿芳走到江边。阿芳看着对岸。阿芳说：“船来了。”甜甜地说：“好。”有人说：“快上。”"
+        "船夫说：“坐稳。”\n"
+    )
+
+    mentions = _breakdown(text)
+
+    assert ["船夫", "阿芳"] == sorted(_characters(mentions))
