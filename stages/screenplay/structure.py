@@ -14,6 +14,7 @@ from stages.screenplay.headings import Heading, match_heading
 from stages.screenplay.lines import logical_lines
 from stages.screenplay.markup import is_shot_line, mask_markup, strip_emphasis
 from stages.screenplay.names import CAST_TAIL_RE, EN_TRANSITION_RE, is_group, parse_cast_line
+from stages.screenplay.sequence import fill_numbered_gaps
 from stages.screenplay.titlepage import parse_title_page
 
 #: Lines that carry no story before a first heading: transitions, centred titles, 《title》,
@@ -226,6 +227,9 @@ def parse_structure(
     """
     spans = list(sources) if len(sources) > 1 else []
     scan = _scan(text, spans)
+    if implied := fill_numbered_gaps(text, [(found.start, found.text) for found in scan.headings]):
+        scan.headings.extend(_Found(n.start, n.text, Heading(None, None, n.place)) for n in implied)
+        scan.headings.sort(key=lambda found: found.start)
     heading_starts = [found.start for found in scan.headings]
     scenes: list[SceneDraft] = []
     episodes = _episodes(text, spans, scan)

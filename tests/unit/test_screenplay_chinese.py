@@ -431,3 +431,15 @@ def test_a_name_that_speaks_once_inside_the_action_and_is_named_often_is_a_speak
     mentions = _breakdown(text)
 
     assert ["船夫", "阿芳"] == sorted(_characters(mentions))
+
+
+def test_the_scripts_own_numbering_finds_a_heading_without_a_time() -> None:
+    """（2） 山顶 between （1） and （3） headings opens scene 2; a （7） in the action does not."""
+    text = (
+        "（1） 村口 外 日 阿芳来了。（2） 山顶 阿芳喘着气往下看。"
+        "她想起（7） 班的同学。（3） 家 内 夜 阿芳睡了。"
+    )
+
+    _, scenes = parse_structure(text)
+
+    assert [("村口", "1"), ("山顶", "2"), ("家", "3")] == [(s.location, scene_number(s.heading)) for s in scenes]

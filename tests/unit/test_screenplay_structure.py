@@ -393,6 +393,7 @@ def test_windows_line_endings_and_bom() -> None:
         "stages.screenplay.chinese",
         "stages.screenplay.verdict",
         "stages.screenplay.inline",
+        "stages.screenplay.sequence",
         "stages.screenplay.episodes",
         "stages.screenplay.elements",
         "stages.merge",
