@@ -56,7 +56,8 @@ INLINE_HEADING_RE = re.compile(
             # 1、王家门外，傍晚 (a numbered place and a time after a comma, opening a line or sentence)
             rf"(?:(?<=^)|(?<=[。！？!?…”」』）)】\]\s])){_SCENE_NO}{_PLACE}[，,]{_S}*{_TIME}(?![\u4e00-\u9fff]{{0,1}}[，,：:])",
             # 第一场 日 外 仓库 · 第2场 内景：（超市） 日 (not an episode's title: 第2集：第一场直播) · 第二场【背景：山洞】 · 第三场面馆【 · 第一幕：王家客厅
-            rf"(?<!集)(?<!集[:：])(?<!集 )第{_S}*{_NUM}{_S}*[场幕](?!结束|完|终)(?:{_S}*[:：、.．]?{_S}*(?:{_CLUSTER}(?:{_S}*{_PLACE}(?={_S}|$)|{_S}*{_GLUED_PLACE})?"
+            # (a flashback's or a note's reference to a scene, 【闪回第2场：…】, is none)
+            rf"(?<!集)(?<!集[:：])(?<!集 )(?<!闪回)(?<!回忆)(?<!见)(?<!参见)第{_S}*{_NUM}{_S}*[场幕](?!结束|完|终)(?:{_S}*[:：、.．]?{_S}*(?:{_CLUSTER}(?:{_S}*{_PLACE}(?={_S}|$)|{_S}*{_GLUED_PLACE})?"
             rf"|{_IE_WORD}{_S}*[:：]?{_S}*(?:{_OPEN}[^】\])）\n]{{1,20}}{_CLOSE}|{_PLACE}(?={_S}|$))(?:{_S}*{_TIME})?"
             rf"|{_OPEN}[^】\])）\n]{{1,20}}{_CLOSE}|(?:场景|地点|背景){_S}*[:：]{_S}*{_PLACE}(?={_S}|[【（(]|$)"
             rf"|{_PLACE}(?={_S}|[【（(]|出场|人物|$)))?",

@@ -443,3 +443,12 @@ def test_the_scripts_own_numbering_finds_a_heading_without_a_time() -> None:
     _, scenes = parse_structure(text)
 
     assert [("村口", "1"), ("山顶", "2"), ("家", "3")] == [(s.location, scene_number(s.heading)) for s in scenes]
+
+
+def test_a_reference_to_a_scene_is_no_heading() -> None:
+    """【闪回第2场：…】 inside the action refers to scene 2 and opens nothing."""
+    text = "1、楼梯口 日 内 阿杰停下脚步，喊：快看！【闪回第2场：阿杰在楼下等车。】阿杰：糟了。2、医院 日 内 护士：请坐。"
+
+    _, scenes = parse_structure(text)
+
+    assert ["楼梯口", "医院"] == [s.location for s in scenes]
