@@ -53,6 +53,12 @@ _FRONT_KEY = (
     # a sketches header run into its first sketch (人物小传林晚：女，…) ends there
     r"|(?<=人物小传|人物介绍|人物简介)(?=[\u4e00-\u9fff]{2,4}[（(:：])"
 )
+#: A role noun with up to six characters describing it before (``男售票员``, ``穿白大褂的护士``).
+_ROLE_CUE = (
+    r"[\u4e00-\u9fff]{0,6}?(?:"
+    + "|".join(re.escape(word) for word in sorted(CN_ROLE_NOUNS, key=len, reverse=True))
+    + ")"
+)
 #: △ opens action wherever it stands (``人：阿牛、三婶△阿牛背着竹筐``): it is never inside a sentence.
 _ACTION_KEY = r"(?<=[^\s])(?=[△▲])"
 STRUCTURAL_RE = re.compile(
@@ -269,8 +275,10 @@ def splitter(speakers: frozenset[str]) -> re.Pattern[str]:
         return STRUCTURAL_RE
     # In a script with Chinese speakers a role noun's cue after a boundary (。小贩：) is cut off like
     # a known name's; a name may be padded with a space between its characters (阿 芳：).
-    cjk_names = sorted(known | CN_ROLE_NOUNS, key=len, reverse=True)
+    cjk_names = sorted(known, key=len, reverse=True)
     names = "|".join("[ \t\u3000]?".join(map(re.escape, name)) for name in cjk_names)
+    # a role noun may carry a short description before it (。卖鱼的男摊主：, 。穿制服的售票员：)
+    names += "|" + _ROLE_CUE
     # A known name of two characters or more and a colon is a cue even run straight into the text
     # before it (走吧阿芳：好的…); a one-character name or a role noun needs the boundary (修路工人：
     # is not 工人 speaking).

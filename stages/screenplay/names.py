@@ -127,6 +127,7 @@ CN_HEADER_KEYS = word_set(
 #: text runs straight into it, as a known speaker's name is.
 CN_ROLE_NOUNS = word_set(
     """小贩 摊主 老板 老板娘 服务员 收银员 售货员 店员 经理 秘书 助理 司机 保安 警察 民警 交警 护士 医生
+    工作人员 售票员 列车员 乘务员 检票员 营业员 清洁工 门卫 邮递员 导游 教练 裁判 播音员 解说员
     大夫 老师 校长 学生 同学 老同学 邻居 大妈 大爷 大婶 大叔 阿姨 叔叔 奶奶 爷爷 小女孩 小男孩 女孩 男孩
     孩子 老人 老头 老太太 老大爷 老大娘 路人 路人甲 路人乙 村民 村长 记者 主持人 律师 法官 工头 工人
     快递员 外卖员 房东 保姆 管家 伙计 掌柜 店小二 士兵 哨兵 将军 丫鬟 太监 皇上 皇帝 王后 公主 伴娘
@@ -263,6 +264,8 @@ def _chinese_name(raw: str) -> str | None:
     if name in CN_HEADER_KEYS or name in CN_NOT_NAMES or CN_KEY_TAIL_RE.search(name):
         return None  # before the suffixes come off: 自言自语 is a direction, not 自言 speaking
     name = CN_VOICE_SUFFIX_RE.sub("", name).strip() if len(name) > 2 else name
+    if "的" in name and (role := name.rsplit("的", 1)[1]) and role.endswith(tuple(CN_ROLE_NOUNS)):
+        name = role  # 穿制服的售票员: the role, not its description
     if not name or not CN_NAME_RE.match(name) or name in CN_HEADER_KEYS:
         return None
     if not name.isascii() and (set(name) & CN_NOT_IN_NAME or name[-1] in CN_NOT_LAST):

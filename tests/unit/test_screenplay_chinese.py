@@ -452,3 +452,15 @@ def test_a_reference_to_a_scene_is_no_heading() -> None:
     _, scenes = parse_structure(text)
 
     assert ["楼梯口", "医院"] == [s.location for s in scenes]
+
+
+def test_a_described_role_speaks_once_after_a_sentence() -> None:
+    """。卖菜的女摊主：… and 。穿制服的售票员：… are speakers (女摊主, 售票员)."""
+    text = (
+        "1、菜市场 日 外 阿芳：多少钱？老周：不知道。阿芳：问问吧。老周：好。阿芳：快点。老周：来了。"
+        "大家都笑了。卖菜的女摊主：三块一斤。门口站着穿制服的售票员。穿制服的售票员：请排队。\n"
+    )
+
+    mentions = _breakdown(text)
+
+    assert {"阿芳", "老周", "女摊主", "售票员"} == set(_characters(mentions))
