@@ -464,3 +464,15 @@ def test_a_described_role_speaks_once_after_a_sentence() -> None:
     mentions = _breakdown(text)
 
     assert {"阿芳", "老周", "女摊主", "售票员"} == set(_characters(mentions))
+
+
+def test_speech_introduced_inside_the_action_without_quotes_names_its_speaker() -> None:
+    """阿宝一边跑一边回头叫：… makes 阿宝 a speaker when the text names 阿宝 often; 秦晓岚 is not 秦晓."""
+    text = (
+        "1、河边 日 外 阿宝跑在前面。阿宝回头看看。阿宝一边跑一边回头叫：快跟上！"
+        "秦晓岚站在岸上。秦晓岚摇摇头。秦晓岚轻声对阿宝说：我不下去。\n"
+    )
+
+    mentions = _breakdown(text)
+
+    assert ["秦晓岚", "阿宝"] == sorted(_characters(mentions))
