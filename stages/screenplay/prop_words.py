@@ -5,8 +5,13 @@ from __future__ import annotations
 from stages.screenplay.words import word_set
 
 #: Head nouns that are not props: body parts, set pieces, people, abstractions ("takes a breath").
+#: Nouns ending like a participle that are things (a ring, a bed, a painting).
+EN_KEEP_PARTICIPLES = word_set(
+    """ring string bed sled shed painting drawing building wedding pudding stocking clothing bedding
+    ceiling railing awning filling frosting icing stuffing wing sling sword-belt"""
+)
 EN_NOT_PROPS = word_set(
-    """breath step steps seat look glance sip moment beat pause deep long turn chance hand hands arm
+    """jab hook punch uppercut series mark breath step steps seat look glance sip moment beat pause deep long turn chance hand hands arm
     arms eye eyes mouth head face door doors window windows gaze hold note notice place time lead bow
     stand position ground floor one it lot bit second minute break shower walk drag bite swig gulp
     shot shots aim cover call way stage room deal offer job risk care picture lips lip fist fists finger

@@ -16,6 +16,7 @@ from stages.screenplay.prop_words import (
     EN_CAPS_STOP,
     EN_CONTAINERS,
     EN_GENERIC,
+    EN_KEEP_PARTICIPLES,
     EN_KEEP_S,
     EN_NOT_PROPS,
     EN_PEOPLE,
@@ -211,7 +212,14 @@ def normalise(words: list[str]) -> str | None:
         and word[:1] != "."
         and not word.endswith(("'s", "’s"))
     ]
-    if not kept or singular(kept[-1]) in EN_NOT_PROPS or kept[-1] in EN_NOT_PROPS:
+    while len(kept) > 1 and kept[-1].endswith(("ing", "ed")) and kept[-1] not in EN_KEEP_PARTICIPLES:
+        kept.pop()  # "sliding door leading (to the yard)": the phrase ends at its noun
+    if (
+        not kept
+        or singular(kept[-1]) in EN_NOT_PROPS
+        or kept[-1] in EN_NOT_PROPS
+        or (kept[-1].endswith("ed") and kept[-1] not in EN_KEEP_PARTICIPLES)
+    ):
         return None
     if len(kept) > 3 or any(word in EN_STOP_WORDS for word in kept):
         return None

@@ -71,7 +71,7 @@ CN_PERSON_ENDINGS = tuple("员者师客哥姐弟妹爷奶叔婶姨嫂娘爸妈�
 #: Characters that end a noun taken after a handling verb.
 CN_NOUN_STOP = frozenset(
     "了着过的地得看说走向往在和与给放就又也便递对朝到进出起来去上下里中一把被还转摸轻慢用扔塞交念读翻擦从"
-    "按拨点喝吃站坐笑哭盯望仔细环顾端详开关跑冲拉推回时，。！？、；："
+    "按拨点喝吃站坐笑哭盯望仔细环顾端详开关跑冲拉推回时，。！？、；：找洒都各"
 )
 #: Verb-like characters that end a noun once it has two characters (``手机拍`` → ``手机``) but may
 #: sit inside a short noun (``照片``, ``戒指``).
@@ -85,7 +85,7 @@ CN_NOT_PROPS = word_set(
     主意 衣角 勇气 眼泪 泪水 目光 视线 口气 一口气 脚步 身段 架子 面子 心思 心事 思绪 记忆 回忆 话题
     车 轿车 汽车 车子 双臂 胸口 额头 头发 耳朵 鼻子 嘴巴 下巴 喉咙 腰 背 后背 事 事情 工作 活 盖子
     抽屉 柜子 衣柜 冰箱 电视 屏幕 对方 那人 这人 众人 大家 所有人 他的手 她的手 其 对话 思路 局面
-    嘴唇 牙 牙齿 影子 左手 右手 袖子 衣袖 眼神 力气 脑子 泪 汗 气 天 地 钱包里"""
+    嘴唇 牙 牙齿 影子 左手 右手 袖子 衣袖 眼神 力气 脑子 泪 汗 气 天 地 钱包里 架势 样子 姿势"""
 )
 
 
@@ -97,8 +97,8 @@ def _clean(noun: str) -> str:
 
 
 def _is_prop(noun: str, character_names: Collection[str]) -> bool:
-    if len(noun) < 1 or noun in CN_NOT_PROPS or noun[0] in "他她你我它这那":
-        return False
+    if len(noun) < 1 or noun in CN_NOT_PROPS or noun[0] in "他她你我它这那" or noun.endswith("门"):
+        return False  # 院门, 铁门: a door is the set, not a prop
     if (len(noun) == 1 and noun not in CN_SHORT_PROPS) or noun.endswith(CN_PERSON_ENDINGS):
         return False
     if (

@@ -476,3 +476,12 @@ def test_speech_introduced_inside_the_action_without_quotes_names_its_speaker() 
     mentions = _breakdown(text)
 
     assert ["秦晓岚", "阿宝"] == sorted(_characters(mentions))
+
+
+def test_a_door_is_no_prop() -> None:
+    """打开院门 names no prop (a door is the set); 拿起钱包 does."""
+    text = "1、院子 日 外 阿芳打开院门，拿起钱包。\n"
+
+    mentions = _breakdown(text)
+
+    assert ["钱包"] == [m.name for m in mentions if m.asset_type == "prop"]

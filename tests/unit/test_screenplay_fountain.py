@@ -255,3 +255,14 @@ def test_an_indented_title_page_is_a_title_page() -> None:
     _, scenes = parse_structure(text)
 
     assert ({"title": "Test", "author": "Ann"}, ["HALL"]) == (meta, [s.location for s in scenes])
+
+
+def test_props_end_at_their_noun_and_punches_are_no_props() -> None:
+    """'grabs a sliding panel leading out' is a sliding panel; 'throws a jab' and 'surrounded' are none."""
+    text = "INT. GYM - DAY\n\nAnna grabs a sliding panel leading out. Bob throws a jab. Bob picks up a wedding ring.\n"
+    _, scenes = parse_structure(text)
+    slices = [SceneSlice(s.number, s.heading, s.location, text[s.start : s.end]) for s in scenes]
+
+    props = {m.name for m in extract_rules(slices, language="en") if m.asset_type == "prop"}
+
+    assert {"sliding panel", "wedding ring"} == props
