@@ -192,7 +192,7 @@ def run_on_speakers(text: str, spans: Iterable[tuple[int, int]]) -> set[str]:
 QUOTED_SPEECH_RE = re.compile(
     r"(?:^|(?<=[。！？!?…”」』）)】\]，,：:\s]))(?P<name>[\u4e00-\u9fff]{2,4}?)(?:[\u4e00-\u9fff]{1,4}地)?"
     r"(?:又|便|就|也|忙|急忙|连忙|轻声|笑着|接着)?"
-    r"(?:说|道|问|喊|叫|答|回道|接道|笑道|骂道|喊道|叫道|问道|答道)[:：]\s*[“「\"‘]"
+    r"(?:说|道|问|喊|叫|答|回道|接道|笑道|骂道|喊道|叫道|问道|答道)[ \t\u3000]*[:：]\s*[“「\"‘]"
 )
 #: Words that stand where a name would before a speech verb but are adverbs or verbs.
 NOT_SPEAKERS = word_set(
@@ -202,7 +202,7 @@ NOT_SPEAKERS = word_set(
 )
 #: A clause that ends in a colon after a sentence: speech introduced inside the action with no
 #: quote (``阿宝一边跑一边回头叫：…``); :data:`SPEECH_VERB_RE` must be in it.
-SPEECH_CLAUSE_RE = re.compile(r"(?:^|(?<=[。！？!?…”」』）)】\]\s]))(?P<clause>[\u4e00-\u9fff]{3,22}?)[:：]")
+SPEECH_CLAUSE_RE = re.compile(r"(?:^|(?<=[。！？!?…”」』）)】\]\s]))(?P<clause>[\u4e00-\u9fff]{3,22}?)[ \t\u3000]*[:：]")
 SPEECH_VERB_RE = re.compile(r"说|道|问|喊|叫|答|嚷|骂|吼|念|告诉|对着?[\u4e00-\u9fff]{1,3}$")
 #: What follows a name somewhere in a text when the name stands alone (小梅说, 小梅，…).
 _AFTER_NAME = r"(?:[^\u4e00-\u9fff]|[说道问喊叫答的在和与把对被给向从也又便就都还才正已将要笑看望听走来去站坐拿回转跑])"
