@@ -214,14 +214,22 @@ DEFAULT_MIN_QUOTED = 2
 DEFAULT_MIN_MENTIONS = 3
 
 
-def _subject(clause: str, text: str) -> str | None:
+def _subject(clause: str, text: str, seen: dict[str, tuple[int, bool]]) -> str | None:
     """The name a clause opens with: two to four characters the text names often, cut where the
-    text also goes on with a word that follows names (秦晓岚, not 秦晓; 小梅, not 小梅看)."""
+    text also goes on with a word that follows names (秦晓岚, not 秦晓; 小梅, not 小梅看).
+    ``seen`` caches each prefix's count and standing, so a long text is searched once per prefix."""
     for size in (2, 3, 4):
         name = clause[:size]
-        if len(name) < size or text.count(name) < DEFAULT_MIN_MENTIONS:
+        if len(name) < size:
             return None
-        if re.search(re.escape(name) + _AFTER_NAME, text):
+        if name not in seen:
+            count = text.count(name)
+            alone = count >= DEFAULT_MIN_MENTIONS and re.search(re.escape(name) + _AFTER_NAME, text) is not None
+            seen[name] = (count, alone)
+        count, alone = seen[name]
+        if count < DEFAULT_MIN_MENTIONS:
+            return None
+        if alone:
             return name
     return None
 
@@ -236,10 +244,13 @@ def quoted_speakers(text: str) -> set[str]:
     for match in QUOTED_SPEECH_RE.finditer(text):
         name = match.group("name")
         seen[name] = seen.get(name, 0) + 1
+    prefixes: dict[str, tuple[int, bool]] = {}
     for match in SPEECH_CLAUSE_RE.finditer(text):
         # 阿宝一边跑一边回头叫：… — the clause's subject, if the text names it often
         clause = match.group("clause")
-        if (name := _subject(clause, text)) is not None and SPEECH_VERB_RE.search(clause, len(name)):
+        if not SPEECH_VERB_RE.search(clause, 2):
+            continue
+        if (name := _subject(clause, text, prefixes)) is not None and SPEECH_VERB_RE.search(clause, len(name)):
             seen[name] = seen.get(name, 0) + 1
     return {
         name
