@@ -303,10 +303,10 @@ def match_heading(line: str) -> Heading | None:
     if first == ".":
         return _forced(line)
     found = _english(line) if first in "IiEe" or first.isdigit() else None
-    if found is None and (
-        first.isdigit() or first in "第【[（(场内外情N" or first in CN_FIRST_TIME_CHARS or "\u4e00" <= first <= "\u9fff"
-    ):
+    if found is None and (first.isdigit() or first in "第【[（(场内外情N" or first in CN_FIRST_TIME_CHARS):
         found = _chinese(line)
+    elif found is None and "\u4e00" <= first <= "\u9fff" and "景" in line:
+        found = _chinese(line)  # 厨房 白天 内景: any place first, but 内景/外景 written out
     if found is None and "A" <= first <= "Z":
         found = _bare_slug(line)
     return found

@@ -83,6 +83,10 @@ INLINE_HEADING_RE = re.compile(
     )
 )
 
+#: What every form above needs somewhere (a digit, 第, 景, or a time then 内/外 after a comma): a
+#: quick test that spares most lines the full pattern.
+MAY_HOLD_HEADING_RE = re.compile(r"[0-9０-９第景]|[日夜晨晚早午天上][，,][ \t\u3000]*[内外]")
+
 
 def heading_cuts(text: str, start: int, end: int) -> list[int]:
     """Where headings inside ``text[start:end]`` begin and end, for cutting a long line there.
@@ -102,6 +106,8 @@ def heading_cuts(text: str, start: int, end: int) -> list[int]:
     ['（转身）', '2、车站门口：日\\u3000外', '两人走出来。', '3：小刘家\\u3000夜\\u3000内', '小刘：你好。']
     """
     cuts: list[int] = []
+    if MAY_HOLD_HEADING_RE.search(text, start, end) is None:
+        return cuts  # most lines of a long script: nothing a heading needs
     for match in INLINE_HEADING_RE.finditer(text, start, end):
         found = text[match.start() : match.end()]
         if match_heading(found) is None:
