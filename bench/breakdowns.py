@@ -1,4 +1,7 @@
-"""Break scripts down one after another in one embedded runtime (bench.quality, bench.corpus)."""
+"""Break scripts down one after another in one embedded runtime (bench.quality, bench.corpus).
+
+Also :func:`align_columns`, the plain-text table the corpus benches print.
+"""
 
 from __future__ import annotations
 
@@ -51,3 +54,16 @@ def break_down(paths: Sequence[Path], workdir: Path, *, prefix: str) -> Iterator
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
             yield Breakdown(path, status, error, round(time.perf_counter() - started, 3), report)
+
+
+def align_columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Lay rows out as columns: the first left-aligned, the others right-aligned.
+
+    >>> align_columns([["name", "n"], ["a", "10"]])
+    ['name  n', 'a    10']
+    """
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        " ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.breakdowns import break_down
+from bench.breakdowns import align_columns, break_down
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -195,13 +195,7 @@ def render_table(results: Sequence[dict[str, Any]]) -> str:
         ]
         for r in results
     ]
-    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-    out = [
-        " ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in [head, *rows]
-    ]
+    out = align_columns([head, *rows])
     for r in results:
         out.extend(f"  {r['script']}: {w}" for w in r["warnings"])
     kinds = Counter(w.split(":")[0] for r in results for w in r["warnings"])

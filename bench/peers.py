@@ -39,6 +39,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
+from bench.breakdowns import align_columns
 from bench.corpus import CORPUS
 from bench.peer_suites import Case, Unit, fountain_tools_cases, jouvence_cases, screenplain_cases, units
 from stages.screenplay.elements import fountain_elements
@@ -148,13 +149,7 @@ def render(results: Sequence[dict[str, Any]], *, details: bool) -> str:
         ]
         for r in results
     ]
-    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-    out = [
-        " ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in [head, *rows]
-    ]
+    out = align_columns([head, *rows])
     for r in results:
         out.extend(f"  {r['suite']}: {pair} x{count}" for pair, count in r["confusion"].items())
         if details:
