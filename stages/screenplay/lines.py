@@ -25,7 +25,9 @@ LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 DEFAULT_MIN_SPLIT_CHARS = 24
 #: Shorter lines are not even cut around a heading (no heading and action fit in them).
 DEFAULT_MIN_HEADING_CUT_CHARS = 8
-_BOUNDARY = r"(?:(?<=[。！？!?…”」』）)】\].~])|(?<=[ \t\u3000]))"
+#: What ends a sentence or a bracket in scraped text: a cut after one of these needs no space.
+_ENDS = r"。！？!?…”」』）)】\].~"
+_BOUNDARY = rf"(?:(?<=[{_ENDS}])|(?<=[ \t\u3000]))"
 _NUM = r"[0-9０-９零〇一二三四五六七八九十百千两]+"
 _TIME = r"(?:日|夜|晨|清晨|黄昏|傍晚|中午|黎明|晚|早|深夜|白天|晚上|夜晚|早晨|上午|下午|凌晨|午后)"
 _PLACE = r"(?:内外|内|外|内景|外景)"
@@ -76,7 +78,7 @@ RUN_ON_CUE_RE = re.compile(
 )
 #: A one-character cue (``周：``, ``甲：``) opening a speech right after a sentence ends (not after a
 #: space: ``阿 芳：`` is 阿芳 padded).
-SHORT_CUE_RE = re.compile(r"(?<=[。！？!?…”」』）)】\].~])(?P<name>[\u4e00-\u9fff])(?:[（(][^）)\n]{0,12}[）)])?[ \t\u3000]*[:：]")
+SHORT_CUE_RE = re.compile(rf"(?<=[{_ENDS}])(?P<name>[\u4e00-\u9fff])(?:[（(][^）)\n]{0,12}[）)])?[ \t\u3000]*[:：]")
 #: How often a one-character name must open a speech that way to be a speaker.
 DEFAULT_MIN_SHORT_CUES = 4
 #: How often a name must open a run-on speech (after a sentence end, mid-line) to count as a
@@ -194,11 +196,13 @@ QUOTED_SPEECH_RE = re.compile(
     r"(?:又|便|就|也|忙|急忙|连忙|轻声|笑着|接着)?"
     r"(?:说|道|问|喊|叫|答|回道|接道|笑道|骂道|喊道|叫道|问道|答道)[ \t\u3000]*[:：]\s*[“「\"‘]"
 )
-#: Words that stand where a name would before a speech verb but are adverbs or verbs.
+#: Words that stand where a name would before a speech verb but are adverbs or verbs (sentence
+#: openers such as 于是 and 然后 are :data:`~stages.screenplay.names.CN_NOT_NAMES`, which every
+#: name found here must pass through :func:`parse_chinese_cue`).
 NOT_SPEAKERS = word_set(
-    "于是 不断 有人 连连 继续 大声 小声 低声 轻声 只好 一个 高呼 埋怨 苦笑 冷笑 微笑 心中 安慰 急忙 连忙 "
-    "赶忙 马上 立刻 然后 随后 接着 哈哈 不住 甜甜 这时 此时 突然 忽然 终于 最后 后来 同时 一起 一边 回头 "
-    "转身 抬头 低头 点头 摇头 笑着 大家 众人 自言自语 只见 然后 接着 设计 几位"
+    "不断 有人 连连 继续 大声 小声 低声 轻声 只好 一个 高呼 埋怨 苦笑 冷笑 微笑 心中 安慰 急忙 连忙 赶忙 "
+    "马上 立刻 随后 哈哈 不住 甜甜 忽然 终于 同时 一起 一边 回头 转身 抬头 低头 点头 摇头 笑着 大家 众人 "
+    "自言自语 只见 设计 几位"
 )
 #: A clause that ends in a colon after a sentence: speech introduced inside the action with no
 #: quote (``阿宝一边跑一边回头叫：…``); :data:`SPEECH_VERB_RE` must be in it.
@@ -214,19 +218,19 @@ DEFAULT_MIN_QUOTED = 2
 DEFAULT_MIN_MENTIONS = 3
 
 
-def _subject(clause: str, text: str, seen: dict[str, tuple[int, bool]]) -> str | None:
+def _subject(clause: str, text: str, cache: dict[str, tuple[int, bool]]) -> str | None:
     """The name a clause opens with: two to four characters the text names often, cut where the
     text also goes on with a word that follows names (秦晓岚, not 秦晓; 小梅, not 小梅看).
-    ``seen`` caches each prefix's count and standing, so a long text is searched once per prefix."""
+    ``cache`` keeps each prefix's count and standing, so a long text is searched once per prefix."""
     for size in (2, 3, 4):
         name = clause[:size]
         if len(name) < size:
             return None
-        if name not in seen:
+        if name not in cache:
             count = text.count(name)
             alone = count >= DEFAULT_MIN_MENTIONS and re.search(re.escape(name) + _AFTER_NAME, text) is not None
-            seen[name] = (count, alone)
-        count, alone = seen[name]
+            cache[name] = (count, alone)
+        count, alone = cache[name]
         if count < DEFAULT_MIN_MENTIONS:
             return None
         if alone:
@@ -310,17 +314,14 @@ def splitter(speakers: frozenset[str]) -> re.Pattern[str]:
     # In a script with Chinese speakers a role noun's cue after a boundary (。小贩：) is cut off like
     # a known name's; a name may be padded with a space between its characters (阿 芳：).
     cjk_names = sorted(known, key=len, reverse=True)
-    names = "|".join("[ \t\u3000]?".join(map(re.escape, name)) for name in cjk_names)
+    padded = ["[ \t\u3000]?".join(map(re.escape, name)) for name in cjk_names]
+    names = "|".join(padded)
     # a role noun may carry a short description before it (。卖鱼的男摊主：, 。穿制服的售票员：)
     names += "|" + _ROLE_CUE
     # A known name of two characters or more and a colon is a cue even run straight into the text
     # before it (走吧阿芳：好的…); a one-character name or a role noun needs the boundary (修路工人：
     # is not 工人 speaking).
-    glued = "|".join(
-        "[ \t\u3000]?".join(map(re.escape, name))
-        for name in sorted(known, key=len, reverse=True)
-        if len(name) > 1
-    )
+    glued = "|".join(pattern for name, pattern in zip(cjk_names, padded, strict=True) if len(name) > 1)
     return re.compile(
         _BOUNDARY
         + "(?:"

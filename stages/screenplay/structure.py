@@ -75,9 +75,7 @@ class _Scan:
             tail = CAST_TAIL_RE.search(stripped)
             if tail and (cast := parse_cast_line(stripped[tail.start() :].strip())) is not None:
                 found.cast.extend(name for name, _ in cast if not is_group(name))
-            self.headings.append(found)
-            self.since_heading = 0
-            self.preamble = self.front = False
+            self.open_scene(found)
             return
         self.since_heading += 1
         if self.headings and self.since_heading <= DEFAULT_CAST_WINDOW:
@@ -93,6 +91,12 @@ class _Scan:
                 return
             self.content.append(start)
             self.content_ends.append(start + len(text))
+
+    def open_scene(self, found: _Found) -> None:
+        """Record a heading: what follows is its scene, no longer a preamble."""
+        self.headings.append(found)
+        self.since_heading = 0
+        self.preamble = self.front = False
 
     def line(self, line: str, start: int) -> None:
         """Classify one physical line, cutting it at episode markers."""
@@ -156,14 +160,13 @@ def _scan(text: str, spans: Sequence[SourceSpan]) -> _Scan:
     previous = ""
     for index, (start, end) in enumerate(lines):
         following = masked[slice(*lines[index + 1])] if index + 1 < len(lines) else ""
-        if previous.endswith("TO:") and not following.strip() and (place := bare_place(masked[start:end])):
-            scan.headings.append(_Found(start, place, Heading(None, None, place)))
-            scan.since_heading = 0
-            scan.preamble = scan.front = False
+        stripped = masked[start:end].strip()
+        if stripped and previous.endswith("TO:") and not following.strip() and (place := bare_place(stripped)):
+            scan.open_scene(_Found(start, place, Heading(None, None, place)))
             previous = place
             continue
-        if masked[start:end].strip():
-            previous = masked[start:end].strip()
+        if stripped:
+            previous = stripped
         while next_span < len(span_starts) and span_starts[next_span] <= start:
             next_span += 1
             scan.preamble = True
