@@ -7,8 +7,6 @@ layouts are drawn here with reportlab, so every expected value is known from the
 from __future__ import annotations
 
 import base64
-import doctest
-import importlib
 import io
 import zlib
 from collections.abc import Callable
@@ -305,8 +303,3 @@ def test_damaged_pdf_in_read_scripts_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"broken\.pdf: cannot be read as a PDF"):
         read_scripts([path], max_bytes=MAX_BYTES)
 
-
-@pytest.mark.parametrize("module", ["pipeline.pdf", "pipeline.pdf_layout", "pipeline.pdf_elements"])
-def test_docstring_examples_hold(module: str) -> None:
-    """The modules' docstring examples run as written."""
-    assert 0 == doctest.testmod(importlib.import_module(module)).failed

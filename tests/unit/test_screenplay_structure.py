@@ -398,8 +398,12 @@ def test_windows_line_endings_and_bom() -> None:
         "stages.screenplay.elements",
         "stages.merge",
         "bench.metrics",
+        "pipeline.pdf",
+        "pipeline.pdf_layout",
+        "pipeline.pdf_elements",
+        "pipeline.docx",
     ],
 )
 def test_docstring_examples_hold(module: str) -> None:
-    """The docstring examples of the text cores run as written."""
+    """The docstring examples of the text cores and the file readers run as written."""
     assert 0 == doctest.testmod(importlib.import_module(module)).failed
