@@ -38,10 +38,10 @@ from pipeline.numerals import chinese_number
 from pipeline.settings import Settings
 from pipeline.sources import ScriptText, decode_script, join_scripts, read_scripts
 from stages.chunk import split_into_chunks
-from stages.dedup import RecordIn, dedup_policy, merge_assets
+from stages.dedup.stage import RecordIn, dedup_policy, merge_assets
 from stages.drafts import SourceSpan
-from stages.extract import slice_scenes
 from stages.extract.rules import extract_rules
+from stages.extract.stage import slice_scenes
 from stages.screenplay import detect_language, find_sketches, parse_structure
 from stages.screenplay.verdict import missing_script_parts
 

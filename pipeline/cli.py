@@ -379,7 +379,7 @@ def list_jobs(
         out.print(f"more: --cursor {page.next_cursor}")
 
 
-#: The report's formats, and the CSV tables (``stages.reporting.CSV_TABLES``; a test keeps them equal:
+#: The report's formats, and the CSV tables (``stages.report.render.CSV_TABLES``; a test keeps them equal:
 #: importing ``stages`` here would bind every actor to a broker before the command sets one up).
 REPORT_FORMATS = ("html", "json", "csv")
 CSV_TABLES = ("scenes", "characters", "locations", "props", "background", "shots")
@@ -404,7 +404,7 @@ def report(
     no --out, the content too).
     """
     if fmt == "csv" and table != "scenes":
-        from stages.reporting import render_csv
+        from stages.report.render import render_csv
 
         content = render_csv(json.loads(jobs.get_report(job_id, "json")), table)
     else:

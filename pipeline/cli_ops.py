@@ -330,7 +330,7 @@ def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json:
     from sqlalchemy import select
 
     from models import Job
-    from stages.extract import plan_calls
+    from stages.extract.stage import plan_calls
 
     extracts = STAGE_NAMES.index(from_stage) <= STAGE_NAMES.index("extract")
     rows = []

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from stages import chunk, dedup, extract, ingest, report, storyboard
+from stages import chunk, ingest
+from stages.dedup import stage as dedup
+from stages.extract import stage as extract
+from stages.report import stage as report
+from stages.storyboard import stage as storyboard
 
 __all__ = ["chunk", "dedup", "extract", "ingest", "report", "storyboard"]

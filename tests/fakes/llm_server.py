@@ -83,7 +83,7 @@ SHOT_TYPES = {"establishing", "wide", "medium", "close-up", "over-the-shoulder",
 
 def storyboard_answer(text: str) -> str:
     """A shot list for a storyboard prompt: the rules planner's, for the scene in the prompt."""
-    from stages.storyboard import plan_shots
+    from stages.storyboard.stage import plan_shots
 
     match = _BOARD_RE.search(text)
     if match is None:

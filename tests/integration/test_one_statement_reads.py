@@ -17,7 +17,10 @@ from pipeline.runner import StageWrites
 from pipeline.states import STAGE_BY_NAME
 from pipeline.testing import drain
 from pipeline.transitions import transition
-from stages import dedup, extract, report, storyboard
+from stages.dedup import stage as dedup
+from stages.extract import stage as extract
+from stages.report import stage as report
+from stages.storyboard import stage as storyboard
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -287,7 +287,7 @@ def test_a_dedup_that_finds_only_known_assets_does_not_wait_for_the_project_lock
     """The merge is made without the per-project lock; one that creates and changes nothing is
     written as it is, so it completes while another transaction holds the project row."""
     from models import Asset, Project
-    from stages.dedup import dedup
+    from stages.dedup.stage import dedup
 
     broker, worker = stub_worker
     first = jobs.submit(CHINESE, project="busy")
@@ -319,7 +319,7 @@ def test_a_dedup_that_finds_only_known_assets_does_not_wait_for_the_project_lock
 def test_a_dedup_whose_snapshot_went_stale_merges_again_under_the_lock(stub_worker, monkeypatch):
     """Job A merges against a project without assets (it would create them all); job B dedups and
     creates them before A writes. A must merge again under the lock: no asset twice, A creates none."""
-    import stages.dedup as dd
+    import stages.dedup.stage as dd
     from models import Asset
 
     broker, worker = stub_worker
@@ -361,7 +361,7 @@ def test_a_chunk_that_keeps_killing_its_worker_is_poison(stub_worker, earlier_de
     """Deliveries of one chunk beyond its counted retries are worker deaths; past max_deaths the
     chunk's message is a PoisonMessage (dead-lettered) instead of being redelivered forever."""
     from pipeline.runner import PoisonMessage
-    from stages.extract import extract_chunk
+    from stages.extract.stage import extract_chunk
 
     broker, worker = stub_worker
     job_id = jobs.submit(ENGLISH, project="poison")
@@ -386,7 +386,7 @@ def test_a_second_delivery_of_a_chunk_finished_meanwhile_is_dropped(stub_worker)
     """A chunk message delivered twice, the second reading the chunk just before the first
     finishes it: the second must not turn "done" back into "running" and count it again (which
     finished extraction early, without one chunk's records). Found by the Redis-restart chaos test."""
-    import stages.extract as ex
+    import stages.extract.stage as ex
     from pipeline.reruns import rerun
     from pipeline.uow import UnitOfWork
 
@@ -468,7 +468,7 @@ def test_a_per_job_time_limit_goes_on_its_messages_and_holds_the_reconciler_off(
 
 def _extracting_job(broker, worker, project: str) -> tuple[str, list[int]]:
     """A job of several chunks, fanned out (EXTRACTING) with its chunk messages not sent to a worker."""
-    import stages.extract as ex
+    import stages.extract.stage as ex
     from pipeline.reruns import rerun
 
     script = "".join(
@@ -490,7 +490,7 @@ def test_a_concurrent_second_save_of_a_chunk_waits_for_the_first_and_writes_noth
     """Two deliveries of one chunk saving at once (each save commits on its own): the second waits on
     the chunk's row lock until the first commits, then finds the chunk done. The chunk is counted
     once and its records written once."""
-    import stages.extract as ex
+    import stages.extract.stage as ex
     from pipeline.uow import UnitOfWork
     from stages.drafts import Mention
 
@@ -526,7 +526,7 @@ def test_a_last_chunk_counted_but_not_transitioned_is_finished_by_its_redelivery
     """The last chunk's count commits on its own; if its delivery fails before EXTRACTING →
     EXTRACTED, the job is left with every chunk counted. The chunk's redelivery (a retry, or
     dramatiq's after a worker died) finds the chunk done and finishes the stage."""
-    import stages.extract as ex
+    import stages.extract.stage as ex
 
     broker, worker = stub_worker
     job_id, chunk_ids = _extracting_job(broker, worker, "lost-transition")

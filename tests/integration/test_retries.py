@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-import stages.dedup
+import stages.dedup.stage
 from models import DeadLetter, JobEvent
 from pipeline import jobs
 from pipeline.db import session_factory
@@ -18,7 +18,7 @@ SCRIPT = "INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n\nMARY\nWho's there?\n"
 def _flaky(monkeypatch, failures: int) -> list[int]:
     """Make dedup's core raise a TransientError ``failures`` times, then work."""
     calls: list[int] = []
-    real = stages.dedup.merge_assets
+    real = stages.dedup.stage.merge_assets
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -26,7 +26,7 @@ def _flaky(monkeypatch, failures: int) -> list[int]:
             raise TransientError("database hiccup")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stages.dedup, "merge_assets", flaky)
+    monkeypatch.setattr(stages.dedup.stage, "merge_assets", flaky)
     return calls
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from stages.dedup import AssetOut, RecordIn, merge_assets
-from stages.merge import Policy, normalize_name
+from stages.dedup.merge import Policy, normalize_name
+from stages.dedup.stage import AssetOut, RecordIn, merge_assets
 
 
 def rec(id_: int, name: str, scene: int = 1, kind: str = "character", **attrs) -> RecordIn:

@@ -1,4 +1,4 @@
-"""Unit tests of the report renderers (stages.reporting: JSON, HTML, CSV)."""
+"""Unit tests of the report renderers (stages.report.render: JSON, HTML, CSV)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stages.reporting import CSV_TABLES, render_csv, render_html, render_json
-from stages.scene_kinds import SHEET_COLOURS, classify, colour_class
+from stages.report.render import CSV_TABLES, render_csv, render_html, render_json
+from stages.storyboard.scene_kinds import SHEET_COLOURS, classify, colour_class
 
 HOSTILE = '<script>alert("x")</script>'
 

@@ -396,7 +396,7 @@ def test_windows_line_endings_and_bom() -> None:
         "stages.screenplay.sequence",
         "stages.screenplay.episodes",
         "stages.screenplay.elements",
-        "stages.merge",
+        "stages.dedup.merge",
         "bench.metrics",
         "pipeline.pdf",
         "pipeline.pdf_layout",

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.errors import InputError
 from stages.ingest import describe_script
-from stages.report import AssetRow, RecordRow, ReportInput, ShotRow, build_report, role_for
+from stages.report.stage import AssetRow, RecordRow, ReportInput, ShotRow, build_report, role_for
 
 FOUNTAIN = "Title: Night Shift\nAuthor: A. Writer\n\nINT. WARD - NIGHT\n\nNURSE\nQuiet tonight.\n"
 CHINESE = "第1集\n1-1 日 内 客厅\n小娟：你好。\n"

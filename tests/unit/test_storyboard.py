@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from stages.drafts import ShotDraft
-from stages.storyboard import DEFAULT_MAX_SHOTS, MAX_DESCRIPTION_CHARS, plan_shots
+from stages.storyboard.stage import DEFAULT_MAX_SHOTS, MAX_DESCRIPTION_CHARS, plan_shots
 
 KITCHEN = """INT. KITCHEN - NIGHT
 

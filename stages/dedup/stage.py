@@ -27,7 +27,7 @@ from pipeline.runner import run_stage
 from pipeline.settings import Settings, get_settings
 from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
-from stages.merge import AMBIGUOUS, AssetIndex, Policy, normalize_name
+from stages.dedup.merge import AMBIGUOUS, AssetIndex, Policy, normalize_name
 
 DEDUP = STAGE_BY_NAME["dedup"]
 
@@ -79,7 +79,7 @@ def merge_assets(
     Args:
         records: the job's extraction records.
         existing: the project's assets (their aliases included).
-        policy: fuzzy thresholds; default :class:`stages.merge.Policy`.
+        policy: fuzzy thresholds; default :class:`stages.dedup.merge.Policy`.
 
     Returns:
         All assets (existing first, then new ones in order of first appearance) and one

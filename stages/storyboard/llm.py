@@ -21,7 +21,7 @@ from pipeline.llm import AnswerCache, ChatClient, InvalidAnswer, cache_key, chat
 from pipeline.llm.client import close_thread_clients
 from stages.drafts import ShotDraft
 from stages.prompting import load_prompt
-from stages.shot_fit import MAX_DESCRIPTION_CHARS, clip
+from stages.storyboard.shot_fit import MAX_DESCRIPTION_CHARS, clip
 
 SCHEMA_VERSION = "1"
 ShotType = Literal[

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stages.report_labels import labels_for, word
-from stages.report_markup import (
+from stages.report.labels import labels_for, word
+from stages.report.markup import (
     esc,
     facts,
     item_count,
@@ -25,8 +25,8 @@ from stages.report_markup import (
     table,
     when,
 )
-from stages.report_sheets import SHEET_CSS, legend, location_uses, overview, sheets
-from stages.scene_kinds import classify
+from stages.report.sheets import SHEET_CSS, legend, location_uses, overview, sheets
+from stages.storyboard.scene_kinds import classify
 
 __all__ = ["item_count", "number_key", "render_html"]
 
@@ -82,7 +82,7 @@ def render_html(report: Mapping[str, Any]) -> str:
     """Render the report as a single self-contained HTML5 page for production staff.
 
     Args:
-        report: The report dict (see ``stages.reporting``); ``job["language"]``, when present,
+        report: The report dict (see ``stages.report.render``); ``job["language"]``, when present,
             sets the page's ``lang`` and, for Chinese, its labels.
 
     Returns:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from stages.report_labels import word
-from stages.report_markup import Markup, esc, is_int, item_count, number_key, rows, table
-from stages.scene_kinds import SHEET_COLOURS, classify, colour_class
+from stages.report.labels import word
+from stages.report.markup import Markup, esc, is_int, item_count, number_key, rows, table
+from stages.storyboard.scene_kinds import SHEET_COLOURS, classify, colour_class
 
 #: Element category → colour (the script mark-up colours).
 ELEMENT_COLOURS: Mapping[str, str] = {"cast": "#c62828", "props": "#6a1b9a", "background": "#f9a825"}

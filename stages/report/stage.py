@@ -1,7 +1,7 @@
 """Stage 6, report: assemble the breakdown from the database and store it as JSON, HTML and CSV.
 
 :func:`build_report` is the pure core (rows in, the report dict out); rendering lives in
-``stages.reporting``. The report dict's field names are a contract other tools read.
+``stages.report.render``. The report dict's field names are a contract other tools read.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from pipeline.runner import StageWrites, run_stage
 from pipeline.states import STAGE_BY_NAME, STAGES, Status
 from pipeline.transitions import ClaimedJob
 from pipeline.usage import job_usage, usage_from_sums, usage_sums_of
-from stages.reporting import render_csv, render_html, render_json
+from stages.report.render import render_csv, render_html, render_json
 from stages.screenplay import scene_number
 
 REPORT = STAGE_BY_NAME["report"]

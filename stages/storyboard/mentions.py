@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from stages.beats import CJK
+from stages.storyboard.beats import CJK
 
 #: Common words holding a one-character prop or name in another sense (信 in 相信, 表 in 表示):
 #: a one-character Chinese form is not seen inside them. Kept short and conservative.

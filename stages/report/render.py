@@ -25,10 +25,10 @@ from typing import Any
 
 import orjson
 
-from stages.report_html import render_html
-from stages.report_markup import item_count, number_key
-from stages.report_sheets import location_uses
-from stages.scene_kinds import classify
+from stages.report.html import render_html
+from stages.report.markup import item_count, number_key
+from stages.report.sheets import location_uses
+from stages.storyboard.scene_kinds import classify
 
 __all__ = ["CSV_TABLES", "render_csv", "render_html", "render_json"]
 
@@ -73,7 +73,7 @@ def render_csv(report: Mapping[str, Any], table: str = "scenes") -> str:
     """Render one table of the report as CSV: a header row, then one row per item.
 
     Besides the report's own fields, ``scenes`` rows carry ``shots``, ``day_night`` (``day``,
-    ``night``, ``twilight`` or empty; see ``stages.scene_kinds``), ``character_count`` and ``prop_count``;
+    ``night``, ``twilight`` or empty; see ``stages.storyboard.scene_kinds``), ``character_count`` and ``prop_count``;
     ``characters`` rows ``scene_count`` and ``cast_id`` (the number the HTML sheets use);
     ``locations`` rows ``int_ext`` (how the place is shot). Lists are joined with ``"; "``.
     A text cell that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``,

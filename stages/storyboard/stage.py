@@ -17,10 +17,10 @@ from pipeline.runner import StageWrites, run_stage
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
-from stages.beats import Beat, split_beats, split_heading
 from stages.drafts import ShotDraft
-from stages.mentions import AssetMatcher
-from stages.shot_fit import MAX_DESCRIPTION_CHARS, Planned, action_type, cap, clip, first_sentence
+from stages.storyboard.beats import Beat, split_beats, split_heading
+from stages.storyboard.mentions import AssetMatcher
+from stages.storyboard.shot_fit import MAX_DESCRIPTION_CHARS, Planned, action_type, cap, clip, first_sentence
 
 __all__ = ["DEFAULT_MAX_SHOTS", "MAX_DESCRIPTION_CHARS", "plan_shots"]
 
@@ -296,7 +296,7 @@ def _compute(inputs: Inputs) -> Plan:
 
 def _compute_llm(inputs: Inputs) -> Plan:
     from pipeline.llm import ChatClient, Endpoint, llm_services
-    from stages.storyboard_llm import SceneBrief, plan_scenes_llm
+    from stages.storyboard.llm import SceneBrief, plan_scenes_llm
 
     settings = get_settings()
     services = llm_services(settings)
