@@ -40,8 +40,8 @@ def main(argv: list[str]) -> int:
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    args = make_argument_parser().parse_args(["pipeline.worker:boot", "stages", *rest])
-    args.skip_logging = True  # pipeline.worker.boot configures structlog in every process
+    args = make_argument_parser().parse_args(["entrypoints.worker:boot", "stages", *rest])
+    args.skip_logging = True  # entrypoints.worker.boot configures structlog in every process
     return int(dramatiq_main(args) or 0)
 
 

@@ -30,8 +30,8 @@ def break_down(paths: Sequence[Path], workdir: Path, *, prefix: str) -> Iterator
     Each gets its own project (``<prefix>-<index>-<name>``), so dedup never mixes scripts; an
     exception is that script's ``ERROR``, not the end of the run.
     """
+    from entrypoints.embedded import EmbeddedRuntime
     from pipeline import jobs
-    from pipeline.embedded import EmbeddedRuntime
     from pipeline.settings import load_settings
 
     settings = load_settings(

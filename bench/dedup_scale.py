@@ -27,11 +27,11 @@ def measure(records: int) -> dict[str, Any]:
 
     with Sandbox() as box:
         box.activate(stub=True)
+        from entrypoints.testing import bind_actors
         from models import Asset, Chunk, ExtractionRecord, Job
         from pipeline import jobs
         from pipeline.db import session_factory
         from pipeline.states import STAGES
-        from pipeline.testing import bind_actors
         from pipeline.transitions import transition
 
         broker = dramatiq.get_broker()

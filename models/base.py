@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,14 @@ Json = JSON().with_variant(JSONB(), "postgresql")
 def utcnow() -> datetime:
     """Now, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_job_id(value: object) -> bool:
+    """Tell whether a message argument can be a job id (malformed messages are dropped, not retried)."""
+    return isinstance(value, str) and bool(_JOB_ID.match(value))
 
 
 def new_id() -> str:

@@ -52,10 +52,6 @@ def setup_broker(settings: Settings | None = None, *, stub: bool | None = None) 
 
             for middleware in dramatiq_middleware():
                 broker.add_middleware(middleware)
-        if settings.reconcile.enabled:
-            from pipeline.reconciler import PeriodicReconciler
-
-            broker.add_middleware(PeriodicReconciler(settings))
     broker.add_middleware(CurrentMessage())
     broker.add_middleware(LogContext())
     broker.add_middleware(DeadLetters())

@@ -13,6 +13,7 @@ from dramatiq.middleware import Middleware
 from sqlalchemy import select, update
 
 from models import Chunk, DeadLetter, Job
+from models.base import is_job_id
 from pipeline.errors import JobNotFound
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
@@ -40,7 +41,6 @@ def fingerprint(stage: str, error_type: str, message: str) -> str:
 def is_known_job(value: object) -> bool:
     """Tell whether a message argument names an existing job (dead letters may carry garbage)."""
     from pipeline.db import session_factory
-    from pipeline.runner import is_job_id
 
     if not is_job_id(value):
         return False
@@ -112,21 +112,21 @@ class RetryNotes(Middleware):
     ) -> None:
         if exception is None or message.failed or not message.args or not is_known_job(message.args[0]):
             return
+        from pipeline.db import session_factory
         from pipeline.transitions import record_note
-        from pipeline.uow import UnitOfWork
 
         what = message.actor_name
         if message.actor_name == "extract_chunk" and len(message.args) > 1:
             what = f"extract chunk id {message.args[1]}"
         detail = f"{what} attempt {message.options.get('retries', 1)} failed, will be retried: {type(exception).__name__}: {exception}"
         try:
-            with UnitOfWork() as uow:
+            with session_factory().begin() as session:
                 # FOR UPDATE: a transition of this job still in flight (its event written, not yet
                 # committed) is waited for, so the note follows it in the history, not before it.
-                row = uow.session.execute(
+                row = session.execute(
                     select(Job.status, Job.run).where(Job.id == message.args[0]).with_for_update()
                 ).one()
-                record_note(uow.session, message.args[0], row.run, Status(row.status), detail[:2000])
+                record_note(session, message.args[0], row.run, Status(row.status), detail[:2000])
         except Exception:  # the note is history, never a reason to lose the retry
             log.warning("retry_note_failed", exc_info=True)
 
@@ -139,8 +139,8 @@ class DeadLetters(Middleware):
     """
 
     def after_nack(self, broker: dramatiq.Broker, message: Any) -> None:
+        from pipeline.db import session_factory
         from pipeline.transitions import force_transition
-        from pipeline.uow import UnitOfWork
 
         exc = getattr(message, "_exception", None)
         stage = stage_for_actor(message.actor_name)
@@ -154,8 +154,8 @@ class DeadLetters(Middleware):
         throws = message.options.get("throws") or _actor_throws(broker, message.actor_name)
         attempts = retries + 1 if throws and isinstance(exc, throws) else max(retries, 1)
         try:
-            with UnitOfWork() as uow:
-                uow.session.add(
+            with session_factory().begin() as session:
+                session.add(
                     DeadLetter(
                         job_id=job_id,
                         stage=stage,
@@ -170,15 +170,15 @@ class DeadLetters(Middleware):
                         fingerprint=fingerprint(stage, error_type, error),
                     )
                 )
-                uow.session.flush()
+                session.flush()
                 if job_id is None:
                     return
                 if stage == "extract" and len(message.args) > 1:
-                    uow.session.execute(
+                    session.execute(
                         update(Chunk).where(Chunk.id == message.args[1]).values(status="failed", error=detail)
                     )
                 left = force_transition(
-                    uow.session,
+                    session,
                     job_id,
                     Status.FAILED,
                     detail=detail,

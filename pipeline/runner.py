@@ -6,7 +6,6 @@ Every stage actor calls :func:`run_stage`; the extract fan-out uses the same
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from models import Job
-from models.base import utcnow
+from models.base import is_job_id, utcnow
 from pipeline.db import Db, as_utc
 from pipeline.errors import IllegalTransition, PermanentError
 from pipeline.logs import get_logger
@@ -46,14 +45,6 @@ class StageJob(Protocol):
 
 class PoisonMessage(PermanentError):
     """The stage keeps killing its worker (SIGKILL, OOM); it is dead-lettered instead of looping."""
-
-
-_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def is_job_id(value: object) -> bool:
-    """Tell whether a message argument can be a job id (malformed messages are dropped, not retried)."""
-    return isinstance(value, str) and bool(_JOB_ID.match(value))
 
 
 def message_info() -> tuple[str | None, int]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from stages import chunk, ingest
-from stages.dedup import stage as dedup
-from stages.extract import stage as extract
-from stages.report import stage as report
-from stages.storyboard import stage as storyboard
-
-__all__ = ["chunk", "dedup", "extract", "ingest", "report", "storyboard"]
+import stages.chunk
+import stages.dedup.stage
+import stages.extract.stage
+import stages.ingest
+import stages.report.stage
+import stages.storyboard.stage  # noqa: F401 (imported for their actors)

@@ -110,8 +110,8 @@ def stub_worker(pg_settings: Settings) -> Iterator[tuple[object, object]]:
     """A StubBroker and a started in-process Worker with every stage actor bound, on PostgreSQL."""
     from dramatiq import Worker
 
+    from entrypoints.testing import bind_actors
     from pipeline.broker import setup_broker
-    from pipeline.testing import bind_actors
 
     broker = setup_broker(pg_settings, stub=True)
     bind_actors(broker)

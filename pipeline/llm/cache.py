@@ -11,14 +11,13 @@ import json
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert
 
 from models import LlmCacheEntry
 from models.base import utcnow
 from pipeline.db import as_utc, session_factory
 from pipeline.settings import Settings
-from pipeline.uow import UnitOfWork
 
 
 def cache_key(*parts: Any) -> str:
@@ -54,8 +53,8 @@ class DbAnswerCache:
         self._factory = session_factory(settings)
 
     def get(self, key: str) -> dict[str, Any] | None:
-        with UnitOfWork(self._factory) as uow:
-            entry = uow.session.get(LlmCacheEntry, key)
+        with self._factory.begin() as session:
+            entry = session.get(LlmCacheEntry, key)
             if entry is None:
                 return None
             if entry.expires_at is not None and as_utc(entry.expires_at) <= utcnow():
@@ -66,20 +65,19 @@ class DbAnswerCache:
         if ttl_s <= 0:
             return
         expires = utcnow() + timedelta(seconds=ttl_s)
-        try:
-            with UnitOfWork(self._factory) as uow:
-                session = uow.session
-                session.execute(delete(LlmCacheEntry).where(LlmCacheEntry.key == key))
-                session.add(LlmCacheEntry(key=key, value=value, expires_at=expires))
-        except IntegrityError:
-            pass  # another thread stored the same answer first
+        stored = insert(LlmCacheEntry).values(key=key, value=value, expires_at=expires)
+        with self._factory.begin() as session:
+            session.execute(
+                stored.on_conflict_do_update(
+                    index_elements=[LlmCacheEntry.key],
+                    set_={"value": stored.excluded.value, "expires_at": stored.excluded.expires_at},
+                )
+            )
 
     def purge_expired(self) -> int:
         """Drop expired entries; return how many."""
-        with UnitOfWork(self._factory) as uow:
-            keys = uow.session.scalars(
-                select(LlmCacheEntry.key).where(LlmCacheEntry.expires_at <= utcnow())
-            ).all()
-            if keys:
-                uow.session.execute(delete(LlmCacheEntry).where(LlmCacheEntry.key.in_(keys)))
-            return len(keys)
+        with self._factory.begin() as session:
+            gone = session.execute(
+                delete(LlmCacheEntry).where(LlmCacheEntry.expires_at <= utcnow()).returning(LlmCacheEntry.key)
+            )
+            return len(gone.all())

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from models import Chunk, ExtractionRecord, Job, Scene, ScriptContent
-from models.base import utcnow
+from models.base import is_job_id, utcnow
 from pipeline import prepared
 from pipeline.broker import actor_options
 from pipeline.llm import ChatClient, Endpoint, InvalidAnswer, llm_services
@@ -34,7 +34,7 @@ from pipeline.llm.client import estimate_tokens
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.queries import array_params, insert_from_arrays, json_rows
-from pipeline.runner import Discarded, PoisonMessage, claim_stage, finish_stage, is_job_id, message_info
+from pipeline.runner import Discarded, PoisonMessage, claim_stage, finish_stage, message_info
 from pipeline.settings import get_settings
 from pipeline.states import STAGE_BY_NAME, Status
 from pipeline.transitions import record_note

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import update
 
+from entrypoints.cli import ExitCode, entrypoint
+from entrypoints.testing import drain
 from models import ScriptContent
 from pipeline import jobs
-from pipeline.cli import ExitCode, entrypoint
 from pipeline.db import session_factory
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings, load_settings
-from pipeline.testing import drain
 
 SCRIPT = "INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n\nMARY\nWho's there?\n"
 

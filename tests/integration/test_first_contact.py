@@ -12,6 +12,7 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import func, select, text, update
 
 import pipeline.broker
+from entrypoints.testing import drain
 from models import Job, Project, ScriptContent
 from pipeline import deadletters, jobs
 from pipeline.broker import current_broker
@@ -19,7 +20,6 @@ from pipeline.db import session_factory
 from pipeline.errors import IdempotencyConflict, SettingsError
 from pipeline.reconciler import reconcile
 from pipeline.settings import Settings, load_settings, set_settings
-from pipeline.testing import drain
 from tests.conftest import REDIS_URL
 
 SCRIPT = "INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n\nMARY\nWho's there?\n"

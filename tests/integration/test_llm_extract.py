@@ -11,12 +11,12 @@ import pytest
 from dramatiq import Worker
 from sqlalchemy import func, select
 
+from entrypoints.testing import bind_actors, drain
 from models import Chunk, DeadLetter, ExtractionRecord, JobEvent
 from pipeline import deadletters, jobs, reruns
 from pipeline.broker import setup_broker
 from pipeline.db import session_factory
 from pipeline.settings import Settings, load_settings, set_settings
-from pipeline.testing import bind_actors, drain
 from tests.fakes.llm_server import FakeLLM
 from tests.integration.test_pipeline import CHINESE, ENGLISH
 
@@ -235,7 +235,7 @@ def test_a_bad_api_key_fails_fast_without_a_retry_storm(llm_worker, fake, monkey
 def test_embedded_mode_caches_answers_in_its_database(sqlite_settings, fake, monkeypatch, tmp_path):
     """Embedded mode (SQLite, in-process worker) uses the LLM too; a second run of the same file
     is answered from the llm_cache table, and --no-cache asks again."""
-    from pipeline import embedded
+    from entrypoints import embedded
 
     monkeypatch.setenv(KEY_ENV, "sk-good")
     monkeypatch.chdir(tmp_path)  # the embedded log goes to ./.juben/

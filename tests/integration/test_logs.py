@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 
+from entrypoints.testing import drain
 from pipeline import jobs
 from pipeline.logs import configure_logging
-from pipeline.testing import drain
 
 SECRET_LINE = "The launch code is swordfish-42."
 SCRIPT = f"INT. BUNKER - NIGHT\n\nMAJOR KANE\n{SECRET_LINE}\n"

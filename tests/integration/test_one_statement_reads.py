@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from entrypoints.testing import drain
 from models import Chunk, Job
 from pipeline import jobs
 from pipeline.db import session_factory
 from pipeline.runner import StageWrites
 from pipeline.states import STAGE_BY_NAME
-from pipeline.testing import drain
 from pipeline.transitions import transition
 from stages.dedup import stage as dedup
 from stages.extract import stage as extract

@@ -12,6 +12,7 @@ import pytest
 import redis
 from sqlalchemy import func, select, update
 
+from entrypoints.testing import drain
 from models import DeadLetter, Job, JobEvent, Scene, ScriptContent, Shot
 from models.base import utcnow
 from pipeline import deadletters, jobs, reruns
@@ -19,7 +20,6 @@ from pipeline.db import session_factory
 from pipeline.errors import InputError
 from pipeline.reconciler import reconcile
 from pipeline.states import Status
-from pipeline.testing import drain
 from pipeline.transitions import transition
 from tests.conftest import REDIS_URL
 
@@ -235,8 +235,8 @@ def test_a_stage_that_keeps_killing_its_worker_is_dead_lettered(stub_worker, pg_
 
 def test_dead_letters_leave_dramatiqs_redis_queue_when_redriven(pg_settings, redis_namespace):
     """With the Redis broker, a dead message sits in dramatiq's .XQ until `dlq retry` removes it."""
+    from entrypoints.testing import bind_actors
     from pipeline.broker import setup_broker
-    from pipeline.testing import bind_actors
 
     broker = setup_broker(pg_settings, stub=False)
     bind_actors(broker)

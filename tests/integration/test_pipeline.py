@@ -10,11 +10,11 @@ import dramatiq
 import pytest
 from sqlalchemy import func, select, update
 
+from entrypoints.testing import drain
 from models import Chunk, DeadLetter, Episode, ExtractionRecord, Job, JobEvent, Scene, ScriptContent, Shot
 from pipeline import jobs
 from pipeline.db import session_factory
 from pipeline.states import Status
-from pipeline.testing import drain
 from pipeline.transitions import transition
 
 ENGLISH = """Title: The Test
@@ -115,8 +115,8 @@ def _call(broker, message: dramatiq.Message) -> None:
 def test_redelivered_stage_message_leaves_one_copy_and_one_next_message(pg_settings):
     """A chunk message delivered twice (the first worker died after claiming) writes its rows once
     and sends exactly one extract message."""
+    from entrypoints.testing import bind_actors
     from pipeline.broker import setup_broker
-    from pipeline.testing import bind_actors
 
     broker = setup_broker(pg_settings, stub=True)
     bind_actors(broker)
@@ -137,8 +137,8 @@ def test_redelivered_stage_message_leaves_one_copy_and_one_next_message(pg_setti
 
 def test_last_two_chunks_finishing_together_send_one_dedup(pg_settings):
     """When the last two chunks finish at the same moment, exactly one wins the fan-in."""
+    from entrypoints.testing import bind_actors
     from pipeline.broker import setup_broker
-    from pipeline.testing import bind_actors
 
     broker = setup_broker(pg_settings, stub=True)
     bind_actors(broker)

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import Integer, bindparam, case, event, literal, select, update
 
+from entrypoints.testing import drain
 from models import Job
 from pipeline import jobs, prepared
 from pipeline.db import get_engine
 from pipeline.settings import set_settings
-from pipeline.testing import drain
 
 # Typed and untyped parameters, literals inside CASE (PostgreSQL would take an undeclared one for
 # text), a constant IN list (expanded when built), a JSON value and an array cast.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from entrypoints.testing import drain
 from pipeline import jobs
-from pipeline.testing import drain
 
 
 def _scenes(stub_worker, text: str) -> list[dict]:

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import select
 
 import stages.dedup.stage
+from entrypoints.testing import drain
 from models import DeadLetter, JobEvent
 from pipeline import jobs
 from pipeline.db import session_factory
 from pipeline.errors import TransientError
-from pipeline.testing import drain
 
 SCRIPT = "INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n\nMARY\nWho's there?\n"
 
@@ -66,9 +66,9 @@ def test_exhausted_transient_retries_dead_letter_the_job_once(pg_settings, monke
     """A transient error outlasting max_retries fails the job with one dead letter counting all attempts."""
     from dramatiq import Worker
 
+    from entrypoints.testing import bind_actors
     from pipeline.broker import setup_broker
     from pipeline.settings import load_settings, set_settings
-    from pipeline.testing import bind_actors
 
     settings = load_settings(
         **{

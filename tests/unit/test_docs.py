@@ -46,7 +46,7 @@ def test_compose_file_declares_the_production_services():
 
 def test_the_cli_offers_the_csv_tables_the_report_renders():
     """`report --table` choices are stages.report.render.CSV_TABLES (the CLI keeps a copy to avoid importing stages)."""
-    from pipeline import cli
+    from entrypoints import cli
     from stages.report import render as reporting
 
     assert reporting.CSV_TABLES == cli.CSV_TABLES

@@ -11,6 +11,7 @@ from typing import Any
 
 import dramatiq
 
+from entrypoints.testing import bind_actors
 from pipeline import jobs, migrate
 from pipeline.broker import setup_broker
 from pipeline.errors import Interrupted
@@ -18,7 +19,6 @@ from pipeline.logs import configure_logging
 from pipeline.schemas import JobView
 from pipeline.settings import Settings, set_settings
 from pipeline.states import TERMINAL, Status
-from pipeline.testing import bind_actors
 
 #: How long an interrupted ``run`` waits for its worker threads (ms) before it exits.
 INTERRUPTED_STOP_MS = 2000

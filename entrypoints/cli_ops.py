@@ -1,4 +1,4 @@
-"""Ops commands: dead letters (dlq), re-runs and the reconciler. Registered on :data:`pipeline.cli.app`."""
+"""Ops commands: dead letters (dlq), re-runs and the reconciler. Registered on :data:`entrypoints.cli.app`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from pipeline import deadletters, reruns
-from pipeline.cli import (
+from entrypoints.cli_common import (
     ExitCode,
     JsonOpt,
     NoCacheOpt,
@@ -27,6 +26,7 @@ from pipeline.cli import (
     out,
     say,
 )
+from pipeline import deadletters, reruns
 from pipeline.db import session_factory
 from pipeline.errors import InputError, JobNotFound
 from pipeline.reconciler import reconcile as run_reconcile

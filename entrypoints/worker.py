@@ -7,6 +7,7 @@ import dramatiq
 from pipeline.broker import setup_broker
 from pipeline.db import dispose_engines
 from pipeline.logs import configure_logging
+from pipeline.reconciler import PeriodicReconciler
 from pipeline.settings import get_settings
 
 
@@ -17,6 +18,8 @@ def boot() -> dramatiq.Broker:
     # A forked process must not share the parent's pooled connections.
     dispose_engines()
     broker = setup_broker(settings, stub=False)
+    if settings.reconcile.enabled:  # workers reconcile; a command's broker only sends
+        broker.add_middleware(PeriodicReconciler(settings))
     # Import prometheus_client and register Juben's metrics now (after setup_broker has set the
     # multiprocess directory), not on the first message a worker thread runs.
     from pipeline.metrics import metrics
