@@ -25,7 +25,7 @@ class Breakdown:
 
 
 def break_down(paths: Sequence[Path], workdir: Path, *, prefix: str) -> Iterator[Breakdown]:
-    """Run each script (a file or folder) through the pipeline on a SQLite file in ``workdir``.
+    """Run each script (a file or folder) through the pipeline on a private PostgreSQL in ``workdir``.
 
     Each gets its own project (``<prefix>-<index>-<name>``), so dedup never mixes scripts; an
     exception is that script's ``ERROR``, not the end of the run.
@@ -36,10 +36,11 @@ def break_down(paths: Sequence[Path], workdir: Path, *, prefix: str) -> Iterator
 
     settings = load_settings(
         mode="embedded",
-        embedded={"database_url": f"sqlite:///{workdir / 'bench.db'}"},
+        embedded={"pg_dir": str(workdir / "pg")},
         report={"dir": str(workdir / "reports")},
     )
     with EmbeddedRuntime(settings, log_file=workdir / "juben.log") as runtime:
+        settings = runtime.settings
         for index, path in enumerate(paths):
             started = time.perf_counter()
             report: dict[str, Any] = {}

@@ -13,7 +13,7 @@ Two sets of scripts, scored side by side:
   the corpus; ``zh/…`` scripts form the "corpus zh" group, ``en/…`` and ``fdx/…`` "corpus en".
   Without the corpus folder these are skipped with a message, and the examples still run.
 
-Each script runs through the embedded pipeline in-process on a temporary SQLite database (one
+Each script runs through the embedded pipeline in-process on a temporary private PostgreSQL (one
 project per script, so dedup never mixes scripts); its JSON report is scored with
 ``bench.metrics``: scenes, characters (after alias merge), character-in-scene membership and
 props, as precision / recall / F1. A truth file without a ``props`` key has not had its props

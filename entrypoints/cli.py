@@ -6,6 +6,7 @@ wrapped, never a traceback) and exit with a code of :class:`ExitCode`, which the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -56,12 +57,16 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
     embedded: Annotated[
-        bool, typer.Option("--embedded", help="Use the embedded database (where `run` keeps its jobs).")
+        bool,
+        typer.Option(
+            "--embedded", help="Use the embedded mode's private PostgreSQL (where `run` keeps its jobs)."
+        ),
     ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log at the settings' level, not warnings only.")
@@ -69,6 +74,12 @@ def main(
 ) -> None:
     """Juben: ingest → chunk → extract → dedup → storyboard → report."""
     settings = load_settings(mode="embedded") if embedded else load_settings()
+    if embedded and ctx.invoked_subcommand != "run":  # `run` starts the server itself
+        from entrypoints.localpg import embedded_settings
+
+        with contextlib.ExitStack() as stack:
+            settings = stack.enter_context(embedded_settings(settings))
+            ctx.call_on_close(stack.pop_all().close)
     set_settings(settings)
     configure_logging(settings, stream=sys.stderr, level=None if verbose else "WARNING")
 
@@ -152,7 +163,7 @@ def run(
     no_cache: NoCacheOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Break a script down right here (embedded: SQLite and an in-process worker, no server).
+    """Break a script down right here (embedded: a private PostgreSQL and an in-process worker, no server).
 
     Exits 0 if the job completed, 5 if it failed, 6 if it was cancelled; Ctrl-C cancels the job and exits 130.
     """

@@ -1,4 +1,5 @@
-"""The embedded mode: SQLite + in-process StubBroker and worker, the same actors, no server."""
+"""The embedded mode: a private PostgreSQL + an in-process StubBroker and worker, the same actors
+and SQL as production, no server to install."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 import dramatiq
 
+from entrypoints.localpg import embedded_settings
 from entrypoints.testing import bind_actors
-from pipeline import jobs, migrate
+from pipeline import jobs
 from pipeline.broker import setup_broker
 from pipeline.errors import Interrupted
 from pipeline.logs import configure_logging
@@ -27,26 +29,37 @@ LOG_FILE = Path(".juben/juben.log")
 
 
 class EmbeddedRuntime:
-    """An in-process broker and worker over the embedded database; use as a context manager."""
+    """The private PostgreSQL and an in-process broker and worker on it; use as a context manager.
+
+    :attr:`settings` are the given ones pointed at the private server's database once entered.
+    """
 
     def __init__(self, settings: Settings, *, log_file: Path | None = LOG_FILE) -> None:
         self.settings = settings
         self._log_file = log_file
+        self._stack = contextlib.ExitStack()
         self.worker: dramatiq.Worker | None = None
 
     def __enter__(self) -> EmbeddedRuntime:
-        set_settings(self.settings)
         configure_logging(self.settings, file=self._log_file)
-        migrate.upgrade(self.settings)
+        set_settings(self.settings)
         broker = setup_broker(self.settings, stub=True)
-        bind_actors(broker)
-        broker.emit_after("process_boot")  # starts the time-limit watcher
-        self.worker = dramatiq.Worker(
-            broker,
-            worker_threads=self.settings.embedded.worker_threads,
-            worker_timeout=self.settings.broker.worker_timeout_ms,
-        )
-        self.worker.start()
+        try:
+            # The actors (importing the stages) are bound while the private PostgreSQL starts.
+            self.settings = self._stack.enter_context(
+                embedded_settings(self.settings, meanwhile=lambda: bind_actors(broker))
+            )
+            set_settings(self.settings)
+            broker.emit_after("process_boot")  # starts the time-limit watcher
+            self.worker = dramatiq.Worker(
+                broker,
+                worker_threads=self.settings.embedded.worker_threads,
+                worker_timeout=self.settings.broker.worker_timeout_ms,
+            )
+            self.worker.start()
+        except BaseException:
+            self._stack.close()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
@@ -56,6 +69,7 @@ class EmbeddedRuntime:
             interrupted = exc_type is not None and issubclass(exc_type, Interrupted | KeyboardInterrupt)
             self.worker.stop(timeout=INTERRUPTED_STOP_MS if interrupted else 600_000)
             self.worker = None
+        self._stack.close()
 
     def wait(
         self,
@@ -137,11 +151,12 @@ def run(
             messages die with the process, so it could not resume).
     """
     with EmbeddedRuntime(settings) as runtime:
+        settings = runtime.settings
         job_id = jobs.submit(paths, project=project, title=title, options=options, settings=settings)
         with interrupt_event() as interrupted:
             view = runtime.wait(job_id, on_progress, stop=interrupted)
         if view is None:
             jobs.cancel(job_id, settings=settings)
             raise Interrupted(f"job {job_id} cancelled; start it again with the same command")
-    files = write_report_files(job_id, settings) if view.status == Status.COMPLETED else {}
+        files = write_report_files(job_id, settings) if view.status == Status.COMPLETED else {}
     return view, files

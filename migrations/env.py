@@ -13,7 +13,7 @@ target_metadata = models.Base.metadata
 
 
 def _url() -> str:
-    return config.get_main_option("sqlalchemy.url") or get_settings().database_url
+    return config.get_main_option("sqlalchemy.url") or get_settings().database.url
 
 
 def run_migrations_offline() -> None:

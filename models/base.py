@@ -7,11 +7,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import BigInteger, DateTime, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-#: Constraint names Alembic can rely on across PostgreSQL and SQLite.
+#: Constraint names Alembic can rely on.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -20,10 +20,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-#: A 64-bit key on PostgreSQL that is still SQLite's rowid alias (autoincrement) in embedded mode.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-#: JSON stored as JSONB on PostgreSQL.
-Json = JSON().with_variant(JSONB(), "postgresql")
+#: A 64-bit key.
+BigId = BigInteger()
+#: JSON, stored as JSONB.
+Json = JSONB()
 
 
 def utcnow() -> datetime:

@@ -83,7 +83,6 @@ class JobEvent(IdMixin, Base):
             "id",
             postgresql_include=["duration_s", "units"],
             postgresql_where=text("duration_s IS NOT NULL"),
-            sqlite_where=text("duration_s IS NOT NULL"),
         ),
     )
 

@@ -1,13 +1,12 @@
-"""One engine per process and its session factory, for PostgreSQL (server) or SQLite (embedded)."""
+"""One engine per process and its session factories, on PostgreSQL (a server, or the embedded mode's private one)."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,7 +19,7 @@ _readers: dict[int, tuple[Engine, sessionmaker[Session]]] = {}
 
 
 def make_engine(url: str, settings: Settings) -> Engine:
-    """Build an engine with a sized pool (PostgreSQL) or safe pragmas (SQLite).
+    """Build an engine with a sized pool and Juben's connection options.
 
     Args:
         url: SQLAlchemy database URL.
@@ -29,14 +28,7 @@ def make_engine(url: str, settings: Settings) -> Engine:
     Returns:
         A new engine; callers normally want :func:`get_engine` instead.
     """
-    parsed = make_url(url)
     db = settings.database
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=db.echo, connect_args={"check_same_thread": False, "timeout": 30})
-        _make_sqlite_transactional(engine)
-        return engine
     connect_args: dict[str, Any] = {"application_name": "juben"}
     options = []
     if db.statement_timeout_ms:
@@ -58,31 +50,10 @@ def make_engine(url: str, settings: Settings) -> Engine:
     )
 
 
-def _make_sqlite_transactional(engine: Engine) -> None:
-    """Make SQLite transactions real and serial: ``BEGIN IMMEDIATE``, WAL, foreign keys.
-
-    pysqlite's own transaction handling defers BEGIN and so lets two writers deadlock on lock
-    upgrade; taking the write lock at BEGIN serialises stage steps, which the embedded mode can afford.
-    """
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def get_engine(settings: Settings | None = None) -> Engine:
     """Return this process's engine for the settings' database, creating it once."""
     settings = settings or get_settings()
-    url = settings.database_url
+    url = settings.database.url
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -105,15 +76,13 @@ def session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
 
 
 def read_session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
-    """Sessions for reads only (status, listings): on PostgreSQL in autocommit mode.
+    """Sessions for reads only (status, listings), in autocommit mode.
 
     A few SELECTs then cost no ``BEGIN`` and ``ROLLBACK`` round trips (two of the five a
     ``status`` made), and they lose nothing: under READ COMMITTED each statement takes its own
-    snapshot anyway. Other databases (SQLite, with its ``BEGIN IMMEDIATE``) get the usual factory.
+    snapshot anyway.
     """
     engine = get_engine(settings)
-    if engine.dialect.name != "postgresql":
-        return session_factory(settings)
     made = _readers.get(id(engine))
     if made is None or made[0] is not engine:
         with _lock:
@@ -143,14 +112,14 @@ def connection_of(db: Db) -> Connection:
 
 
 def as_utc(value: datetime) -> datetime:
-    """Return ``value`` as an aware UTC datetime (SQLite hands back naive ones)."""
+    """Return ``value`` as an aware UTC datetime (a naive one is taken as UTC)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def describe_database_error(exc: Exception, settings: Settings) -> str:
     """One line for a database error, with a hint by its cause (and never the URL's password)."""
     reason = " ".join(str(getattr(exc, "orig", None) or exc).split("\n")[0].split())
-    url = make_url(settings.database_url).render_as_string(hide_password=True)
+    url = make_url(settings.database.url).render_as_string(hide_password=True)
     if "password authentication failed" in reason or ("role" in reason and "does not exist" in reason):
         hint = f"check the user and password of database.url or JUBEN_DATABASE__URL: {url}"
     elif "database" in reason and "does not exist" in reason:

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, literal_column, or_, select, text, tuple_
+from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from pipeline.sources import ScriptText, read_scripts, script_from_text
 from pipeline.states import STAGES, Status, stage_after, stage_of
 from pipeline.transitions import force_transition
 from pipeline.uow import UnitOfWork, stage_message
-from pipeline.usage import job_usage, usage_from_sums, usage_sums_of
+from pipeline.usage import usage_from_sums, usage_sums_of
 
 log = get_logger(__name__)
 
@@ -39,11 +39,11 @@ ETA_HISTORY = 20
 STAGE_TIMES_TTL_S = 30.0
 _times_cache: tuple[float, dict[str, float]] = (0.0, {})
 
-#: PostgreSQL: every stage's recent timed events in one round trip (per status, a short index-only
-#: backward scan of ix_job_events_to_status_id_timed), summed per status in event order (id
-#: descending, as :func:`_stage_times_per_status` adds them up in Python). The statuses and the
+#: Every stage's recent timed events in one round trip (per status, a short index-only backward
+#: scan of ix_job_events_to_status_id_timed), summed per status in event order (id descending).
+#: The statuses and the
 #: history length are this module's constants, written into the SQL so that ``status`` can run it
-#: as a subquery of its job's statement (:data:`_PG_JOB_VIEW_COLD`).
+#: as a subquery of its job's statement (:data:`_JOB_VIEW_COLD`).
 _RECENT_STAGE_TIMES_SQL = """
     SELECT s.status,
            count(*) AS events,
@@ -299,11 +299,7 @@ def stage_times(session: Session, *, ttl_s: float = STAGE_TIMES_TTL_S) -> dict[s
     cached = _cached_stage_times(ttl_s)
     if cached is not None:
         return cached
-    if session.get_bind().dialect.name == "postgresql":
-        times = _stage_times_one_query(session)
-    else:
-        times = _stage_times_per_status(session)
-    return _cache_stage_times(times)
+    return _cache_stage_times(_stage_times_one_query(session))
 
 
 def _cached_stage_times(ttl_s: float = STAGE_TIMES_TTL_S) -> dict[str, float] | None:
@@ -323,7 +319,7 @@ def _average(stage: str, seconds: float, events: int, units: int) -> float:
 
 
 def _stage_times_one_query(session: Session) -> dict[str, float]:
-    """:func:`stage_times`' figures in one statement (PostgreSQL: ``unnest`` + ``LATERAL``)."""
+    """:func:`stage_times`' figures in one statement (``unnest`` + ``LATERAL``)."""
     return _stage_times_from_rows(session.execute(_RECENT_STAGE_TIMES).all())
 
 
@@ -335,24 +331,6 @@ def _stage_times_from_rows(rows: Iterable[Sequence[Any]]) -> dict[str, float]:
         for status, events, seconds, units in rows
     }
     return {spec.name: found[spec.name] for spec in STAGES if spec.name in found}
-
-
-def _stage_times_per_status(session: Session) -> dict[str, float]:
-    """:func:`stage_times`' figures one query per stage (portable: SQLite has no ``LATERAL``)."""
-    times: dict[str, float] = {}
-    for spec in STAGES:
-        rows = session.execute(
-            select(JobEvent.duration_s, JobEvent.units)
-            .where(JobEvent.to_status == spec.done.value, JobEvent.duration_s.is_not(None))
-            .order_by(JobEvent.id.desc())
-            .limit(ETA_HISTORY)
-        ).all()
-        if not rows:
-            continue
-        seconds = sum(r.duration_s for r in rows)
-        units = sum((r.units or 1) for r in rows)
-        times[spec.name] = _average(spec.name, seconds, len(rows), units)
-    return times
 
 
 _VIEW_COLUMNS = (
@@ -373,14 +351,8 @@ _VIEW_COLUMNS = (
     "options",
     "meta",
 )
-#: A job's events of its current run, oldest first (``status``'s stage timings).
 #: An event as :func:`_timings` reads it.
 _TIMING_COLUMNS = (JobEvent.to_status, JobEvent.from_status, JobEvent.at, JobEvent.duration_s)
-_Q_RUN_EVENTS = (
-    select(*_TIMING_COLUMNS)
-    .where(JobEvent.job_id == bindparam("job_id"), JobEvent.run == bindparam("run"))
-    .order_by(JobEvent.id)
-)
 
 
 def _timings(events: Iterable[Sequence[Any]]) -> list[StageTiming]:
@@ -448,15 +420,15 @@ _Q_JOB_VIEW = (
     .join(Project, Project.id == Job.project_id)
     .where(Job.id == bindparam("job_id"))
 )
-#: PostgreSQL: the same with the run's events as one JSON array, so a warm ``status`` is one round
+#: The same with the run's events as one JSON array, so a warm ``status`` is one round
 #: trip (two round trips' tail latency dominated its p99 on a busy 2-core host).
-_PG_RUN_EVENTS = json_rows(
+_RUN_EVENTS = json_rows(
     *_TIMING_COLUMNS, order_by=[JobEvent.id], where=and_(JobEvent.job_id == Job.id, JobEvent.run == Job.run)
 )
-#: PostgreSQL: a job that used a model (extract or storyboard provider other than "rules") gets
+#: A job that used a model (extract or storyboard provider other than "rules") gets
 #: its chunks' :data:`~pipeline.usage.USAGE_SUMS` as one JSON array; a rules-only job, NULL (the
 #: CASE keeps the subquery from running).
-_PG_USAGE = case(
+_USAGE = case(
     (
         or_(
             Job.options["provider"].as_string().is_distinct_from("rules"),
@@ -466,11 +438,11 @@ _PG_USAGE = case(
     ),
     else_=None,
 )
-#: PostgreSQL: the job with its run's events and its usage; a ``status`` is one round trip.
-_PG_JOB_VIEW = _Q_JOB_VIEW.add_columns(_PG_RUN_EVENTS.label("events"), _PG_USAGE.label("usage"))
+#: The job with its run's events and its usage; a ``status`` is one round trip.
+_JOB_VIEW = _Q_JOB_VIEW.add_columns(_RUN_EVENTS.label("events"), _USAGE.label("usage"))
 #: The same with the recent stage times for ETAs (:data:`_RECENT_STAGE_TIMES` as a JSON array), for
 #: a process whose cache of them is cold: every ``enqueue.py status`` is a fresh process.
-_PG_JOB_VIEW_COLD = _PG_JOB_VIEW.add_columns(
+_JOB_VIEW_COLD = _JOB_VIEW.add_columns(
     literal_column(
         f"(SELECT json_agg(json_build_array(t.status, t.events, t.seconds, t.units)) FROM ({_RECENT_STAGE_TIMES_SQL}) AS t)"
     ).label("stage_times")
@@ -480,39 +452,22 @@ _PG_JOB_VIEW_COLD = _PG_JOB_VIEW.add_columns(
 def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
     """Return a job's status, progress, step, ETA and stage timings.
 
+    One statement, whether or not this process has the ETA figures.
+
     Raises:
         JobNotFound: no job has this id.
     """
     with read_session_factory(settings)() as session:
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            return _pg_status(connection, job_id)
-        job = connection.execute(_Q_JOB_VIEW, {"job_id": job_id}).one_or_none()
-        if job is None:
-            raise JobNotFound(f"no job {job_id}")
-        events = connection.execute(_Q_RUN_EVENTS, {"job_id": job.id, "run": job.run}).all()
-        usage = job_usage(session, job.id, job.meta) if _used_a_model(job.options) else None
-        return _view(job, job.project, stage_times(session), _timings(events), usage)
-
-
-def _pg_status(connection: Connection, job_id: str) -> JobView:
-    """``status`` on PostgreSQL: one statement, whether or not this process has the ETA figures."""
-    times = _cached_stage_times()
-    job = connection.execute(
-        _PG_JOB_VIEW if times is not None else _PG_JOB_VIEW_COLD, {"job_id": job_id}
-    ).one_or_none()
+        times = _cached_stage_times()
+        job = session.execute(
+            _JOB_VIEW if times is not None else _JOB_VIEW_COLD, {"job_id": job_id}
+        ).one_or_none()
     if job is None:
         raise JobNotFound(f"no job {job_id}")
     if times is None:
         times = _cache_stage_times(_stage_times_from_rows(job.stage_times or []))
     usage = usage_from_sums(job.usage, job.meta) if job.usage is not None else None
     return _view(job, job.project, times, _timings(job.events or []), usage)
-
-
-def _used_a_model(options: dict[str, Any] | None) -> bool:
-    """Whether a job's extract or storyboard ran on an LLM (rules-only jobs have no usage to sum)."""
-    options = options or {}
-    return options.get("provider") != "rules" or options.get("storyboard_provider", "rules") != "rules"
 
 
 def _encode_cursor(created_at: datetime, job_id: str) -> str:

@@ -1,4 +1,4 @@
-"""Apply the Alembic migrations to the configured database (creating a PostgreSQL database if missing)."""
+"""Apply the Alembic migrations to the configured database (creating the database if missing)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from pipeline.db import get_engine
 from pipeline.settings import Settings, get_settings
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+#: The advisory lock key upgrades take ("juben" in ASCII).
+MIGRATION_LOCK = 0x6A7562656E
+#: PostgreSQL's SQLSTATE for "database already exists".
+DUPLICATE_DATABASE = "42P04"
 
 
 def alembic_config(url: str) -> Config:
@@ -30,15 +35,21 @@ def create_database_if_missing(url: str) -> bool:
         ``True`` if it was created.
     """
     parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+    if not parsed.database:
         return False
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
-            if not exists:
+            if exists:
+                return False
+            try:
                 conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-            return not exists
+            except ProgrammingError as exc:  # another process created it meanwhile
+                if getattr(exc.orig, "pgcode", None) != DUPLICATE_DATABASE:
+                    raise
+                return False
+            return True
     finally:
         admin.dispose()
 
@@ -46,10 +57,13 @@ def create_database_if_missing(url: str) -> bool:
 def upgrade(settings: Settings | None = None, revision: str = "head") -> None:
     """Bring the settings' database to ``revision`` (default: the latest schema)."""
     settings = settings or get_settings()
-    url = settings.database_url
+    url = settings.database.url
     create_database_if_missing(url)
     config = alembic_config(url)
     with get_engine(settings).begin() as conn:
+        # Two processes upgrading at once (two commands, a compose migration and a worker) take
+        # turns: the second finds the schema at head and does nothing.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 

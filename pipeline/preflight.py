@@ -26,7 +26,7 @@ def check_database(settings: Settings) -> None:
 
     from pipeline import migrate
 
-    head = ScriptDirectory.from_config(migrate.alembic_config(settings.database_url)).get_current_head()
+    head = ScriptDirectory.from_config(migrate.alembic_config(settings.database.url)).get_current_head()
     try:
         current = migrate.current(settings)
     except DBAPIError as exc:

@@ -101,13 +101,13 @@ def _type_of(compiled: SQLCompiler, name: str, connection: Connection) -> str:
 def execute(
     connection: Connection, statement: Executable, params: Mapping[str, Any]
 ) -> CursorResult[*tuple[Any, ...]]:
-    """Execute ``statement`` with ``params`` as a prepared statement of ``connection`` on PostgreSQL;
-    elsewhere (SQLite), or with ``database.prepared_statements`` off, as ``connection.execute`` does.
+    """Execute ``statement`` with ``params`` as a prepared statement of ``connection``; with
+    ``database.prepared_statements`` off, as ``connection.execute`` does.
 
     Returns:
         The result, as ``connection.execute`` would give it (rows by position and by name).
     """
-    if connection.dialect.name != "postgresql" or not get_settings().database.prepared_statements:
+    if not get_settings().database.prepared_statements:
         return connection.execute(statement, dict(params))
     prepared = _prepared.get(statement)
     if prepared is None:

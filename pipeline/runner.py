@@ -7,7 +7,6 @@ Every stage actor calls :func:`run_stage`; the extract fan-out uses the same
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +21,7 @@ from pipeline.errors import IllegalTransition, PermanentError
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.settings import get_settings
+from pipeline.stageio import OutputRows, StageIO
 from pipeline.states import STAGES, StageSpec
 from pipeline.transitions import ClaimedJob, Reads, Writes, claim, transition
 from pipeline.uow import UnitOfWork, stage_message
@@ -66,7 +66,7 @@ def claim_stage(
 ) -> ClaimedJob | None:
     """Take the job for ``spec``: compare-and-set its ready (or, on a retry, running) state to running.
 
-    On PostgreSQL the claim's statement also reads ``reads`` (the claimed job's ``inputs``).
+    The claim's statement also reads ``reads`` (the claimed job's ``inputs``).
 
     A message for an unknown job, or one that is cancelled, failed or already past this stage,
     is dropped with a log line and ``None``: losing that race is normal, not an error.
@@ -119,9 +119,11 @@ def _advance(
     *,
     values: dict[str, Any],
     units: int | None = None,
-    writes: StageWrites | None = None,
+    writes: Writes | None = None,
+    write_params: dict[str, Any] | None = None,
 ) -> float | None:
-    """The ``running → done`` compare-and-set with its event, and the next stage's message queued.
+    """The ``running → done`` compare-and-set with its event (and ``writes``), and the next stage's
+    message queued.
 
     Returns:
         The stage's seconds (claim to now), or ``None`` if the job has left the running state
@@ -142,8 +144,8 @@ def _advance(
             units=units,
             values=values,
             now=now,
-            writes=writes.ctes if writes else None,
-            write_params=writes.params if writes else None,
+            writes=writes,
+            write_params=write_params,
         )
     except IllegalTransition as exc:
         log.info("stage_output_discarded", reason=str(exc))
@@ -154,18 +156,6 @@ def _advance(
     return seconds
 
 
-@dataclass(frozen=True, slots=True)
-class StageWrites:
-    """A stage's output written by its ``running → done`` statement itself (PostgreSQL).
-
-    ``ctes`` is a module-level :data:`~pipeline.transitions.Writes` (the statement is built once
-    per function), ``params`` its parameters for this output.
-    """
-
-    ctes: Writes
-    params: dict[str, Any]
-
-
 class Discarded(Exception):
     """The job moved on while the stage worked (cancelled, or finished by another delivery).
 
@@ -173,62 +163,69 @@ class Discarded(Exception):
     """
 
 
+#: A stage that reads nothing but its job row and writes nothing but job columns.
+NO_IO = StageIO()
+
+
 def run_stage(
     spec: StageSpec,
     job_id: str,
     *,
-    load: Callable[[Connection, ClaimedJob], In],
+    io: StageIO = NO_IO,
+    load: Callable[[ClaimedJob, dict[str, Any]], In],
     compute: Callable[[In], Out],
-    save: Callable[[Connection, ClaimedJob, Out], Any] | None,
+    rows: Callable[[ClaimedJob, Out], OutputRows] | None = None,
     job_values: Callable[[ClaimedJob, Out], dict[str, Any]] | None = None,
-    reads: Reads | None = None,
-    writes: Callable[[ClaimedJob, Out], StageWrites] | None = None,
+    save: Callable[[Connection, ClaimedJob, Out], Any] | None = None,
 ) -> None:
     """Run one stage for one job, safely under redelivery, retries and cancellation.
+
+    Two statements on the database, whatever the stage: the claim, which also reads ``io.reads``,
+    and the finish, which also writes ``io.writes`` and ``job_values`` (:mod:`pipeline.stageio`).
 
     Args:
         spec: the stage.
         job_id: the job the message names.
-        load: reads the stage's inputs right after the claim (on PostgreSQL ``job.inputs``).
+        io: what the stage reads and writes, declared once (a module constant).
+        load: turns the claimed job and the values of ``io.reads`` (by name) into the core's input.
         compute: the pure core; runs outside any transaction.
-        save: writes the stage's output; commits together with the ``running → done``
-            transition. It never finds output of its own from before: that only ever commits with
-            the transition past the stage, and whatever moves a job back before a stage (re-runs,
-            ``dlq retry``) deletes it (:func:`pipeline.reruns.reset_outputs`). ``None``: the
-            stage writes nothing of its own.
+        rows: the core's output as rows per table of ``io.writes`` (by table name).
         job_values: job columns the stage sets from its output (title, meta, stats …), written by
-            the ``running → done`` statement itself instead of an UPDATE of the save's own.
-        reads: the stage's inputs as expressions over the job's columns; on PostgreSQL the claim's
-            statement reads them too and ``load`` finds their values in ``job.inputs`` (elsewhere
-            ``job.inputs`` is ``None`` and ``load`` reads its inputs itself).
-        writes: on PostgreSQL, what ``save`` writes as CTEs of the ``running → done`` statement
-            (:class:`StageWrites`), which then does the whole finish in one round trip; ``save``
-            writes elsewhere.
+            the ``running → done`` statement itself.
+        save: for a stage whose output cannot be rows of its finish (dedup's merge under a
+            lock): writes it with statements of its own, in the transaction of the ``running →
+            done`` transition.
+
+    A stage never finds output of its own from before: that only ever commits with the transition
+    past the stage, and whatever moves a job back before a stage (re-runs, ``dlq retry``) deletes it
+    (:func:`pipeline.reruns.reset_outputs`).
     """
-    # The claim is the only write here (on PostgreSQL one statement with its event and the stage's
-    # inputs): atomic on its own, it needs no transaction around it.
+    if save is not None and io.writes:
+        raise ValueError("a stage writes either with its finish's statement (io.writes) or its own (save)")
+    reads = io.read_expressions if io.reads else None
+    # The claim is the only write here (one statement with its event and the stage's inputs):
+    # atomic on its own, it needs no transaction around it.
     with UnitOfWork(autocommit=True, core=True) as uow:
         job = claim_stage(uow.connection, spec, job_id, reads=reads)
         if job is None:
             return
-        inputs = load(uow.connection, job)
+    inputs = load(job, io.inputs(job.inputs) if io.reads else {})
     outputs = compute(inputs)
-    # A finish that is one statement (no save, or its writes folded into the transition's statement
-    # on PostgreSQL) needs no transaction around it either.
-    with UnitOfWork(autocommit=save is None or writes is not None, core=True) as uow:
-        # The compare-and-set (with its event row, one statement on PostgreSQL) comes first: it
+    # A finish that is one statement (no save of its own) needs no transaction around it either.
+    with UnitOfWork(autocommit=save is None, core=True) as uow:
+        # The compare-and-set (with its event row and writes, one statement) comes first: it
         # takes the job's row lock, so a second delivery of this stage (a retry and a reconciler
         # re-drive of the same job) waits for the first to commit and then finds the job moved on,
         # instead of colliding with its rows on a unique key (an IntegrityError, which would
         # dead-letter and fail a job whose output is fine). If it misses (cancelled, or another
         # delivery finished first), nothing is written. The event's duration ends before the save.
         values = {"deliveries": 0, **(job_values(job, outputs) if job_values else {})}
-        postgresql = uow.connection.dialect.name == "postgresql"
-        folded = writes(job, outputs) if writes is not None and postgresql else None
-        seconds = _advance(uow, spec, job, values=values, writes=folded)
+        writes = io.write_ctes if io.writes else None
+        params = io.write_params(rows(job, outputs) if rows else {}) if io.writes else None
+        seconds = _advance(uow, spec, job, values=values, writes=writes, write_params=params)
         if seconds is None:
             return
-        if save is not None and folded is None:
+        if save is not None:
             save(uow.connection, job, outputs)
     metrics().stage_seconds.labels(spec.name).observe(seconds)
     log.info("stage_done", status=spec.done.value)

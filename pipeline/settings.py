@@ -180,13 +180,8 @@ class ReportSettings(_Section):
 
 
 class EmbeddedSettings(_Section):
-    database_url: str = "sqlite:///.juben/juben.db"
-
-    @field_validator("database_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_database_url(value, kinds=("sqlite", "postgresql"))
-
+    #: The private PostgreSQL server's data folder (``database.url`` is then that server's).
+    pg_dir: str = Field(".juben/pg", min_length=1)
     worker_threads: int = Field(2, ge=1)
 
 
@@ -217,7 +212,8 @@ class Settings(BaseSettings):
     report: ReportSettings = ReportSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
     logging: LoggingSettings = LoggingSettings()
-    #: "server" (PostgreSQL + Redis) or "embedded" (SQLite + in-process worker); set by the entry point.
+    #: "server" (PostgreSQL + Redis) or "embedded" (a private PostgreSQL + an in-process worker); set
+    #: by the entry point.
     mode: Literal["server", "embedded"] = "server"
 
     @classmethod
@@ -234,11 +230,6 @@ class Settings(BaseSettings):
             env_settings,
             TomlConfigSettingsSource(settings_cls, toml_file=settings_file()),
         )
-
-    @property
-    def database_url(self) -> str:
-        """The database this process talks to, by mode."""
-        return self.embedded.database_url if self.mode == "embedded" else self.database.url
 
 
 def settings_file() -> Path:

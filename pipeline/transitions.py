@@ -1,20 +1,19 @@
 """The only writer of ``jobs.status``: compare-and-set transitions, each recorded as a job event.
 
 The hot statements (a stage's claim, its finish, the event insert) are Core statements built
-once per dialect with bind parameters, executed on the session's connection: no ORM flush or
-attribute bookkeeping, and no statement building or cache-key work per call. On PostgreSQL the
-status change and its event row are one statement (``WITH moved AS (UPDATE … RETURNING …)
-INSERT INTO job_events … SELECT … FROM moved``); elsewhere (SQLite) they are two statements in
-the same transaction.
+once with bind parameters, executed on the session's connection: no ORM flush or attribute
+bookkeeping, and no statement building or cache-key work per call. The status change and its
+event row are one statement (``WITH moved AS (UPDATE … RETURNING …) INSERT INTO job_events …
+SELECT … FROM moved``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -65,8 +64,8 @@ class ClaimedJob:
     meta: dict[str, Any]
     created_at: datetime
     stage_started_at: datetime | None
-    #: On PostgreSQL, the values of the stage's ``reads`` (see :func:`claim`), read by the claim's
-    #: own statement; ``None`` elsewhere, or for a claim without reads.
+    #: The values of the stage's ``reads`` (see :func:`claim`), read by the claim's own statement;
+    #: ``None`` for a claim without reads.
     inputs: tuple[Any, ...] | None = None
 
 
@@ -74,7 +73,7 @@ class ClaimedJob:
 #: ``project_id``, ``run`` …): usually scalar subqueries of the stage's input tables.
 Reads = Callable[[ReadOnlyColumnCollection[str, Any]], Sequence[ColumnElement[Any]]]
 
-#: A stage's output as data-modifying CTEs of its ``running → done`` statement (PostgreSQL), built
+#: A stage's output as data-modifying CTEs of its ``running → done`` statement, built
 #: from the ``moved`` CTE (the job's id and run if the compare-and-set hit, no row if it missed):
 #: joined to it, they write nothing when it misses.
 Writes = Callable[[CTE], Sequence[CTE]]
@@ -133,10 +132,6 @@ def _event_params(
     }
 
 
-def _is_postgresql(db: Db) -> bool:
-    return (db.get_bind() if isinstance(db, Session) else db).dialect.name == "postgresql"
-
-
 # --- transition: CAS from one status to another --------------------------------------------------
 
 
@@ -152,8 +147,7 @@ def _cas_update(keys: tuple[str, ...], expressions: Mapping[str, Any] | None = N
 
 
 def _with_event(moved: CTE, from_: Any, to: Any, now: Any, **extra: Any) -> Select[Any]:
-    """PostgreSQL: the UPDATE CTE ``moved`` (returning at least id and run) and its event row in one
-    statement.
+    """The UPDATE CTE ``moved`` (returning at least id and run) and its event row in one statement.
 
     Returns ``SELECT <moved's columns> FROM moved`` with ``INSERT INTO job_events … SELECT … FROM
     moved`` as a second data-modifying CTE: PostgreSQL runs it exactly once, whether or not the
@@ -174,28 +168,31 @@ def _with_event(moved: CTE, from_: Any, to: Any, now: Any, **extra: Any) -> Sele
     return select(*[c for c in moved.c]).add_cte(recorded)
 
 
-def _event_extras() -> dict[str, Any]:
-    return {
-        "duration_s": _p("p_duration_s", "duration_s", _EVENTS),
-        "units": _p("p_units", "units", _EVENTS),
-        "detail": _p("p_detail", "detail", _EVENTS),
-    }
-
-
-@cache
-def _transition_statement(keys: tuple[str, ...], postgresql: bool, writes: Writes | None = None) -> Any:
-    """The CAS (and on PostgreSQL its event and ``writes``) for a set of extra column names, built once."""
-    cas = _cas_update(keys)
-    if not postgresql:
-        return cas.returning(_JOBS.c.run)
+def _cas_with_event(cas: Update) -> tuple[Select[Any], CTE]:
+    """A compare-and-set UPDATE of :func:`_cas_update` with its event row, as one statement; and
+    the UPDATE's CTE (``moved``: the job's id and run if it moved, no row if it did not)."""
     moved = cas.returning(_JOBS.c.id, _JOBS.c.run).cte("moved")
     statement = _with_event(
         moved,
         _p("p_from", "from_status", _EVENTS),
         _p("p_to", "to_status", _EVENTS),
         _p("p_now", "at", _EVENTS),
-        **_event_extras(),
+        duration_s=_p("p_duration_s", "duration_s", _EVENTS),
+        units=_p("p_units", "units", _EVENTS),
+        detail=_p("p_detail", "detail", _EVENTS),
     )
+    return statement, moved
+
+
+@functools.lru_cache(maxsize=256)
+def _transition_statement(keys: tuple[str, ...], writes: Writes | None = None) -> Select[Any]:
+    """The CAS, its event and ``writes`` for a set of extra column names, built once.
+
+    Bounded: ``writes`` must be a module-level function (a closure made per call would miss every
+    time); the bound keeps such a mistake from growing the cache (and each connection's prepared
+    statements) without end.
+    """
+    statement, moved = _cas_with_event(_cas_update(keys))
     for cte in writes(moved) if writes is not None else ():
         statement = statement.add_cte(cte)
     return statement
@@ -230,7 +227,7 @@ def transition(
     """Move a job ``from_ → to`` if (and only if) it is still in ``from_``.
 
     Issues ``UPDATE jobs SET status=:to … WHERE id=:id AND status=:from`` and appends the
-    ``job_events`` row in the same transaction (on PostgreSQL in the same statement).
+    ``job_events`` row in the same statement.
 
     Args:
         session: the unit of work's session or connection; the caller commits.
@@ -244,7 +241,7 @@ def transition(
         units: how much work the stage did (extract: chunks), for ETAs.
         values: other job columns to set in the same statement (values or SQL expressions).
         now: the transition time (tests).
-        writes: PostgreSQL only: more rows to write in the same statement, only if the job moves
+        writes: more rows to write in the same statement, only if the job moves
             (:data:`Writes`; a module-level function, as the statement is built once per function).
         write_params: the parameters of ``writes``' statements.
 
@@ -260,74 +257,37 @@ def transition(
     extra = dict(values or {})
     if to in TERMINAL:
         extra.setdefault("finished_at", now)
-    postgresql = _is_postgresql(session)
-    if writes is not None and not postgresql:
-        raise ValueError("writes are PostgreSQL CTEs; elsewhere the caller writes its rows itself")
     plain = {k: v for k, v in extra.items() if not isinstance(v, ColumnElement)}
     expressions = {k: v for k, v in extra.items() if isinstance(v, ColumnElement)}
+    if expressions and writes is not None:
+        raise ValueError("writes go with plain values only")
     params: dict[str, Any] = {
         "p_id": job_id,
         "p_from": from_.value,
         "p_to": to.value,
         "p_now": now,
+        "p_message_id": message_id,
+        "p_attempt": attempt,
+        "p_duration_s": duration_s,
+        "p_units": units,
+        "p_detail": detail,
         **{f"v_{k}": v for k, v in plain.items()},
+        **(write_params or {}),
     }
-    if expressions:  # rare (re-runs: run = run + 1): built per call
-        if writes is not None:
-            raise ValueError("writes go with plain values only")
-        cas = _cas_update(tuple(sorted(plain)), expressions)
-        statement = (
-            _with_event(
-                cas.returning(_JOBS.c.id, _JOBS.c.run).cte("moved"),
-                _p("p_from", "from_status", _EVENTS),
-                _p("p_to", "to_status", _EVENTS),
-                _p("p_now", "at", _EVENTS),
-                **_event_extras(),
-            )
-            if postgresql
-            else cas.returning(_JOBS.c.run)
-        )
-    else:
-        statement = _transition_statement(tuple(sorted(plain)), postgresql, writes)
-    if postgresql:
-        params.update(
-            p_message_id=message_id,
-            p_attempt=attempt,
-            p_duration_s=duration_s,
-            p_units=units,
-            p_detail=detail,
-            **(write_params or {}),
-        )
     connection = connection_of(session)
-    # Prepared once per connection: the statements built once (not the rare per-call ones).
-    result = (
-        connection.execute(statement, params)
-        if expressions
-        else prepared.execute(connection, statement, params)
-    )
+    if expressions:  # rare (re-runs: run = run + 1): built and run unprepared per call
+        statement, _ = _cas_with_event(_cas_update(tuple(sorted(plain)), expressions))
+        result = connection.execute(statement, params)
+    else:  # built once, prepared once per connection
+        result = prepared.execute(connection, _transition_statement(tuple(sorted(plain)), writes), params)
     row = result.one_or_none()
     if row is None:
         current = connection.execute(_STATUS_OF, {"p_id": job_id}).scalar_one_or_none()
         if current is None:
             raise JobNotFound(f"no job {job_id}")
         raise IllegalTransition(f"job {job_id} is {current}, not {from_}; refusing {from_} → {to}")
-    run = int(row.run)
-    if not postgresql:
-        _record(
-            session,
-            job_id,
-            run,
-            from_,
-            to,
-            at=now,
-            message_id=message_id,
-            attempt=attempt,
-            detail=detail,
-            duration_s=duration_s,
-            units=units,
-        )
     _expire_loaded(session, job_id)
-    return run
+    return int(row.run)
 
 
 _STATUS_OF = select(_JOBS.c.status).where(_JOBS.c.id == _p("p_id", "id"))
@@ -372,8 +332,10 @@ def record_note(session: Db, job_id: str, run: int, status: Status, detail: str)
 # --- claim: ready (or running, on a retry) → running ----------------------------------------------
 
 
-@cache
-def _claim_statement(postgresql: bool, reads: Reads | None = None) -> Any:
+@functools.lru_cache(maxsize=64)
+def _claim_statement(reads: Reads | None = None) -> Select[Any]:
+    """The claim with its event and ``reads``, built once per ``reads`` (module-level functions;
+    bounded as :func:`_transition_statement` is)."""
     c = _JOBS.c
     running, ready, now = _p("p_running", "status"), _p("p_ready", "status"), _p("p_now", "updated_at")
     again = c.status == running  # in SET, columns read the row's values before the update
@@ -389,8 +351,6 @@ def _claim_statement(postgresql: bool, reads: Reads | None = None) -> Any:
         )
         .returning(*[c[name] for name in _CLAIM_COLUMNS])
     )
-    if not postgresql:
-        return cas
     moved = cas.cte("moved")
     reclaimed = moved.c.deliveries > 1
     to = _p("p_running", "to_status", _EVENTS)
@@ -427,42 +387,27 @@ def claim(
 
     ``deliveries`` counts the claims of the current stage run: 1 from the ready state, +1 for
     each re-claim (a retry, or a redelivery after a worker died). The stage's start time is kept
-    across re-claims. On PostgreSQL the claim and its event row are one statement, and that
-    statement also returns the values of ``reads`` (the stage's inputs) as ``inputs``.
+    across re-claims. The claim and its event row are one statement, which also returns the
+    values of ``reads`` (the stage's inputs) as ``inputs``.
 
     Returns:
         The claimed job's columns (fresh from ``RETURNING``), or ``None`` if it is in neither state.
     """
     now = now or utcnow()
-    postgresql = _is_postgresql(session)
     params: dict[str, Any] = {
         "p_id": job_id,
         "p_ready": ready.value,
         "p_running": running.value,
         "p_now": now,
+        "p_message_id": message_id,
+        "p_attempt": attempt,
     }
-    if postgresql:
-        params.update(p_message_id=message_id, p_attempt=attempt)
-    statement = _claim_statement(postgresql, reads if postgresql else None)
-    row = prepared.execute(connection_of(session), statement, params).one_or_none()
+    row = prepared.execute(connection_of(session), _claim_statement(reads), params).one_or_none()
     if row is None:
         return None
     columns = len(_CLAIM_COLUMNS)
-    inputs = tuple(row[columns:]) if postgresql and reads else None
+    inputs = tuple(row[columns:]) if reads else None
     job = ClaimedJob(**dict(zip(_CLAIM_COLUMNS, row[:columns], strict=True)), inputs=inputs)
-    if not postgresql:
-        reclaimed = job.deliveries > 1
-        _record(
-            session,
-            job_id,
-            job.run,
-            running if reclaimed else ready,
-            running,
-            at=now,
-            message_id=message_id,
-            attempt=attempt,
-            detail=f"re-claimed (delivery {job.deliveries})" if reclaimed else None,
-        )
     _expire_loaded(session, job_id)
     return job
 

@@ -59,9 +59,9 @@ class UnitOfWork:
         """
         Args:
             factory: the session factory (default: the process's).
-            autocommit: on PostgreSQL each of the body's statements commits on its own
-                (psycopg2's autocommit mode), without the ``BEGIN`` and ``COMMIT`` round trips (two
-                of a stage claim's three); elsewhere the unit is an ordinary transaction. For a
+            autocommit: each of the body's statements commits on its own (psycopg2's autocommit
+                mode), without the ``BEGIN`` and ``COMMIT`` round trips (two of a stage claim's
+                three). For a
                 body that writes with one statement (reads aside), which is atomic on its own, or
                 whose later statements only follow up an earlier one's committed result, so that
                 a failure between them leaves a state the pipeline repairs (the extract fan-in).
@@ -104,7 +104,7 @@ class UnitOfWork:
             if not self._autocommit:
                 return self
             connection = self.session.connection()
-        if self._autocommit and connection.dialect.name == "postgresql":
+        if self._autocommit:
             # psycopg2's autocommit flag is the client's own (no round trip), unlike SQLAlchemy's
             # isolation_level option, which resets a pooled connection with a SET on its return.
             raw = connection.connection.dbapi_connection

@@ -10,16 +10,14 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import CTE, ColumnElement, Table, bindparam, insert, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy import ColumnElement, Table
 
 from models import Chunk, Episode, Scene, ScriptContent
 from pipeline.broker import actor_options
 from pipeline.errors import InputError
-from pipeline.queries import array_params, insert_from_arrays
-from pipeline.runner import StageWrites, run_stage
+from pipeline.runner import run_stage
 from pipeline.settings import ExtractSettings, get_settings
+from pipeline.stageio import Insert, JobColumns, StageIO, Value
 from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
 from stages.drafts import ChunkDraft, EpisodeDraft, SceneDraft, SceneSlice, SourceSpan
@@ -183,23 +181,34 @@ class _Inputs:
     language: str | None
 
 
-_Q_SCRIPT = select(ScriptContent.text, ScriptContent.sources).where(
-    ScriptContent.job_id == bindparam("job_id")
-)
 _CHUNKS, _SCENES, _EPISODES = (cast(Table, m.__table__) for m in (Chunk, Scene, Episode))
-_INSERTS = {t.name: insert(t) for t in (_CHUNKS, _SCENES, _EPISODES)}
+_EPISODE_COLUMNS = ("number", "title", "start", "end")
+_SCENE_COLUMNS = (
+    "episode", "number", "heading", "int_ext", "time", "location", "start", "end", "listed_characters",
+)  # fmt: skip
+_CHUNK_COLUMNS = ("number", "start", "end", "first_scene", "last_scene", "content_hash")
 
 
-def _reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
-    """The script's text and sources, read by the claim's statement (PostgreSQL)."""
-    return [
-        select(c).where(ScriptContent.job_id == job.id).scalar_subquery() for c in _Q_SCRIPT.selected_columns
-    ]
+def _of_job(job: JobColumns) -> ColumnElement[bool]:
+    return ScriptContent.job_id == job.id
 
 
-def _load(connection: Connection, job: ClaimedJob) -> _Inputs:
-    text, spans = job.inputs or connection.execute(_Q_SCRIPT, {"job_id": job.id}).one()
-    sources = [SourceSpan(s["name"], s["start"], s["end"]) for s in spans]
+#: Reads the stored script; writes its episodes, scenes and chunks.
+IO = StageIO(
+    reads={
+        "text": Value(ScriptContent.text, where=_of_job),
+        "sources": Value(ScriptContent.sources, where=_of_job),
+    },
+    writes=(
+        Insert(_EPISODES, _EPISODE_COLUMNS),
+        Insert(_SCENES, _SCENE_COLUMNS),
+        Insert(_CHUNKS, _CHUNK_COLUMNS),
+    ),
+)
+
+
+def _load(job: ClaimedJob, inputs: dict[str, Any]) -> _Inputs:
+    sources = [SourceSpan(s["name"], s["start"], s["end"]) for s in inputs["sources"]]
     ex = get_settings().extract
     options = job.options or {}
     max_chars = int(options.get("max_chunk_chars") or ex.max_chunk_chars)
@@ -207,7 +216,7 @@ def _load(connection: Connection, job: ClaimedJob) -> _Inputs:
     if (options.get("provider") or ex.provider) != "rules":
         max_chars = min(max_chars, llm_chunk_chars(ex, job.language))
         roster_size = ex.roster_size
-    return _Inputs(text, sources, max_chars, roster_size, job.language)
+    return _Inputs(inputs["text"], sources, max_chars, roster_size, job.language)
 
 
 def _compute(inputs: _Inputs) -> Structure:
@@ -220,43 +229,8 @@ def _compute(inputs: _Inputs) -> Structure:
     )
 
 
-#: Per table: its columns in the order of :func:`_rows`' tuples, and the prefix of its array
-#: parameters on PostgreSQL.
-_STRUCTURE: dict[str, tuple[Table, tuple[str, ...], str]] = {
-    "episodes": (_EPISODES, ("number", "title", "start", "end"), "e"),
-    "scenes": (
-        _SCENES,
-        ("episode", "number", "heading", "int_ext", "time", "location", "start", "end", "listed_characters"),
-        "s",
-    ),
-    "chunks": (_CHUNKS, ("number", "start", "end", "first_scene", "last_scene", "content_hash"), "c"),
-}
-
-
-def _pg_writes(moved: CTE) -> list[CTE]:
-    """PostgreSQL: episodes, scenes and chunks as CTEs of the ``CHUNKING → CHUNKED`` statement, each
-    table's rows as column arrays, written only if the job moves (``moved`` has its row)."""
-    return [
-        insert_from_arrays(table, columns, prefix=prefix, job_id=moved.c.id, join=moved).cte(f"{name}_in")
-        for name, (table, columns, prefix) in _STRUCTURE.items()
-    ]
-
-
-def _writes(job: ClaimedJob, out: Structure) -> StageWrites:
-    rows = _rows(out)
-    params: dict[str, Any] = {}
-    for name, (table, columns, prefix) in _STRUCTURE.items():
-        params.update(array_params(table, columns, rows[name], prefix=prefix))
-    return StageWrites(_pg_writes, params)
-
-
-def _save(connection: Connection, job: ClaimedJob, out: Structure) -> None:
-    # No DELETE first: see run_stage's ``save`` (re-runs delete a job's chunks, scenes, episodes).
-    _insert_each(connection, job.id, _rows(out))
-
-
-def _rows(out: Structure) -> dict[str, list[tuple[Any, ...]]]:
-    """The structure's rows per table, in the order of :data:`_STRUCTURE`'s columns."""
+def _rows(job: ClaimedJob, out: Structure) -> dict[str, list[tuple[Any, ...]]]:
+    """The structure's rows per table, in the order of :data:`IO`'s columns."""
     return {
         "episodes": [(e.number, e.title, e.start, e.end) for e in out.episodes],
         "scenes": [
@@ -268,16 +242,6 @@ def _rows(out: Structure) -> dict[str, list[tuple[Any, ...]]]:
             for c, h in zip(out.chunks, out.hashes, strict=True)
         ],
     }  # fmt: skip
-
-
-def _insert_each(connection: Connection, job_id: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    """Elsewhere than PostgreSQL: one INSERT per table (an executemany; columns not given get their defaults)."""
-    for name, table_rows in rows.items():
-        if table_rows:
-            columns = _STRUCTURE[name][1]
-            connection.execute(
-                _INSERTS[name], [{"job_id": job_id, **dict(zip(columns, r, strict=True))} for r in table_rows]
-            )
 
 
 def _job_values(job: ClaimedJob, out: Structure) -> dict[str, Any]:
@@ -292,10 +256,9 @@ def chunk(job_id: str) -> None:
     run_stage(
         CHUNK,
         job_id,
+        io=IO,
         load=_load,
         compute=_compute,
-        save=_save,
+        rows=_rows,
         job_values=_job_values,
-        reads=_reads,
-        writes=_writes,
     )

@@ -12,14 +12,13 @@ from pathlib import PurePath
 from typing import Any
 
 import dramatiq
-from sqlalchemy import ColumnElement, bindparam, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy import ColumnElement
 
 from models import ScriptContent
 from pipeline.broker import actor_options
 from pipeline.errors import InputError
 from pipeline.runner import run_stage
+from pipeline.stageio import JobColumns, StageIO, Value
 from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
 from stages.screenplay import detect_language, parse_title_page
@@ -55,21 +54,22 @@ def describe_script(text: str, *, sha256: str, files: list[str]) -> Ingested:
     return Ingested(title=title, language=detect_language(text[body_start : body_start + 200_000]), meta=meta)
 
 
-_Q_SCRIPT = select(ScriptContent.text, ScriptContent.sha256, ScriptContent.sources).where(
-    ScriptContent.job_id == bindparam("job_id")
+def _of_job(job: JobColumns) -> ColumnElement[bool]:
+    return ScriptContent.job_id == job.id
+
+
+#: The stored script: its text, hash and the files it came from.
+IO = StageIO(
+    reads={
+        "text": Value(ScriptContent.text, where=_of_job),
+        "sha256": Value(ScriptContent.sha256, where=_of_job),
+        "sources": Value(ScriptContent.sources, where=_of_job),
+    }
 )
 
 
-def _reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
-    """The script's text, hash and sources, read by the claim's statement (PostgreSQL)."""
-    return [
-        select(c).where(ScriptContent.job_id == job.id).scalar_subquery() for c in _Q_SCRIPT.selected_columns
-    ]
-
-
-def _load(connection: Connection, job: ClaimedJob) -> tuple[str, str, list[str]]:
-    text, sha256, sources = job.inputs or connection.execute(_Q_SCRIPT, {"job_id": job.id}).one()
-    return text, sha256, [s["name"] for s in sources]
+def _load(job: ClaimedJob, inputs: dict[str, Any]) -> tuple[str, str, list[str]]:
+    return inputs["text"], inputs["sha256"], [s["name"] for s in inputs["sources"]]
 
 
 def _compute(inputs: tuple[str, str, list[str]]) -> Ingested:
@@ -90,4 +90,4 @@ def _job_values(job: ClaimedJob, out: Ingested) -> dict[str, Any]:
 def ingest(job_id: str) -> None:
     """Ingest one job."""
     # Nothing of ingest's own to save: what it learns goes on the job row (:func:`_job_values`).
-    run_stage(INGEST, job_id, load=_load, compute=_compute, save=None, job_values=_job_values, reads=_reads)
+    run_stage(INGEST, job_id, io=IO, load=_load, compute=_compute, job_values=_job_values)

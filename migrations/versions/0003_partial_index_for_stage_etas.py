@@ -31,7 +31,6 @@ def upgrade() -> None:
             unique=False,
             postgresql_include=["duration_s", "units"],
             postgresql_where=sa.text("duration_s IS NOT NULL"),
-            sqlite_where=sa.text("duration_s IS NOT NULL"),
         )
 
 
@@ -41,5 +40,4 @@ def downgrade() -> None:
             "ix_job_events_to_status_id_timed",
             postgresql_include=["duration_s", "units"],
             postgresql_where=sa.text("duration_s IS NOT NULL"),
-            sqlite_where=sa.text("duration_s IS NOT NULL"),
         )

@@ -56,7 +56,7 @@ def llm_services(settings: Settings) -> LlmServices:
     """This process's cache and rate limiter for ``settings`` (built once, shared by threads)."""
     ex = settings.extract
     limits = Limits(rpm=ex.rpm, tpm=ex.tpm, max_wait_s=settings.stages.extract.time_limit_s / 2)
-    key = (settings.mode, settings.broker.url, settings.broker.namespace, settings.database_url, limits)
+    key = (settings.mode, settings.broker.url, settings.broker.namespace, settings.database.url, limits)
     with _lock:
         found = _services.get(key)
         if found is None:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
 
 from models import LlmCacheEntry
 from models.base import utcnow
@@ -50,7 +51,13 @@ class RedisAnswerCache:
 
 class DbAnswerCache:
     def __init__(self, settings: Settings) -> None:
-        self._factory = session_factory(settings)
+        self._settings = settings
+
+    @property
+    def _factory(self) -> sessionmaker[Session]:
+        # Looked up per call, never kept: the process's engine for a URL is replaced after
+        # dispose_engines() (the embedded mode's private server restarts between commands).
+        return session_factory(self._settings)
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._factory.begin() as session:

@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, select, text, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, outerjoin, select, text, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import Asset, ExtractionRecord, Project, Scene
 from pipeline import prepared
 from pipeline.broker import actor_options
-from pipeline.queries import json_rows
 from pipeline.runner import run_stage
 from pipeline.settings import Settings, get_settings
+from pipeline.stageio import Rows, StageIO
 from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
 from stages.dedup.merge import AMBIGUOUS, AssetIndex, Policy, normalize_name
@@ -156,43 +155,39 @@ def dedup_policy(settings: Settings) -> Policy:
     return Policy({k: (v or None) for k, v in thresholds.items()}, min_fuzzy_len=d.min_fuzzy_len)
 
 
-#: Each record with its scene's episode, in one query ((job_id, number) is unique in scenes).
-_Q_RECORDS = (
-    select(
-        ExtractionRecord.id,
-        ExtractionRecord.asset_type,
-        ExtractionRecord.raw_name,
-        ExtractionRecord.scene_number,
-        ExtractionRecord.attributes,
-        Scene.episode,
-    )
-    .outerjoin(
-        Scene, and_(Scene.job_id == ExtractionRecord.job_id, Scene.number == ExtractionRecord.scene_number)
-    )
-    .where(ExtractionRecord.job_id == bindparam("job_id"))
-    .order_by(ExtractionRecord.id)
-)
 #: The per-project lock: ``FOR NO KEY UPDATE``, which queues asset-writing dedups of the project
 #: but not the foreign-key checks (``FOR KEY SHARE``) of other jobs' writes that reference it.
 _LOCK_PROJECT = (
     select(Project.id).where(Project.id == bindparam("project_id")).with_for_update(key_share=True)
 )
-_Q_ASSETS = (
-    select(
-        Asset.id,
-        Asset.type,
-        Asset.key,
-        Asset.name,
-        Asset.aliases,
-        Asset.description,
-        Asset.gender,
-        Asset.age,
-        Asset.first_episode,
-        Asset.first_scene,
-    )
-    .where(Asset.project_id == bindparam("project_id"), Asset.deleted.is_(False))
-    .order_by(Asset.id)
-)
+_ASSET_COLUMNS = (
+    Asset.id, Asset.type, Asset.key, Asset.name, Asset.aliases, Asset.description, Asset.gender,
+    Asset.age, Asset.first_episode, Asset.first_scene,
+)  # fmt: skip
+
+
+def _assets_of(project_id: Any) -> ColumnElement[bool]:
+    """The project's assets: read with the job's records, and again under the project's lock."""
+    return and_(Asset.project_id == project_id, Asset.deleted.is_(False))
+
+
+_Q_ASSETS = select(*_ASSET_COLUMNS).where(_assets_of(bindparam("project_id"))).order_by(Asset.id)
+#: The job's records, each with its scene's episode ((job_id, number) is unique in scenes), and
+#: the project's assets.
+IO = StageIO(
+    reads={
+        "records": Rows(
+            ExtractionRecord.id, ExtractionRecord.asset_type, ExtractionRecord.raw_name,
+            ExtractionRecord.scene_number, ExtractionRecord.attributes, Scene.episode,
+            where=lambda job: ExtractionRecord.job_id == job.id,
+            order_by=(ExtractionRecord.id,),
+            select_from=outerjoin(ExtractionRecord, Scene, and_(
+                Scene.job_id == ExtractionRecord.job_id, Scene.number == ExtractionRecord.scene_number
+            )),
+        ),
+        "assets": Rows(*_ASSET_COLUMNS, where=lambda job: _assets_of(job.project_id), order_by=(Asset.id,)),
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -228,36 +223,12 @@ def _assets(rows: list[tuple[Any, ...]]) -> list[AssetOut]:
     ]
 
 
-def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
-    """PostgreSQL: both reads as expressions over the job's columns (JSON arrays of rows in the
-    same order), read by the claim's statement."""
-    return [
-        json_rows(
-            *_Q_RECORDS.selected_columns,
-            order_by=[ExtractionRecord.id],
-            where=ExtractionRecord.job_id == job.id,
-            select_from=_Q_RECORDS.get_final_froms()[0],
-        ),
-        json_rows(
-            *_Q_ASSETS.selected_columns,
-            order_by=[Asset.id],
-            where=and_(Asset.project_id == job.project_id, Asset.deleted.is_(False)),
-        ),
-    ]
-
-
-def _load(connection: Connection, job: ClaimedJob) -> DedupIn:
-    if job.inputs is not None:  # read by the claim (PostgreSQL)
-        record_rows, asset_rows = job.inputs
-        rows, assets = record_rows or [], [tuple(a) for a in asset_rows or ()]
-    else:
-        rows = connection.execute(_Q_RECORDS, {"job_id": job.id}).all()
-        assets = _read_assets(connection, job.project_id)
+def _load(job: ClaimedJob, inputs: dict[str, Any]) -> DedupIn:
     records = [
         RecordIn(id_, kind, name, scene, episode or 1, attributes)
-        for id_, kind, name, scene, attributes, episode in rows
+        for id_, kind, name, scene, attributes, episode in inputs["records"]
     ]
-    return DedupIn(records, assets)
+    return DedupIn(records, [tuple(a) for a in inputs["assets"]])
 
 
 def _merge(inputs: DedupIn) -> Merged:
@@ -370,23 +341,11 @@ _UPDATE_FROM_SCRATCH = text(
     "UPDATE extraction_records AS r SET dedup_status = d.status, asset_id = d.asset_id, dedup_score = d.score"
     " FROM dedup_decisions_tx AS d WHERE r.id = d.id"
 )
-#: Elsewhere (SQLite): one UPDATE per record by primary key, in one executemany.
-_UPDATE_RECORD = (
-    update(_RECORDS)
-    .where(_RECORDS.c.id == bindparam("r_id"))
-    .values(dedup_status=bindparam("status"), asset_id=bindparam("asset"), dedup_score=bindparam("score"))
-)
-
 NULL = "\\N"  # COPY's text-format NULL
 
 
 def _record_decisions(connection: Connection, rows: list[tuple[int, str, int | None, float]]) -> None:
     """Write each record's dedup decision (status, asset, score) in one or a few statements."""
-    if connection.dialect.name != "postgresql":
-        connection.execute(
-            _UPDATE_RECORD, [{"r_id": i, "status": s, "asset": a, "score": sc} for i, s, a, sc in rows]
-        )
-        return
     if len(rows) <= COPY_ABOVE:
         ids, statuses, asset_ids, scores = (list(column) for column in zip(*rows, strict=True))
         arrays = {"ids": ids, "statuses": statuses, "asset_ids": asset_ids, "scores": scores}
@@ -410,4 +369,4 @@ def _record_decisions(connection: Connection, rows: list[tuple[int, str, int | N
 @dramatiq.actor(actor_name="dedup", queue_name=DEDUP.queue, **actor_options("dedup"))
 def dedup(job_id: str) -> None:
     """Deduplicate one job's records into its project's assets."""
-    run_stage(DEDUP, job_id, load=_load, compute=_merge, save=_save, reads=_pg_reads)
+    run_stage(DEDUP, job_id, io=IO, load=_load, compute=_merge, save=_save)

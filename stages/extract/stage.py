@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, cast
 
 import dramatiq
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -115,12 +115,8 @@ def extract(job_id: str) -> None:
         job = claim_stage(connection, EXTRACT, job_id)
         if job is None:
             return
-        if connection.dialect.name == "postgresql":
-            total, todo = prepared.execute(connection, _PG_FAN_OUT, {"p_job_id": job_id}).one()
-            todo = todo or []
-        else:
-            todo = sorted(connection.execute(_RESET_TODO, {"p_job_id": job_id}).all(), key=lambda r: r.number)
-            total = connection.execute(_COUNT_CHUNKS, {"p_job_id": job_id}).scalar_one()
+        total, todo = prepared.execute(connection, _FAN_OUT, {"p_job_id": job_id}).one()
+        todo = todo or []
         if not todo:
             finish_stage(uow, EXTRACT, job, units=total)
             return
@@ -168,12 +164,10 @@ _COUNT_CHUNKS = (
     )
     .returning(_JOBS.c.chunks_total)
 )
-#: PostgreSQL: both in one statement; the chunks to send come back as a JSON array of [id, number]
-#: (the counters' subqueries see the chunks as before the reset, which changes no done chunk).
-_PG_TODO = _RESET_TODO.cte("todo")
-_PG_FAN_OUT = _COUNT_CHUNKS.returning(
-    json_rows(_PG_TODO.c.id, _PG_TODO.c.number, order_by=[_PG_TODO.c.number])
-).add_cte(_PG_TODO)
+#: Both in one statement; the chunks to send come back as a JSON array of [id, number] (the
+#: counters' subqueries see the chunks as before the reset, which changes no done chunk).
+_TODO = _RESET_TODO.cte("todo")
+_FAN_OUT = _COUNT_CHUNKS.returning(json_rows(_TODO.c.id, _TODO.c.number, order_by=[_TODO.c.number])).add_cte(_TODO)
 #: What extracting a chunk reads of its job, the chunk and its text (``_Claimed`` after attempts).
 _WORK_COLUMNS = (
     _JOBS.c.language,
@@ -186,35 +180,20 @@ _WORK_COLUMNS = (
     _CHUNKS.c.last_scene,
     func.substr(_TEXTS.c.text, _CHUNKS.c.start + 1, _CHUNKS.c.end - _CHUNKS.c.start),
 )
-_Q_CHUNK = (
-    select(_JOBS.c.status, _CHUNKS.c.status, *_WORK_COLUMNS)
+#: Why a chunk's claim found nothing: the job's and the chunk's status.
+_CHUNK_STATE = (
+    select(_JOBS.c.status, _CHUNKS.c.status)
     .join(_CHUNKS, _CHUNKS.c.job_id == _JOBS.c.id)
-    .join(_TEXTS, _TEXTS.c.job_id == _JOBS.c.id)
     .where(_JOBS.c.id == bindparam("p_job_id"), _CHUNKS.c.id == bindparam("p_chunk_id"))
 )
-#: Conditional: another delivery of this chunk may have finished it since the read; an
-#: unconditional update would turn its "done" back into "running" and let this delivery count
-#: the chunk a second time (an early fan-in, a chunk's records missing).
-_MARK_RUNNING = (
-    update(_CHUNKS)
-    .where(_CHUNKS.c.id == bindparam("p_chunk_id"), _CHUNKS.c.status != "done")
-    .values(status="running", attempts=_CHUNKS.c.attempts + 1)
-    .returning(_CHUNKS.c.attempts)
-)
-_Q_SCENES = (
-    select(
-        _SCENES.c.number,
-        _SCENES.c.heading,
-        _SCENES.c.location,
-        _SCENES.c.start,
-        _SCENES.c.end,
-        _SCENES.c.listed_characters,
-    )
-    .where(
-        _SCENES.c.job_id == bindparam("p_job_id"),
-        _SCENES.c.number.between(bindparam("p_first"), bindparam("p_last")),
-    )
-    .order_by(_SCENES.c.number)
+#: A scene of the chunk, as :class:`_Scene` has it.
+_SCENE_COLUMNS = (
+    _SCENES.c.number,
+    _SCENES.c.heading,
+    _SCENES.c.location,
+    _SCENES.c.start,
+    _SCENES.c.end,
+    _SCENES.c.listed_characters,
 )
 #: A finished chunk's columns (its usage from ``p_<column>``).
 _DONE_VALUES: dict[str, Any] = {
@@ -223,13 +202,6 @@ _DONE_VALUES: dict[str, Any] = {
     "raw_answer": None,
     **{k: bindparam(f"p_{k}", type_=_CHUNKS.c[k].type) for k in _USAGE_COLUMNS},
 }
-_MARK_DONE = (
-    update(_CHUNKS)
-    .where(_CHUNKS.c.id == bindparam("p_chunk_id"), _CHUNKS.c.status != "done")
-    .values(_DONE_VALUES)
-    .returning(_CHUNKS.c.id)
-)
-_INSERT_RECORDS = insert(_RECORDS)
 #: The fan-in counter; the columns returned are what finishing the stage needs (no job read).
 _COUNT_DONE = (
     update(_JOBS)
@@ -241,9 +213,12 @@ _COUNT_DONE = (
 )
 
 
-#: PostgreSQL: the read and the conditional "running" update in one statement (UPDATE … FROM
-#: returns the job's and the text's columns too). No row: dropped; the plain read says why.
-_PG_CLAIM_CHUNK = (
+#: The chunk's claim: the conditional "running" update and the read in one statement (UPDATE …
+#: FROM returns the job's and the text's columns too). Conditional: another delivery of this chunk
+#: may have finished it, and turning its "done" back into "running" would let this delivery count
+#: the chunk a second time (an early fan-in, a chunk's records missing). No row: dropped;
+#: :data:`_CHUNK_STATE` says why.
+_CLAIM_CHUNK = (
     update(_CHUNKS)
     .where(
         _CHUNKS.c.id == bindparam("p_chunk_id"),
@@ -257,9 +232,9 @@ _PG_CLAIM_CHUNK = (
     .returning(
         _CHUNKS.c.attempts,
         *_WORK_COLUMNS,
-        # The chunk's scenes too (:data:`_Q_SCENES` as a JSON array of rows): no second read.
+        # The chunk's scenes too, as a JSON array of rows: no second read.
         json_rows(
-            *_Q_SCENES.selected_columns,
+            *_SCENE_COLUMNS,
             order_by=[_SCENES.c.number],
             where=and_(
                 _SCENES.c.job_id == _CHUNKS.c.job_id,
@@ -268,7 +243,7 @@ _PG_CLAIM_CHUNK = (
         ),
     )
 )
-#: PostgreSQL: the fan-in counter, the chunk marked done and its records in one statement, which
+#: The fan-in counter, the chunk marked done and its records in one statement, which
 #: writes nothing unless the job is still EXTRACTING and the chunk not done: it commits on its own
 #: (autocommit), holding the job's row lock only while it runs. The counter goes first, under a
 #: lock on the chunk's row taken in its condition: a second delivery of the chunk waits there until
@@ -283,29 +258,29 @@ _CHUNK_OPEN = (
     )
     .with_for_update()
 )
-_PG_COUNTED = _COUNT_DONE.where(exists(_CHUNK_OPEN)).cte("counted")
-_PG_DONE = (
+_COUNTED = _COUNT_DONE.where(exists(_CHUNK_OPEN)).cte("counted")
+_DONE = (
     update(_CHUNKS)
-    .where(_CHUNKS.c.id == bindparam("p_chunk_id"), _CHUNKS.c.job_id == _PG_COUNTED.c.id)
+    .where(_CHUNKS.c.id == bindparam("p_chunk_id"), _CHUNKS.c.job_id == _COUNTED.c.id)
     .values(_DONE_VALUES)
     .returning(_CHUNKS.c.id)
     .cte("done")
 )
 #: The chunk's records (column arrays), joined to ``done``: written only if the chunk was marked done.
 _RECORD_COLUMNS = ("scene_number", "asset_type", "raw_name", "attributes")
-_PG_RECORDS = insert_from_arrays(
+_RECORDS_IN = insert_from_arrays(
     _RECORDS,
     _RECORD_COLUMNS,
     prefix="m",
     job_id=bindparam("p_job_id"),
     constants={
-        "chunk_id": _PG_DONE.c.id,
+        "chunk_id": _DONE.c.id,
         "provider": bindparam("p_provider", type_=_RECORDS.c.provider.type),
         "prompt_version": bindparam("p_prompt_version", type_=_RECORDS.c.prompt_version.type),
     },
-    join=_PG_DONE,
+    join=_DONE,
 ).cte("recorded")
-_PG_COUNT_DONE = select(*_PG_COUNTED.c).add_cte(_PG_COUNTED, _PG_DONE, _PG_RECORDS)
+_FINISH_CHUNK = select(*_COUNTED.c).add_cte(_COUNTED, _DONE, _RECORDS_IN)
 #: A job still EXTRACTING with every chunk counted: its last chunk's delivery committed the count
 #: and failed (or its worker died) before the ``EXTRACTING → EXTRACTED`` transition. A redelivery of
 #: that chunk finishes the stage (the reconciler would, later).
@@ -317,28 +292,17 @@ _Q_COUNTED = select(_JOBS.c.id, _JOBS.c.chunks_total, _JOBS.c.options, _JOBS.c.s
 
 
 def _load_chunk(connection: Connection, job_id: str, chunk_id: int) -> ChunkWork | None:
-    if connection.dialect.name == "postgresql":
-        got = prepared.execute(
-            connection, _PG_CLAIM_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}
-        ).one_or_none()
-        if got is not None:
-            *claimed, scenes = got
-            return _chunk_work(
-                connection, job_id, chunk_id, _Claimed(*claimed), [_Scene(*r) for r in scenes or ()]
-            )
-    row = connection.execute(_Q_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}).one_or_none()
-    if row is None:
-        log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
+    ids = {"p_job_id": job_id, "p_chunk_id": chunk_id}
+    got = prepared.execute(connection, _CLAIM_CHUNK, ids).one_or_none()
+    if got is None:
+        state = connection.execute(_CHUNK_STATE, ids).one_or_none()
+        if state is None:
+            log.warning("message_dropped", reason="unknown job or chunk", chunk_id=chunk_id)
+        else:
+            log.info("message_dropped", reason=f"job is {state[0]}, chunk is {state[1]}", chunk_id=chunk_id)
         return None
-    job_status, chunk_status, *work = row
-    if job_status != Status.EXTRACTING.value or chunk_status == "done":
-        log.info("message_dropped", reason=f"job is {job_status}, chunk is {chunk_status}", chunk_id=chunk_id)
-        return None
-    attempts = connection.execute(_MARK_RUNNING, {"p_chunk_id": chunk_id}).scalar_one_or_none()
-    if attempts is None:
-        log.info("message_dropped", reason="chunk finished by another delivery", chunk_id=chunk_id)
-        return None
-    return _chunk_work(connection, job_id, chunk_id, _Claimed(attempts, *work))
+    *claimed, scenes = got
+    return _chunk_work(job_id, chunk_id, _Claimed(*claimed), [_Scene(*r) for r in scenes or ()])
 
 
 class _Claimed(NamedTuple):
@@ -357,7 +321,7 @@ class _Claimed(NamedTuple):
 
 
 class _Scene(NamedTuple):
-    """A scene as :data:`_Q_SCENES` reads it (a :class:`SceneSpan`)."""
+    """A scene as :data:`_SCENE_COLUMNS` reads it (a :class:`SceneSpan`)."""
 
     number: int
     heading: str
@@ -367,18 +331,12 @@ class _Scene(NamedTuple):
     listed_characters: list[str] | None
 
 
-def _chunk_work(
-    connection: Connection, job_id: str, chunk_id: int, c: _Claimed, scenes: Sequence[SceneSpan] | None = None
-) -> ChunkWork:
-    """The claimed chunk's work (its scenes read unless given); a chunk that keeps killing workers is poison."""
+def _chunk_work(job_id: str, chunk_id: int, c: _Claimed, scenes: Sequence[SceneSpan]) -> ChunkWork:
+    """The claimed chunk's work; a chunk that keeps killing workers is poison."""
     # Deliveries of this chunk beyond its counted retries: a worker died holding it (SIGKILL, OOM).
     deaths = c.attempts - 1 - message_info()[1]
     if deaths >= get_settings().stages.max_deaths:
         raise PoisonMessage(f"worker died {deaths} times extracting chunk {c.number} of this job")
-    if scenes is None:
-        scenes = connection.execute(
-            _Q_SCENES, {"p_job_id": job_id, "p_first": c.first, "p_last": c.last}
-        ).all()
     meta = c.meta or {}
     return ChunkWork(
         job_id,
@@ -414,29 +372,12 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
     # No DELETE of earlier records first: a chunk's records are only ever written in the same
     # transaction that marks it done, and every path that un-does a chunk (re-runs) deletes them.
     records = [(m.scene_number, m.asset_type, m.name[:500], m.attributes) for m in mentions]
-    if connection.dialect.name == "postgresql":
-        # The fan-in counter, the chunk done and its records: one statement (see _PG_COUNTED).
-        rows = array_params(_RECORDS, _RECORD_COLUMNS, records, prefix="m")
-        params = {**marked, **counted, **rows, "p_prompt_version": version}
-        job = prepared.execute(connection, _PG_COUNT_DONE, params).one_or_none()
-        if job is None:
-            return False  # another delivery finished this chunk, or the job left EXTRACTING: nothing written
-    else:
-        if connection.execute(_MARK_DONE, marked).scalar_one_or_none() is None:
-            return False  # another delivery finished this chunk first
-        job = connection.execute(_COUNT_DONE, counted).one_or_none()
-        if job is None:
-            return False  # cancelled or failed meanwhile: discard
-        if records:
-            common = {
-                "job_id": work.job_id,
-                "chunk_id": work.chunk_id,
-                "provider": provider,
-                "prompt_version": version,
-            }
-            connection.execute(
-                _INSERT_RECORDS, [{**common, **dict(zip(_RECORD_COLUMNS, r, strict=True))} for r in records]
-            )
+    # The fan-in counter, the chunk done and its records: one statement (see _COUNTED).
+    rows = array_params(_RECORDS, _RECORD_COLUMNS, records, prefix="m")
+    params = {**marked, **counted, **rows, "p_prompt_version": version}
+    job = prepared.execute(connection, _FINISH_CHUNK, params).one_or_none()
+    if job is None:
+        return False  # another delivery finished this chunk, or the job left EXTRACTING: nothing written
     if job.chunks_done >= job.chunks_total:
         return finish_stage(uow, EXTRACT, job, units=job.chunks_total)
     return True

@@ -14,25 +14,18 @@ from typing import Any, cast
 
 import dramatiq
 from sqlalchemy import (
-    CTE,
-    BindParameter,
     ColumnElement,
     Table,
     and_,
-    bindparam,
-    insert,
     outerjoin,
     select,
     union,
 )
-from sqlalchemy.engine import Connection
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from models import (
     Asset,
     Episode,
     ExtractionRecord,
-    Job,
     JobEvent,
     Project,
     Report,
@@ -44,11 +37,11 @@ from models import (
 from models.base import utcnow
 from pipeline.broker import actor_options
 from pipeline.db import as_utc
-from pipeline.queries import array_params, insert_from_arrays, json_rows
-from pipeline.runner import StageWrites, run_stage
+from pipeline.runner import run_stage
+from pipeline.stageio import Expression, Insert, JobColumns, Rows, StageIO, Value
 from pipeline.states import STAGE_BY_NAME, STAGES, Status
 from pipeline.transitions import ClaimedJob
-from pipeline.usage import job_usage, usage_from_sums, usage_sums_of
+from pipeline.usage import usage_from_sums, usage_sums_of
 from stages.report.render import render_csv, render_html, render_json
 from stages.screenplay import scene_number
 
@@ -208,177 +201,81 @@ def _iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value else None
 
 
-_JOB: BindParameter[Any] = bindparam("job_id")
 _DONE = {spec.done.value: spec.name for spec in STAGES}
-# The report's reads, built once (each runs with ``{"job_id": …}``, on the session's connection).
-_Q_HEADER = (
-    select(Project.name, ScriptContent.char_count, ScriptContent.encoding)
-    .select_from(ScriptContent)
-    .join(Job, Job.id == ScriptContent.job_id)
-    .join(Project, Project.id == Job.project_id)
-    .where(ScriptContent.job_id == _JOB)
-)
-_Q_RECORDS = (
-    select(
-        ExtractionRecord.scene_number,
-        ExtractionRecord.asset_id,
-        ExtractionRecord.asset_type,
-        ExtractionRecord.attributes,
-        ExtractionRecord.dedup_status,
-    )
-    .where(ExtractionRecord.job_id == _JOB)
-    .order_by(ExtractionRecord.id)
-)
-_Q_STAGE_SECONDS = (
-    select(JobEvent.to_status, JobEvent.duration_s)
-    .where(
-        JobEvent.job_id == _JOB,
-        JobEvent.run == bindparam("run"),
-        JobEvent.duration_s.is_not(None),
-        JobEvent.to_status.in_(list(_DONE)),
-    )
-    .order_by(JobEvent.id)
-)
-_Q_EPISODES = select(Episode.number, Episode.title).where(Episode.job_id == _JOB).order_by(Episode.number)
-_Q_SCENES = (
-    select(Scene.episode, Scene.number, Scene.heading, Scene.int_ext, Scene.time, Scene.location)
-    .where(Scene.job_id == _JOB)
-    .order_by(Scene.number)
-)
-#: Shots with their asset references in one query (a shot without any comes once, with NULL).
-_Q_SHOTS = (
-    select(
-        Shot.id, Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description, ShotAsset.asset_id
-    )
-    .outerjoin(ShotAsset, ShotAsset.shot_id == Shot.id)
-    .where(Shot.job_id == _JOB)
-    .order_by(Shot.scene_number, Shot.number, ShotAsset.position)
-)
-_Q_ASSETS = (
-    select(Asset.id, Asset.type, Asset.name, Asset.aliases, Asset.description, Asset.gender, Asset.age)
-    .where(Asset.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Asset.id)
-)
 _REPORTS = cast(Table, Report.__table__)
-_INSERT_REPORT = insert(_REPORTS)
 _FORMATS = ("json", "html", "csv")
 
 
-def _pg_writes(moved: CTE) -> list[CTE]:
-    """PostgreSQL: the three reports as a CTE of the ``REPORTING → COMPLETED`` statement (formats
-    and contents as arrays), written only if the job moves."""
-    created_at = bindparam("f_created_at", type_=_REPORTS.c.created_at.type)
-    return [
-        insert_from_arrays(
-            _REPORTS,
-            ("format", "content"),
-            prefix="f",
-            job_id=moved.c.id,
-            constants={"created_at": created_at},
-            join=moved,
-        ).cte("reports_in")
-    ]
-
-
-def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
-    """PostgreSQL: all of the above as expressions over the job's columns, each list one JSON array
-    of rows in the same order. The claim's statement reads them (a report's eight reads were a
-    fifth of a small job's statements)."""
-    of_job = ScriptContent.job_id == job.id
-    return [
-        select(Project.name).where(Project.id == job.project_id).scalar_subquery(),
-        select(ScriptContent.char_count).where(of_job).scalar_subquery(),
-        select(ScriptContent.encoding).where(of_job).scalar_subquery(),
-        json_rows(*_Q_RECORDS.selected_columns, order_by=[ExtractionRecord.id], where=ExtractionRecord.job_id == job.id),
-        usage_sums_of(job.id),
-        json_rows(*_Q_STAGE_SECONDS.selected_columns, order_by=[JobEvent.id], where=and_(
-            JobEvent.job_id == job.id, JobEvent.run == job.run, JobEvent.duration_s.is_not(None),
-            JobEvent.to_status.in_(list(_DONE)),
-        )),
-        json_rows(*_Q_EPISODES.selected_columns, order_by=[Episode.number], where=Episode.job_id == job.id),
-        json_rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == job.id),
-        json_rows(
-            *_Q_SHOTS.selected_columns,
-            order_by=[Shot.scene_number, Shot.number, ShotAsset.position],
-            where=Shot.job_id == job.id,
-            select_from=outerjoin(Shot, ShotAsset, ShotAsset.shot_id == Shot.id),
-        ),
-        json_rows(*_Q_ASSETS.selected_columns, order_by=[Asset.id], where=Asset.id.in_(
-            union(
-                select(ExtractionRecord.asset_id).where(
-                    ExtractionRecord.job_id == job.id, ExtractionRecord.asset_id.is_not(None)
-                ),
-                select(ShotAsset.asset_id).join(Shot, Shot.id == ShotAsset.shot_id).where(Shot.job_id == job.id),
-            )
-        )),
-    ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class _Reads:
-    """What the report reads of one job, as rows (tuples, or JSON arrays on PostgreSQL)."""
-
-    project: str
-    char_count: int
-    encoding: str
-    records: Sequence[Sequence[Any]]  # scene, asset id, asset type, attributes, dedup status
-    usage: dict[str, Any] | None
-    stage_seconds: Sequence[Sequence[Any]]  # status, seconds
-    episodes: Sequence[Sequence[Any]]  # number, title
-    scenes: Sequence[Sequence[Any]]  # episode, number, heading, int/ext, time, location
-    shots: Sequence[Sequence[Any]]  # id, episode, scene, number, type, description, asset id or None
-    assets: Sequence[Sequence[Any]]  # id, type, name, aliases, description, gender, age
-
-
-def _read(connection: Connection, job: ClaimedJob) -> _Reads:
-    """The report's inputs: read by the claim on PostgreSQL, one statement per list elsewhere."""
-    return _reads_of(job.inputs, job) if job.inputs is not None else _read_each(connection, job)
-
-
-def _reads_of(values: Sequence[Any], job: ClaimedJob) -> _Reads:
-    """:class:`_Reads` from the values of :func:`_pg_reads`."""
-    project, char_count, encoding, records, usage, seconds, episodes, scenes, shots, assets = values
-    return _Reads(
-        project, char_count, encoding, records or [], usage_from_sums(usage, job.meta), seconds or [],
-        episodes or [], scenes or [], shots or [], assets or [],
-    )  # fmt: skip
-
-
-def _read_each(connection: Connection, job: ClaimedJob) -> _Reads:
-    read = connection.execute
-    by_job = {"job_id": job.id}
-    header = read(_Q_HEADER, by_job).one()
-    records = read(_Q_RECORDS, by_job).all()
-    shots = read(_Q_SHOTS, by_job).all()
-    asset_ids = {r.asset_id for r in records if r.asset_id is not None}
-    asset_ids |= {s.asset_id for s in shots if s.asset_id is not None}
-    return _Reads(
-        header.name,
-        header.char_count,
-        header.encoding,
-        records,
-        job_usage(connection, job.id, job.meta),
-        read(_Q_STAGE_SECONDS, {"job_id": job.id, "run": job.run}).all(),
-        read(_Q_EPISODES, by_job).all(),
-        read(_Q_SCENES, by_job).all(),
-        shots,
-        read(_Q_ASSETS, {"ids": sorted(asset_ids)}).all() if asset_ids else [],
+def _assets_of(job: JobColumns) -> ColumnElement[bool]:
+    """The assets the job's records and shots point at."""
+    return Asset.id.in_(
+        union(
+            select(ExtractionRecord.asset_id).where(
+                ExtractionRecord.job_id == job.id, ExtractionRecord.asset_id.is_not(None)
+            ),
+            select(ShotAsset.asset_id).join(Shot, Shot.id == ShotAsset.shot_id).where(Shot.job_id == job.id),
+        )
     )
 
 
-def _load(connection: Connection, job: ClaimedJob) -> ReportInput:
-    return _assemble(job, _read(connection, job))
+#: Everything the report shows, read by the claim (a report's eight reads were a fifth of a small
+#: job's statements); writes the report in each stored format.
+IO = StageIO(
+    reads={
+        "project": Value(Project.name, where=lambda job: Project.id == job.project_id),
+        "char_count": Value(ScriptContent.char_count, where=lambda job: ScriptContent.job_id == job.id),
+        "encoding": Value(ScriptContent.encoding, where=lambda job: ScriptContent.job_id == job.id),
+        # scene, asset id, asset type, attributes, dedup status
+        "records": Rows(
+            ExtractionRecord.scene_number, ExtractionRecord.asset_id, ExtractionRecord.asset_type,
+            ExtractionRecord.attributes, ExtractionRecord.dedup_status,
+            where=lambda job: ExtractionRecord.job_id == job.id,
+            order_by=(ExtractionRecord.id,),
+        ),
+        "usage": Expression(lambda job: usage_sums_of(job.id)),
+        # status, seconds of each finished stage of this run
+        "stage_seconds": Rows(
+            JobEvent.to_status, JobEvent.duration_s,
+            where=lambda job: and_(
+                JobEvent.job_id == job.id, JobEvent.run == job.run, JobEvent.duration_s.is_not(None),
+                JobEvent.to_status.in_(list(_DONE)),
+            ),
+            order_by=(JobEvent.id,),
+        ),
+        "episodes": Rows(
+            Episode.number, Episode.title, where=lambda job: Episode.job_id == job.id, order_by=(Episode.number,)
+        ),
+        "scenes": Rows(
+            Scene.episode, Scene.number, Scene.heading, Scene.int_ext, Scene.time, Scene.location,
+            where=lambda job: Scene.job_id == job.id,
+            order_by=(Scene.number,),
+        ),
+        # Shots with their asset references (a shot without any comes once, with NULL).
+        "shots": Rows(
+            Shot.id, Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description, ShotAsset.asset_id,
+            where=lambda job: Shot.job_id == job.id,
+            order_by=(Shot.scene_number, Shot.number, ShotAsset.position),
+            select_from=outerjoin(Shot, ShotAsset, ShotAsset.shot_id == Shot.id),
+        ),
+        "assets": Rows(
+            Asset.id, Asset.type, Asset.name, Asset.aliases, Asset.description, Asset.gender, Asset.age,
+            where=_assets_of,
+            order_by=(Asset.id,),
+        ),
+    },
+    writes=(Insert(_REPORTS, ("format", "content", "created_at")),),
+)  # fmt: skip
 
 
-def _assemble(job: ClaimedJob, reads: _Reads) -> ReportInput:
+def _load(job: ClaimedJob, inputs: dict[str, Any]) -> ReportInput:
     """The report's input from its reads: the job's header and stats, and typed rows."""
     # Every record once: the deduplicated ones feed the report, all of them the dedup counts.
     dedup_counts: dict[str | None, int] = defaultdict(int)
-    for *_, status in reads.records:
+    for *_, status in inputs["records"]:
         dedup_counts[status] += 1
     header = {
         "id": job.id,
-        "project": reads.project,
+        "project": inputs["project"],
         "title": job.title,
         "status": Status.COMPLETED.value,
         "created_at": _iso(job.created_at),
@@ -387,17 +284,17 @@ def _assemble(job: ClaimedJob, reads: _Reads) -> ReportInput:
         "author": (job.meta or {}).get("author"),
         "run": job.run,
         "stats": {
-            "characters_in_script": reads.char_count,
-            "encoding": reads.encoding,
+            "characters_in_script": inputs["char_count"],
+            "encoding": inputs["encoding"],
             "chunks": job.chunks_total,
             "provider": (job.options or {}).get("provider"),
-            "llm": reads.usage,
+            "llm": usage_from_sums(inputs["usage"], job.meta),
             # Seconds each finished stage of this run took (report itself is still running).
-            "stage_seconds": {_DONE[to]: round(seconds or 0.0, 3) for to, seconds in reads.stage_seconds},
+            "stage_seconds": {_DONE[to]: round(seconds or 0.0, 3) for to, seconds in inputs["stage_seconds"]},
             "dedup": {k: dedup_counts[k] for k in sorted(dedup_counts, key=lambda k: (k is None, k or ""))},
         },
     }
-    episodes = [{"number": n, "title": t} for n, t in reads.episodes]
+    episodes = [{"number": n, "title": t} for n, t in inputs["episodes"]]
     scenes = [
         {
             "episode": e,
@@ -408,23 +305,23 @@ def _assemble(job: ClaimedJob, reads: _Reads) -> ReportInput:
             "time": t,
             "location": loc,
         }
-        for e, n, h, ie, t, loc in reads.scenes
+        for e, n, h, ie, t, loc in inputs["scenes"]
     ]
     records = [
         RecordRow(scene, asset, kind, int((attributes or {}).get("dialogue_lines", 0) or 0))
-        for scene, asset, kind, attributes, _ in reads.records
+        for scene, asset, kind, attributes, _ in inputs["records"]
         if asset is not None
     ]
     refs: dict[int, list[int]] = defaultdict(list)
     shot_rows: list[Sequence[Any]] = []
-    for row in reads.shots:
+    for row in inputs["shots"]:
         if not shot_rows or shot_rows[-1][0] != row[0]:
             shot_rows.append(row)
         if row[6] is not None:
             refs[row[0]].append(row[6])
     assets = {
         a: AssetRow(a, kind, name, tuple(aliases or ()), description, gender, age)
-        for a, kind, name, aliases, description, gender, age in reads.assets
+        for a, kind, name, aliases, description, gender, age in inputs["assets"]
     }
     shots = [
         ShotRow(episode, scene, number, kind, description, tuple(refs[shot_id]))
@@ -444,15 +341,9 @@ def render_all(data: ReportInput) -> dict[str, Any]:
     }
 
 
-def _writes(job: ClaimedJob, out: dict[str, Any]) -> StageWrites:
-    rows = [(fmt, out[fmt]) for fmt in _FORMATS]
-    params = {**array_params(_REPORTS, ("format", "content"), rows, prefix="f"), "f_created_at": utcnow()}
-    return StageWrites(_pg_writes, params)
-
-
-def _save(connection: Connection, job: ClaimedJob, out: dict[str, Any]) -> None:
-    write = connection.execute
-    write(_INSERT_REPORT, [{"job_id": job.id, "format": fmt, "content": out[fmt]} for fmt in _FORMATS])
+def _rows(job: ClaimedJob, out: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
+    now = utcnow()
+    return {"reports": [(fmt, out[fmt], now) for fmt in _FORMATS]}
 
 
 def _job_values(job: ClaimedJob, out: dict[str, Any]) -> dict[str, Any]:
@@ -466,10 +357,9 @@ def report(job_id: str) -> None:
     run_stage(
         REPORT,
         job_id,
+        io=IO,
         load=_load,
         compute=render_all,
-        save=_save,
+        rows=_rows,
         job_values=_job_values,
-        reads=_pg_reads,
-        writes=_writes,
     )

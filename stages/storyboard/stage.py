@@ -7,14 +7,13 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import dramatiq
-from sqlalchemy import CTE, ColumnElement, Connection, Table, and_, bindparam, insert, join, select
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy import Table, and_, join
 
 from models import Asset, ExtractionRecord, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
-from pipeline.queries import array_params, column_arrays, insert_from_arrays, json_rows, unnest_arrays
-from pipeline.runner import StageWrites, run_stage
+from pipeline.runner import run_stage
 from pipeline.settings import get_settings
+from pipeline.stageio import Children, Insert, Rows, StageIO, Value
 from pipeline.states import STAGE_BY_NAME
 from pipeline.transitions import ClaimedJob
 from stages.drafts import ShotDraft
@@ -199,61 +198,48 @@ class Inputs:
     options: dict[str, Any]
 
 
-# Storyboard's statements, built once (each runs with ``{"job_id": …}`` on the session's connection).
-_Q_TEXT = select(ScriptContent.text).where(ScriptContent.job_id == bindparam("job_id"))
-_Q_NAMES = (
-    select(ExtractionRecord.scene_number, Asset.id, Asset.type, Asset.name, Asset.aliases)
-    .join(Asset, Asset.id == ExtractionRecord.asset_id)
-    .where(ExtractionRecord.job_id == bindparam("job_id"), Asset.type.in_(("character", "prop")))
-    .order_by(ExtractionRecord.scene_number, ExtractionRecord.id)
-)
-_Q_SCENES = (
-    select(Scene.episode, Scene.number, Scene.heading, Scene.location, Scene.start, Scene.end)
-    .where(Scene.job_id == bindparam("job_id"))
-    .order_by(Scene.number)
-)
 _SHOTS = cast(Table, Shot.__table__)
-_INSERT_SHOTS = insert(_SHOTS).returning(_SHOTS.c.id, sort_by_parameter_order=True)
 _SHOT_ASSETS = cast(Table, ShotAsset.__table__)
-_INSERT_SHOT_ASSETS = insert(_SHOT_ASSETS)
+_SHOT_COLUMNS = ("episode", "scene_number", "number", "type", "description")
 
-
-def _pg_reads(job: ReadOnlyColumnCollection[str, Any]) -> list[ColumnElement[Any]]:
-    """PostgreSQL: the three reads as expressions over the job's columns (names and scenes as JSON
-    arrays of rows), read by the claim's statement."""
-    return [
-        select(ScriptContent.text).where(ScriptContent.job_id == job.id).scalar_subquery(),
-        json_rows(
-            *_Q_NAMES.selected_columns,
-            order_by=[ExtractionRecord.scene_number, ExtractionRecord.id],
-            where=and_(ExtractionRecord.job_id == job.id, Asset.type.in_(("character", "prop"))),
+#: Reads the script's text, the characters and props each scene names (their assets) and the
+#: scenes; writes the shots and, per shot, the assets it shows (matched to it by scene and number).
+IO = StageIO(
+    reads={
+        "text": Value(ScriptContent.text, where=lambda job: ScriptContent.job_id == job.id),
+        "names": Rows(
+            ExtractionRecord.scene_number, Asset.id, Asset.type, Asset.name, Asset.aliases,
+            where=lambda job: and_(
+                ExtractionRecord.job_id == job.id, Asset.type.in_(("character", "prop"))
+            ),
+            order_by=(ExtractionRecord.scene_number, ExtractionRecord.id),
             select_from=join(ExtractionRecord, Asset, Asset.id == ExtractionRecord.asset_id),
         ),
-        json_rows(*_Q_SCENES.selected_columns, order_by=[Scene.number], where=Scene.job_id == job.id),
-    ]
+        "scenes": Rows(
+            Scene.episode, Scene.number, Scene.heading, Scene.location, Scene.start, Scene.end,
+            where=lambda job: Scene.job_id == job.id,
+            order_by=(Scene.number,),
+        ),
+    },
+    writes=(
+        Insert(
+            _SHOTS,
+            _SHOT_COLUMNS,
+            children=(
+                Children(_SHOT_ASSETS, parent="shot_id", on=("scene_number", "number"), columns=("asset_id", "position")),
+            ),
+        ),
+    ),
+)  # fmt: skip
+
+RowList = Sequence[Sequence[Any]]
 
 
-def _load(connection: Connection, job: ClaimedJob) -> Inputs:
-    if job.inputs is not None:  # read by the claim (PostgreSQL)
-        return _inputs(job, *_rows_of(job.inputs))
-    return _inputs(job, *_read_each(connection, job.id))
+def _load(job: ClaimedJob, inputs: dict[str, Any]) -> Inputs:
+    return _inputs(job, inputs["text"] or "", inputs["names"], inputs["scenes"])
 
 
-Rows = Sequence[Sequence[Any]]
-
-
-def _rows_of(values: Sequence[Any]) -> tuple[str, Rows, Rows]:
-    text, name_rows, scene_rows = values
-    return text or "", name_rows or [], scene_rows or []
-
-
-def _read_each(connection: Connection, job_id: str) -> tuple[str, Rows, Rows]:
-    by_job = {"job_id": job_id}
-    text = connection.execute(_Q_TEXT, by_job).scalar()
-    return text or "", connection.execute(_Q_NAMES, by_job).all(), connection.execute(_Q_SCENES, by_job).all()
-
-
-def _inputs(job: ClaimedJob, text: str, name_rows: Rows, scene_rows: Rows) -> Inputs:
+def _inputs(job: ClaimedJob, text: str, name_rows: RowList, scene_rows: RowList) -> Inputs:
     """The scenes to plan, each with its text and the names found in it (character and prop rows)."""
     names: dict[int, dict[str, dict[str, list[str]]]] = {}
     asset_ids: dict[tuple[str, str], int] = {}
@@ -315,30 +301,9 @@ def _compute_llm(inputs: Inputs) -> Plan:
 
 
 _SHOT_COLUMNS = ("episode", "scene_number", "number", "type", "description")
-#: A reference: (scene, shot number, asset id, position), typed like the columns it joins and fills.
-_REF_COLUMNS = (_SHOTS.c.scene_number, _SHOTS.c.number, _SHOT_ASSETS.c.asset_id, _SHOT_ASSETS.c.position)
-
-
-def _pg_writes(moved: CTE) -> list[CTE]:
-    """PostgreSQL: the shots and their asset references as CTEs of the ``STORYBOARDING →
-    STORYBOARDED`` statement: the shots' INSERT … FROM unnest(arrays), joined to ``moved`` (nothing
-    if the job does not move), returning their ids; the references joined to them by (scene, number)."""
-    new_shots = (
-        insert_from_arrays(_SHOTS, _SHOT_COLUMNS, prefix="h", job_id=moved.c.id, join=moved)
-        .returning(_SHOTS.c.id, _SHOTS.c.scene_number, _SHOTS.c.number)
-        .cte("new_shots")
-    )
-    refs = unnest_arrays(_REF_COLUMNS, prefix="r")
-    on = and_(new_shots.c.scene_number == refs.c.scene_number, new_shots.c.number == refs.c.number)
-    refs_in = insert(_SHOT_ASSETS).from_select(
-        ["shot_id", "asset_id", "position"],
-        select(new_shots.c.id, refs.c.asset_id, refs.c.position).join(new_shots, on),
-    )
-    return [new_shots, refs_in.cte("refs_in")]
-
-
-def _rows(plan: Plan) -> tuple[Rows, Rows]:
-    """The shots (``_SHOT_COLUMNS``) and their references (``_REF_COLUMNS``): each shot's assets once, in order."""
+def _rows(job: ClaimedJob, plan: Plan) -> dict[str, RowList]:
+    """The shots (``_SHOT_COLUMNS``) and their references (scene, shot number, asset id, position):
+    each shot's assets once, in order."""
     shots = [
         (scene.episode, scene.number, shot.number, shot.type, shot.description)
         for scene, planned in plan.scenes
@@ -354,40 +319,7 @@ def _rows(plan: Plan) -> tuple[Rows, Rows]:
                     if asset_id is not None and asset_id not in seen:
                         seen.add(asset_id)
                         refs.append((scene.number, shot.number, asset_id, len(seen)))
-    return shots, refs
-
-
-def _writes(job: ClaimedJob, plan: Plan) -> StageWrites:
-    return StageWrites(_pg_writes, _write_params(*_rows(plan)))
-
-
-def _write_params(shots: Rows, refs: Rows) -> dict[str, Any]:
-    """The parameters of :func:`_pg_writes`: the shots' and references' column arrays."""
-    return {
-        **array_params(_SHOTS, _SHOT_COLUMNS, shots, prefix="h"),
-        **column_arrays(_REF_COLUMNS, refs, prefix="r"),
-    }
-
-
-def _save(connection: Connection, job: ClaimedJob, plan: Plan) -> None:
-    shots, refs = _rows(plan)
-    if shots:
-        _insert_each(connection, job.id, shots, refs)
-
-
-def _insert_each(connection: Connection, job_id: str, shots: Rows, refs: Rows) -> None:
-    """Elsewhere than PostgreSQL: the shots (their ids returned in order), then the references."""
-    rows = [{"job_id": job_id, **dict(zip(_SHOT_COLUMNS, r, strict=True))} for r in shots]
-    ids = connection.execute(_INSERT_SHOTS, rows).scalars()
-    by_key = {(shot[1], shot[2]): shot_id for shot_id, shot in zip(ids, shots, strict=True)}
-    if refs:
-        connection.execute(
-            _INSERT_SHOT_ASSETS,
-            [
-                {"shot_id": by_key[(scene, number)], "asset_id": a, "position": p}
-                for scene, number, a, p in refs
-            ],
-        )
+    return {"shots": shots, "shot_assets": refs}
 
 
 def _job_values(job: ClaimedJob, plan: Plan) -> dict[str, Any]:
@@ -404,10 +336,9 @@ def storyboard(job_id: str) -> None:
     run_stage(
         STORYBOARD,
         job_id,
+        io=IO,
         load=_load,
         compute=_compute,
-        save=_save,
+        rows=_rows,
         job_values=_job_values,
-        reads=_pg_reads,
-        writes=_writes,
     )

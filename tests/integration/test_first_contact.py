@@ -167,7 +167,7 @@ def test_submit_refuses_an_option_of_the_wrong_type(pg_settings: Settings):
 
 
 def test_a_database_url_that_is_not_postgresql_is_refused_at_load():
-    """A SQLite or MySQL URL for server mode is a settings error naming the key."""
+    """A URL that is not PostgreSQL (SQLite, MySQL) is a settings error naming the key."""
     with pytest.raises(SettingsError, match=r"database\.url"):
         load_settings(database={"url": "mysql://u@h/db"})
 

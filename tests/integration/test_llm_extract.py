@@ -232,14 +232,14 @@ def test_a_bad_api_key_fails_fast_without_a_retry_storm(llm_worker, fake, monkey
         assert ["ProviderRejected"] == s.scalars(select(DeadLetter.error_type)).all()
 
 
-def test_embedded_mode_caches_answers_in_its_database(sqlite_settings, fake, monkeypatch, tmp_path):
-    """Embedded mode (SQLite, in-process worker) uses the LLM too; a second run of the same file
-    is answered from the llm_cache table, and --no-cache asks again."""
+def test_embedded_mode_caches_answers_in_its_database(embedded_settings, fake, monkeypatch, tmp_path):
+    """Embedded mode (its private PostgreSQL, an in-process worker) uses the LLM too; a second run
+    of the same file is answered from the llm_cache table, and --no-cache asks again."""
     from entrypoints import embedded
 
     monkeypatch.setenv(KEY_ENV, "sk-good")
     monkeypatch.chdir(tmp_path)  # the embedded log goes to ./.juben/
-    settings = _settings(sqlite_settings, fake)
+    settings = _settings(embedded_settings, fake)
     script = tmp_path / "script.txt"
     script.write_text(ENGLISH + MORE, encoding="utf-8")
 

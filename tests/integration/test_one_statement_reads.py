@@ -1,5 +1,6 @@
-"""On PostgreSQL the report and storyboard stages read their inputs in one statement each; what they
-read equals what their portable reads (one statement per list, as on SQLite) give."""
+"""Each stage reads its inputs with its claim and writes its output with its finish, as its
+:class:`~pipeline.stageio.StageIO` declares: one statement each. What they read equals what plain
+queries written here give; what they write is exactly the rows the stage made."""
 
 from __future__ import annotations
 
@@ -8,21 +9,33 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from entrypoints.testing import drain
-from models import Chunk, Job
+from models import (
+    Asset,
+    Chunk,
+    Episode,
+    ExtractionRecord,
+    Job,
+    Project,
+    Scene,
+    ScriptContent,
+    Shot,
+    ShotAsset,
+)
 from pipeline import jobs
-from pipeline.db import session_factory
-from pipeline.runner import StageWrites
+from pipeline.db import get_engine, session_factory
 from pipeline.states import STAGE_BY_NAME
-from pipeline.transitions import transition
+from pipeline.transitions import claim, transition
+from stages import chunk, ingest
 from stages.dedup import stage as dedup
 from stages.extract import stage as extract
 from stages.report import stage as report
 from stages.storyboard import stage as storyboard
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+MODULES = {"ingest": ingest, "chunk": chunk, "dedup": dedup, "storyboard": storyboard, "report": report}
 
 
 def _plain(value: Any) -> Any:
@@ -34,26 +47,41 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _finish(session: Any, job_id: str, stage: str, writes: Any) -> None:
-    """A stage's writes as its finish runs them on PostgreSQL: CTEs of the ``running → done``
-    statement (the job put in the running state first)."""
-    spec = STAGE_BY_NAME[stage]
+def _finish(session: Any, job_id: str, stage: str, rows: Any) -> None:
+    """A stage's finish with ``rows`` (per table name), as run_stage runs it (the job put in the
+    running state first)."""
+    spec, io = STAGE_BY_NAME[stage], MODULES[stage].IO
     session.execute(update(Job).where(Job.id == job_id).values(status=spec.running.value))
-    transition(session, job_id, spec.running, spec.done, writes=writes.ctes, write_params=writes.params)
+    transition(
+        session, job_id, spec.running, spec.done, writes=io.write_ctes, write_params=io.write_params(rows)
+    )
 
 
-def _one_statement(session: Any, reads: Any, job_id: str) -> tuple[Any, ...]:
-    """A stage's ``reads`` run as the claim runs them: expressions over the job's row."""
-    table = Job.__table__
-    return tuple(session.execute(select(*reads(table.c)).where(table.c.id == job_id)).one())
+def _claimed_inputs(session: Any, job_id: str, stage: str) -> tuple[Any, dict[str, Any]]:
+    """The job as the stage's claim returns it, and the claim's reads by name."""
+    spec, io = STAGE_BY_NAME[stage], MODULES[stage].IO
+    session.execute(update(Job).where(Job.id == job_id).values(status=spec.ready.value))
+    job = claim(session, job_id, spec.ready, spec.running, reads=io.read_expressions)
+    assert job is not None
+    return job, io.inputs(job.inputs)
+
+
+def _rows(session: Any, *query: Any) -> list[list[Any]]:
+    return _plain(session.execute(select(*query[:-2]).where(query[-2]).order_by(*query[-1])).all())
+
+
+def _completed(stub_worker: Any, example: str, **options: Any) -> str:
+    broker, worker = stub_worker
+    job_id = jobs.submit([EXAMPLES / example], project="io", options=options or None)
+    drain(broker, worker)
+    assert "COMPLETED" == jobs.get_status(job_id).status
+    return job_id
 
 
 @pytest.mark.parametrize("example", ["逆袭总裁.txt", "the-heist.fountain"])
-def test_one_statement_reads_equal_the_portable_reads(stub_worker, example):
-    broker, worker = stub_worker
-    job_id = jobs.submit([EXAMPLES / example], project="reads")
-    drain(broker, worker)
-    assert "COMPLETED" == jobs.get_status(job_id).status
+def test_the_claim_reads_what_plain_queries_read(stub_worker, example):
+    """Every list and value a stage's claim reads equals the same query run on its own."""
+    job_id = _completed(stub_worker, example)
     with session_factory()() as s:
         # Some LLM usage to sum, so the usage subquery is compared on real figures.
         first = s.scalar(select(Chunk.id).where(Chunk.job_id == job_id).order_by(Chunk.number).limit(1))
@@ -62,41 +90,57 @@ def test_one_statement_reads_equal_the_portable_reads(stub_worker, example):
             .where(Chunk.id == first)
             .values(provider="openai", calls=2, prompt_tokens=900, completion_tokens=80, latency_ms=4100)
         )
-        s.commit()
-        row = s.execute(select(Job.id, Job.run, Job.meta, Job.project_id).where(Job.id == job_id)).one()
-        job: Any = SimpleNamespace(
-            id=row.id, run=row.run, meta=row.meta, project_id=row.project_id, inputs=None
-        )
-        one = report._reads_of(_one_statement(s, report._pg_reads, job_id), job)
-        each = report._read_each(s, job)
-        board_one = storyboard._rows_of(_one_statement(s, storyboard._pg_reads, job_id))
-        board_each = storyboard._read_each(s.connection(), job_id)
-        dedup_in = SimpleNamespace(**vars(job) | {"inputs": _one_statement(s, dedup._pg_reads, job_id)})
-        dedup_one = dedup._load(s.connection(), dedup_in)
-        dedup_records = s.connection().execute(dedup._Q_RECORDS, {"job_id": job_id}).all()
-        dedup_assets = dedup._read_assets(s.connection(), row.project_id)
+        job = s.execute(select(Job).where(Job.id == job_id)).scalar_one()
+        _, board = _claimed_inputs(s, job_id, "storyboard")
+        _, made = _claimed_inputs(s, job_id, "report")
+        _, merge = _claimed_inputs(s, job_id, "dedup")
+        of_job = lambda m: m.job_id == job_id  # noqa: E731
+        text = s.scalar(select(ScriptContent.text).where(of_job(ScriptContent)))
+        scenes = _rows(s, Scene.episode, Scene.number, Scene.heading, Scene.location, Scene.start, Scene.end,
+                       of_job(Scene), [Scene.number])  # fmt: skip
+        names = _plain(s.execute(
+            select(ExtractionRecord.scene_number, Asset.id, Asset.type, Asset.name, Asset.aliases)
+            .join(Asset, Asset.id == ExtractionRecord.asset_id)
+            .where(of_job(ExtractionRecord), Asset.type.in_(("character", "prop")))
+            .order_by(ExtractionRecord.scene_number, ExtractionRecord.id)
+        ).all())  # fmt: skip
+        records = _rows(s, ExtractionRecord.scene_number, ExtractionRecord.asset_id, ExtractionRecord.asset_type,
+                        ExtractionRecord.attributes, ExtractionRecord.dedup_status,
+                        of_job(ExtractionRecord), [ExtractionRecord.id])  # fmt: skip
+        shots = _plain(s.execute(
+            select(Shot.id, Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description,
+                   ShotAsset.asset_id)
+            .outerjoin(ShotAsset, ShotAsset.shot_id == Shot.id).where(of_job(Shot))
+            .order_by(Shot.scene_number, Shot.number, ShotAsset.position)
+        ).all())  # fmt: skip
+        used = {r[1] for r in records if r[1]} | {r[6] for r in shots if r[6]}
+        assets = _rows(s, Asset.id, Asset.type, Asset.name, Asset.aliases, Asset.description, Asset.gender,
+                       Asset.age, Asset.id.in_(used), [Asset.id])  # fmt: skip
+        project_assets = [tuple(r) for r in s.execute(dedup._Q_ASSETS, {"project_id": job.project_id}).all()]
+        project = s.scalar(select(Project.name).where(Project.id == job.project_id))
+        episodes = _rows(s, Episode.number, Episode.title, of_job(Episode), [Episode.number])
+        s.rollback()
 
-    assert one.records and one.shots and one.assets and one.scenes and one.stage_seconds
-    assert one.usage is not None and 2 == one.usage["calls"]
-    for field in report._Reads.__dataclass_fields__:
-        assert _plain(getattr(each, field)) == _plain(getattr(one, field)), field
-    assert len(board_one[0]) > 1000 and board_one[1] and board_one[2]
-    assert _plain(list(board_each)) == _plain(list(board_one))
+    assert text and scenes and names and records and shots and assets
+    assert (text, names, scenes) == (board["text"], _plain(board["names"]), _plain(board["scenes"]))
+    assert project == made["project"]
+    assert (records, shots, assets, episodes) == tuple(
+        _plain(made[k]) for k in ("records", "shots", "assets", "episodes")
+    )
+    assert 2 == made["usage"][1]  # calls
+    assert {STAGE_BY_NAME[k].done.value for k in STAGE_BY_NAME} == {
+        status for status, _ in made["stage_seconds"]
+    }
     # Equal as tuples, not only as lists: dedup compares a fresh read with the loaded rows to see
     # whether another job wrote assets meanwhile.
-    assert dedup_assets and dedup_assets == dedup_one.asset_rows
-    assert [
-        (r.id, r.asset_type, r.raw_name, r.scene_number, r.episode or 1, r.attributes) for r in dedup_records
-    ] == [
-        (r.id, r.asset_type, r.raw_name, r.scene_number, r.episode, r.attributes) for r in dedup_one.records
-    ]
+    loaded = dedup._load(SimpleNamespace(), merge)
+    assert project_assets and project_assets == loaded.asset_rows
+    assert len(records) == len(loaded.records)
 
 
-def test_a_chunk_claim_returns_the_scenes_the_portable_read_gives(stub_worker):
-    """extract_chunk's claim on PostgreSQL returns its chunk's scenes; they equal _Q_SCENES' rows."""
-    broker, worker = stub_worker
-    job_id = jobs.submit([EXAMPLES / "low-tide.fountain"], project="reads", options={"max_chunk_chars": 1500})
-    drain(broker, worker)
+def test_a_chunk_claim_returns_the_scenes_a_plain_query_gives(stub_worker):
+    """extract_chunk's claim returns its chunk's scenes; they equal a plain query's rows."""
+    job_id = _completed(stub_worker, "low-tide.fountain", max_chunk_chars=1500)
     with session_factory()() as s:
         connection = s.connection()
         chunks = connection.execute(
@@ -110,101 +154,82 @@ def test_a_chunk_claim_returns_the_scenes_the_portable_read_gives(stub_worker):
         connection.execute(update(Chunk).where(Chunk.job_id == job_id).values(status="pending"))
         for chunk_id, first, last in chunks:
             claimed = connection.execute(
-                extract._PG_CLAIM_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}
+                extract._CLAIM_CHUNK, {"p_job_id": job_id, "p_chunk_id": chunk_id}
             ).one()
             read = connection.execute(
-                extract._Q_SCENES, {"p_job_id": job_id, "p_first": first, "p_last": last}
-            ).all()
+                select(Scene.number, Scene.heading, Scene.location, Scene.start, Scene.end, Scene.listed_characters)
+                .where(Scene.job_id == job_id, Scene.number.between(first, last))
+                .order_by(Scene.number)
+            ).all()  # fmt: skip
             assert read and _plain(read) == _plain(claimed[-1])
         s.rollback()
 
 
 @pytest.mark.parametrize("stage", ["ingest", "chunk", "dedup", "storyboard", "report"])
-def test_the_claim_reads_the_stage_inputs(stub_worker, stage):
-    """On PostgreSQL a stage's claim statement returns its inputs: the same values the stage's own
-    reads give, so its load makes no statement of its own."""
-    from sqlalchemy import event
-
-    from pipeline.db import get_engine
-    from pipeline.transitions import claim
-    from stages import chunk, ingest
-
-    broker, worker = stub_worker
-    job_id = jobs.submit([EXAMPLES / "the-heist.fountain"], project="reads")
-    drain(broker, worker)
-    module = {"ingest": ingest, "chunk": chunk, "dedup": dedup, "storyboard": storyboard, "report": report}[
-        stage
-    ]
-    reads = getattr(module, "_reads", None) or module._pg_reads
-    spec = STAGE_BY_NAME[stage]
+def test_the_load_reads_nothing_itself(stub_worker, stage):
+    """A stage's claim returns its inputs, so its load makes no statement of its own."""
+    job_id = _completed(stub_worker, "the-heist.fountain")
     statements: list[str] = []
     with session_factory()() as s:
-        s.execute(update(Job).where(Job.id == job_id).values(status=spec.ready.value))
-        job = claim(s, job_id, spec.ready, spec.running, reads=reads)
-        assert job is not None and job.inputs is not None
-        bare = SimpleNamespace(**{k: getattr(job, k) for k in ("id", "run", "meta", "project_id", "options")})
+        job, inputs = _claimed_inputs(s, job_id, stage)
+        assert all(v is not None for v in inputs.values())
         count = lambda *args: statements.append(args[2])  # noqa: E731
         event.listen(get_engine(), "before_cursor_execute", count)
         try:
-            loaded = module._load(s.connection(), job)
+            loaded = MODULES[stage]._load(job, inputs)
         finally:
             event.remove(get_engine(), "before_cursor_execute", count)
-        assert [] == statements  # the load read nothing itself
-        own = module._load(s.connection(), SimpleNamespace(**vars(bare), inputs=None, language=job.language,
-                                              title=job.title, created_at=job.created_at, chunks_total=job.chunks_total))  # fmt: skip
         s.rollback()
-    if stage == "report":  # the header's finished_at is the time of the load
-        loaded.job.pop("finished_at"), own.job.pop("finished_at")
-    assert own == loaded
+    assert [] == statements
+    assert loaded is not None
+
+
+def _written(session: Any, table: Any, job_id: str, columns: Any, order_by: Any) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r)
+        for r in session.execute(
+            select(*(table.c[c] for c in columns)).where(table.c.job_id == job_id).order_by(*order_by)
+        )
+    ]
 
 
 @pytest.mark.parametrize("example", ["逆袭总裁.txt", "the-heist.fountain"])
-def test_chunk_inserts_from_arrays_equal_the_row_inserts(pg_settings, example):
-    """Chunk's one-statement insert (column arrays through unnest) writes exactly the rows its
-    per-table inserts write: every column, JSON, NULLs and the chunks' defaults included."""
+def test_chunk_writes_its_rows_with_its_finish(pg_settings, example):
+    """Chunk's finish (column arrays through unnest) writes exactly the rows the stage made: every
+    column, JSON and NULLs included, and the columns it does not name get their defaults."""
+    from sqlalchemy.sql.schema import ScalarElementColumnDefault
+
     from pipeline.broker import setup_broker
     from pipeline.sources import read_scripts
-    from stages import chunk
 
     setup_broker(pg_settings, stub=True)
     job_id = jobs.submit([EXAMPLES / example], project="inserts")
     script = read_scripts([EXAMPLES / example], max_bytes=10_000_000)
     inputs = chunk._Inputs(script.text, [chunk.SourceSpan(s["name"], s["start"], s["end"]) for s in script.sources],
                            600, 0, None)  # fmt: skip
-    structure = chunk._compute(inputs)
-    rows = chunk._rows(structure)
+    rows = chunk._rows(None, chunk._compute(inputs))
     assert rows["scenes"] and rows["chunks"]
     assert any(r[-1] for r in rows["scenes"]) == example.endswith(".txt")  # listed characters (JSON)
-
-    def written(insert) -> dict[str, list[tuple]]:
-        with session_factory()() as s, s.begin():
-            insert(s)
-            out = {}
-            for name, (table, _, _) in chunk._STRUCTURE.items():
-                columns = [c for c in table.c if c.name not in ("id", "job_id")]
-                out[name] = [
-                    tuple(r)
-                    for r in s.execute(
-                        select(*columns).where(table.c.job_id == job_id).order_by(table.c.number)
-                    )
-                ]
-                s.execute(table.delete().where(table.c.job_id == job_id))
-        return out
-
-    each = written(lambda s: chunk._insert_each(s.connection(), job_id, rows))
-    assert each == written(lambda s: _finish(s, job_id, "chunk", chunk._writes(None, structure)))
-    assert len(each["scenes"]) == len(rows["scenes"])
+    with session_factory()() as s:
+        _finish(s, job_id, "chunk", rows)
+        for insert in chunk.IO.writes:
+            table = insert.table
+            assert rows[table.name] == _written(s, table, job_id, insert.columns, [table.c.number]), (
+                table.name
+            )
+            defaults = {
+                c.name: c.default.arg for c in table.c if isinstance(c.default, ScalarElementColumnDefault)
+            }
+            got = _written(s, table, job_id, list(defaults), [table.c.number])
+            assert [tuple(defaults.values())] * len(rows[table.name]) == got, table.name
+        s.rollback()
 
 
 @pytest.mark.parametrize("example", ["逆袭总裁.txt", "the-heist.fountain"])
-def test_storyboard_inserts_from_arrays_equal_the_row_inserts(stub_worker, example):
-    """Storyboard's one-statement insert (shots from arrays, references joined to the new shots by
-    scene and number) writes the shots and references its two inserts write."""
-    from models import Shot, ShotAsset
-
-    broker, worker = stub_worker
-    job_id = jobs.submit([EXAMPLES / example], project="shots")
-    drain(broker, worker)
+def test_storyboard_writes_shots_and_their_assets_with_its_finish(stub_worker, example):
+    """Storyboard's finish writes the shots from arrays and their asset references joined to the
+    new shots by scene and number: what the pipeline wrote, written again, is the same."""
+    job_id = _completed(stub_worker, example)
     with session_factory()() as s:
         shots = [tuple(r) for r in s.execute(
             select(Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description)
@@ -215,75 +240,47 @@ def test_storyboard_inserts_from_arrays_equal_the_row_inserts(stub_worker, examp
             .join(ShotAsset, ShotAsset.shot_id == Shot.id).where(Shot.job_id == job_id)
             .order_by(Shot.scene_number, Shot.number, ShotAsset.position)
         )]  # fmt: skip
-    assert shots and refs
-
-    def written(insert) -> tuple[list[tuple], list[tuple]]:
-        with session_factory()() as s:  # rolled back: each path writes into the same empty job
-            s.execute(Shot.__table__.delete().where(Shot.job_id == job_id))
-            insert(s)
-            got = (
-                [tuple(r) for r in s.execute(
-                    select(Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description)
-                    .where(Shot.job_id == job_id).order_by(Shot.scene_number, Shot.number)
-                )],
-                [tuple(r) for r in s.execute(
-                    select(Shot.scene_number, Shot.number, ShotAsset.asset_id, ShotAsset.position)
-                    .join(ShotAsset, ShotAsset.shot_id == Shot.id).where(Shot.job_id == job_id)
-                    .order_by(Shot.scene_number, Shot.number, ShotAsset.position)
-                )],
-            )  # fmt: skip
-            s.rollback()
-        return got
-
-    each = written(lambda s: storyboard._insert_each(s.connection(), job_id, shots, refs))
-    folded = StageWrites(storyboard._pg_writes, storyboard._write_params(shots, refs))
-    assert (shots, refs) == each == written(lambda s: _finish(s, job_id, "storyboard", folded))
+        assert shots and refs
+        s.execute(Shot.__table__.delete().where(Shot.job_id == job_id))
+        _finish(s, job_id, "storyboard", {"shots": shots, "shot_assets": refs})
+        again = (
+            [tuple(r) for r in s.execute(
+                select(Shot.episode, Shot.scene_number, Shot.number, Shot.type, Shot.description)
+                .where(Shot.job_id == job_id).order_by(Shot.scene_number, Shot.number)
+            )],
+            [tuple(r) for r in s.execute(
+                select(Shot.scene_number, Shot.number, ShotAsset.asset_id, ShotAsset.position)
+                .join(ShotAsset, ShotAsset.shot_id == Shot.id).where(Shot.job_id == job_id)
+                .order_by(Shot.scene_number, Shot.number, ShotAsset.position)
+            )],
+        )  # fmt: skip
+        s.rollback()
+    assert (shots, refs) == again
 
 
-def test_reports_written_by_the_finish_statement_equal_the_row_insert(stub_worker):
-    """Report's finish writes its three reports as a CTE of the ``REPORTING → COMPLETED``
-    statement: the same rows (format, content, a creation time) the per-row insert writes."""
+def test_reports_written_by_the_finish_statement_are_the_rendered_ones(stub_worker):
+    """Report's finish writes its three reports (format, content, creation time)."""
     from models import Report
+    from models.base import utcnow
 
-    broker, worker = stub_worker
-    job_id = jobs.submit([EXAMPLES / "the-heist.fountain"], project="reports")
-    drain(broker, worker)
-    columns = (Report.format, Report.content)
+    job_id = _completed(stub_worker, "the-heist.fountain")
+    columns = ("format", "content", "created_at")
     with session_factory()() as s:
-        stored = [
-            tuple(r)
-            for r in s.execute(select(*columns).where(Report.job_id == job_id).order_by(Report.format))
-        ]
-    assert [f for f, _ in stored] == ["csv", "html", "json"]
-    out = dict(stored)
-
-    def written(insert) -> list[tuple]:
-        with session_factory()() as s:  # rolled back: each path writes into the same empty job
-            s.execute(Report.__table__.delete().where(Report.job_id == job_id))
-            insert(s)
-            got = [tuple(r) for r in s.execute(
-                select(*columns, Report.created_at.is_not(None)).where(Report.job_id == job_id).order_by(Report.format)
-            )]  # fmt: skip
-            s.rollback()
-        return got
-
-    each = written(lambda s: report._save(s.connection(), SimpleNamespace(id=job_id), out))
-    assert (
-        [(f, c, True) for f, c in stored]
-        == each
-        == written(lambda s: _finish(s, job_id, "report", report._writes(None, out)))
-    )
+        stored = _written(s, Report.__table__, job_id, columns, [Report.format])
+        assert [f for f, *_ in stored] == ["csv", "html", "json"]
+        s.execute(Report.__table__.delete().where(Report.job_id == job_id))
+        made = [("csv", "a,b", utcnow()), ("html", "<p>", utcnow()), ("json", "{}", utcnow())]
+        _finish(s, job_id, "report", {"reports": made})
+        assert made == _written(s, Report.__table__, job_id, columns, [Report.format])
+        s.rollback()
 
 
 def test_a_finish_that_misses_writes_nothing(stub_worker):
     """The stage's rows are joined to the compare-and-set: when it misses (the job has moved on),
     the statement writes none of them."""
-    from models import Shot
     from pipeline.errors import IllegalTransition
 
-    broker, worker = stub_worker
-    job_id = jobs.submit([EXAMPLES / "the-heist.fountain"], project="misses")
-    drain(broker, worker)
+    job_id = _completed(stub_worker, "the-heist.fountain")
     spec = STAGE_BY_NAME["storyboard"]
     with session_factory()() as s:
         shots = [(1, 1, 1, "wide", "a shot")]
@@ -294,8 +291,8 @@ def test_a_finish_that_misses_writes_nothing(stub_worker):
                 job_id,
                 spec.running,
                 spec.done,
-                writes=storyboard._pg_writes,
-                write_params=storyboard._write_params(shots, []),
+                writes=storyboard.IO.write_ctes,
+                write_params=storyboard.IO.write_params({"shots": shots, "shot_assets": []}),
             )
         left = s.scalar(select(func.count()).select_from(Shot).where(Shot.job_id == job_id))
         status = s.scalar(select(Job.status).where(Job.id == job_id))
@@ -304,7 +301,7 @@ def test_a_finish_that_misses_writes_nothing(stub_worker):
 
 
 def test_a_chunk_is_saved_with_its_records_in_one_statement_once(stub_worker):
-    """On PostgreSQL marking a chunk done, writing its records and counting it are one statement;
+    """Marking a chunk done, writing its records and counting it are one statement;
     the records carry every column the per-row insert wrote (long names cut to 500), and a second
     save of the same chunk (another delivery) changes nothing and writes no record."""
     from sqlalchemy import event
@@ -369,7 +366,7 @@ def test_a_chunk_is_saved_with_its_records_in_one_statement_once(stub_worker):
 
 def test_extract_fans_out_the_chunks_not_done_in_one_statement(stub_worker):
     """The fan-out resets every chunk not done, counts the job's chunks and returns the ones to
-    send in one statement on PostgreSQL: a resumed job sends only its unfinished chunks, in order."""
+    send in one statement: a resumed job sends only its unfinished chunks, in order."""
     from dramatiq import Message
 
     broker, worker = stub_worker

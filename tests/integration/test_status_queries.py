@@ -98,7 +98,6 @@ def test_one_statement_gives_the_per_stage_averages(session, seed):
     assert {"ingest", "chunk", "extract", "dedup", "storyboard"} == set(reference)
     assert list(reference) == list(one)
     assert pytest.approx(reference, rel=1e-12, abs=0) == one
-    assert reference == api._stage_times_per_status(session)  # the portable path, unchanged
 
 
 def test_one_statement_is_exact_when_sums_are_exact(session):
@@ -199,30 +198,6 @@ def test_eta_query_is_an_index_only_scan_of_the_partial_index(pg_database):
         "report": 0.5,
     } == (pytest.approx(one, rel=1e-12))
     assert pytest.approx(reference, rel=1e-12, abs=0) == one
-
-
-def test_migrations_give_sqlite_the_partial_index_too(sqlite_settings):
-    """Embedded mode (SQLite, migrated by Alembic) gets the same partial index, and the portable
-    per-stage path gives the same figures there."""
-    from pipeline import migrate
-
-    migrate.upgrade(sqlite_settings)
-    with session_factory(sqlite_settings)() as s:
-        ddl = s.scalar(
-            text(
-                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'ix_job_events_to_status_id_timed'"
-            )
-        )
-        _fill(s, random.Random(6), 300)
-        api._times_cache = (0.0, {})
-        try:
-            times = api.stage_times(s)
-        finally:
-            api._times_cache = (0.0, {})
-        reference = _reference_stage_times(s)
-
-    assert ddl is not None and "WHERE duration_s IS NOT NULL" in ddl
-    assert reference == times
 
 
 def test_job_listing_reads_only_summary_columns(pg_settings):

@@ -48,24 +48,8 @@ def test_an_autocommit_unit_commits_its_statement_without_a_transaction(pg_setti
     assert engine.pool.checkedout() == 0
 
 
-def test_an_autocommit_unit_is_an_ordinary_transaction_elsewhere(sqlite_settings):
-    from pipeline import migrate
-
-    migrate.upgrade(sqlite_settings)
-    with pytest.raises(Boom), UnitOfWork(autocommit=True) as uow:
-        uow.session.execute(insert(Project).values(name="rolled back"))
-        raise Boom
-    assert 0 == _projects("rolled back")
-
-
-@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
-def test_a_core_unit_commits_on_success_rolls_back_on_error_and_sends_after_commit(dialect, request):
-    settings = request.getfixturevalue(f"{'pg' if dialect == 'postgresql' else 'sqlite'}_settings")
-    if dialect == "sqlite":
-        from pipeline import migrate
-
-        migrate.upgrade(settings)
-    stub_broker = setup_broker(settings, stub=True)
+def test_a_core_unit_commits_on_success_rolls_back_on_error_and_sends_after_commit(pg_settings):
+    stub_broker = setup_broker(pg_settings, stub=True)
     message = stage_message(STAGE_BY_NAME["chunk"], "0" * 32)
     with UnitOfWork(core=True) as uow:
         assert isinstance(uow.connection, Connection)

@@ -147,12 +147,8 @@ def test_an_unusable_answer_is_repaired_once_then_kept_raw():
         assert caught.value.raw.startswith('{"characters"')
 
 
-def test_db_cache_expires_entries(tmp_path):
-    from pipeline import migrate
-
-    settings = load_settings(mode="embedded", embedded={"database_url": f"sqlite:///{tmp_path / 'c.db'}"})
-    migrate.upgrade(settings)
-    cache = DbAnswerCache(settings)
+def test_db_cache_expires_entries(pg_settings):
+    cache = DbAnswerCache(pg_settings)
     key = cache_key("messages", "model", "v1", "1")
     assert cache.get(key) is None
     cache.put(key, {"characters": []}, ttl_s=60)
