@@ -17,7 +17,7 @@ from rich.console import Console
 
 from pipeline.errors import InputError, Interrupted, JobNotFound, JubenError, SettingsError, Unavailable
 from pipeline.settings import Settings, get_settings
-from pipeline.states import Status
+from pipeline.states import STAGES, Status
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Juben (剧本): break screenplays down.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -119,7 +119,7 @@ def emit_json(value: Any) -> None:
 StatusOpt = Annotated[
     str | None,
     typer.Option(
-        help=f"Only jobs in this status: {', '.join(Status.__members__)}.",
-        callback=one_of(Status.__members__, upper=True),
+        help=f"Only jobs in this status: {', '.join(STAGES.statuses)}.",
+        callback=one_of(STAGES.statuses, upper=True),
     ),
 ]

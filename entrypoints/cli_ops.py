@@ -30,7 +30,7 @@ from pipeline import deadletters, reruns
 from pipeline.db import session_factory
 from pipeline.errors import InputError, JobNotFound
 from pipeline.reconciler import reconcile as run_reconcile
-from pipeline.states import STAGE_NAMES
+from pipeline.states import STAGES
 
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: inspect, group, re-drive, purge.")
 app.add_typer(dlq_app, name="dlq")
@@ -86,7 +86,7 @@ def _who() -> str:
 
 StageOpt = Annotated[
     str | None,
-    typer.Option("--stage", help=f"One of {', '.join(STAGE_NAMES)}.", callback=one_of(STAGE_NAMES)),
+    typer.Option("--stage", help=f"One of {', '.join(STAGES.names)}.", callback=one_of(STAGES.names)),
 ]
 
 
@@ -259,7 +259,7 @@ def rerun(
     job_ids: Annotated[list[str] | None, typer.Argument(help="Jobs to re-run.")] = None,
     from_stage: Annotated[
         str,
-        typer.Option("--from-stage", help=f"One of {', '.join(STAGE_NAMES)}.", callback=one_of(STAGE_NAMES)),
+        typer.Option("--from-stage", help=f"One of {', '.join(STAGES.names)}.", callback=one_of(STAGES.names)),
     ] = "ingest",
     status: StatusOpt = None,
     project: Annotated[str | None, typer.Option(help="Select jobs of this project.")] = None,
@@ -332,7 +332,7 @@ def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json:
     from models import Job
     from stages.extract.stage import plan_calls
 
-    extracts = STAGE_NAMES.index(from_stage) <= STAGE_NAMES.index("extract")
+    extracts = STAGES.names.index(from_stage) <= STAGES.names.index("extract")
     rows = []
     with session_factory()() as session:
         known = set(session.scalars(select(Job.id).where(Job.id.in_(targets))))

@@ -18,6 +18,7 @@ from dramatiq.middleware import CurrentMessage, Retries
 from pipeline.errors import PermanentError, is_transient
 from pipeline.middleware import DeadLetters, LogContext, RetryNotes, ThreadResources
 from pipeline.settings import Settings, get_settings
+from pipeline.states import STAGES
 
 
 def _with_max_connections(url: str, max_connections: int) -> str:
@@ -57,8 +58,8 @@ def setup_broker(settings: Settings | None = None, *, stub: bool | None = None) 
     broker.add_middleware(DeadLetters())
     broker.add_middleware(RetryNotes(), before=Retries)
     broker.add_middleware(ThreadResources())
-    for spec_queue in ("default", "ai"):
-        broker.declare_queue(spec_queue)
+    for queue in STAGES.queues:
+        broker.declare_queue(queue)
     dramatiq.set_broker(broker)
     global _installed  # noqa: PLW0603 (one broker per process, as dramatiq's global)
     _installed = broker

@@ -21,7 +21,7 @@ from pipeline.db import as_utc, session_factory
 from pipeline.errors import InputError, NotFound
 from pipeline.reruns import reset_outputs
 from pipeline.settings import Settings, validate_job_options
-from pipeline.states import STAGE_BY_NAME, Status
+from pipeline.states import STAGES, Status
 from pipeline.transitions import transition
 from pipeline.uow import UnitOfWork, stage_message
 
@@ -326,7 +326,7 @@ def retry_dead_letters(
             continue
         with UnitOfWork(session_factory(settings)) as uow:
             job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
-            spec = STAGE_BY_NAME.get((job.failed_stage if job else None) or failed_stage)
+            spec = STAGES.by_name.get((job.failed_stage if job else None) or failed_stage)
             now = utcnow()
             if job is not None and job.status == Status.FAILED.value and spec is not None:
                 transition(
@@ -344,7 +344,7 @@ def retry_dead_letters(
                         "options": {**(job.options or {}), **(overrides or {})},
                     },
                 )
-                if spec.name != "extract":  # extract resumes: its done chunks keep their records
+                if spec.fan_out is None:  # a fan-out resumes: extract's done chunks keep their records
                     # A stage writes no output before its transition past it commits, so there is
                     # none to clear; clearing anyway keeps "no earlier output" true by construction.
                     reset_outputs(uow.session, job_id, spec.name)

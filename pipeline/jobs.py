@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import time
@@ -12,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select, text, tuple_
+from sqlalchemy import Select, and_, bindparam, case, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,27 +40,36 @@ ETA_HISTORY = 20
 STAGE_TIMES_TTL_S = 30.0
 _times_cache: tuple[float, dict[str, float]] = (0.0, {})
 
-#: Every stage's recent timed events in one round trip (per status, a short index-only backward
-#: scan of ix_job_events_to_status_id_timed), summed per status in event order (id descending).
-#: The statuses and the
-#: history length are this module's constants, written into the SQL so that ``status`` can run it
-#: as a subquery of its job's statement (:data:`_JOB_VIEW_COLD`).
-_RECENT_STAGE_TIMES_SQL = """
+
+@functools.lru_cache(maxsize=8)
+def _recent_stage_times_sql(statuses: tuple[str, ...]) -> str:
+    """Every stage's recent timed events in one round trip (per status, a short index-only backward
+    scan of ix_job_events_to_status_id_timed), summed per status in event order (id descending).
+
+    The stages' done statuses (from the table) and the history length are written into the SQL so
+    that ``status`` can run it as a subquery of its job's statement (:func:`_job_view_cold`).
+    """
+    quoted = ", ".join("'" + status.replace("'", "''") + "'" for status in statuses)
+    return f"""
     SELECT s.status,
            count(*) AS events,
            sum(e.duration_s ORDER BY e.id DESC) AS seconds,
            sum(coalesce(nullif(e.units, 0), 1)) AS units
-    FROM unnest(CAST(ARRAY[{statuses}] AS varchar[])) AS s(status)
+    FROM unnest(CAST(ARRAY[{quoted}] AS varchar[])) AS s(status)
     CROSS JOIN LATERAL (
         SELECT job_events.id, job_events.duration_s, job_events.units
         FROM job_events
         WHERE job_events.to_status = s.status AND job_events.duration_s IS NOT NULL
         ORDER BY job_events.id DESC
-        LIMIT {history}
+        LIMIT {int(ETA_HISTORY)}
     ) AS e
     GROUP BY s.status
-""".format(statuses=", ".join(f"'{spec.done.value}'" for spec in STAGES), history=int(ETA_HISTORY))
-_RECENT_STAGE_TIMES = text(_RECENT_STAGE_TIMES_SQL)
+"""
+
+
+def recent_stage_times_sql() -> str:
+    """:func:`_recent_stage_times_sql` for the stages of the table now."""
+    return _recent_stage_times_sql(tuple(spec.done.value for spec in STAGES))
 
 
 def _project_id(session: Session, name: str) -> int:
@@ -314,17 +324,18 @@ def _cache_stage_times(times: dict[str, float]) -> dict[str, float]:
 
 
 def _average(stage: str, seconds: float, events: int, units: int) -> float:
-    """Seconds per run of a stage, or per chunk for extract (whose events record their chunks)."""
-    return seconds / max(units if stage == "extract" else events, 1)
+    """Seconds per run of a stage, or per piece for a fan-out stage (extract: its events record
+    their chunks)."""
+    return seconds / max(units if STAGES.by_name[stage].fan_out is not None else events, 1)
 
 
 def _stage_times_one_query(session: Session) -> dict[str, float]:
     """:func:`stage_times`' figures in one statement (``unnest`` + ``LATERAL``)."""
-    return _stage_times_from_rows(session.execute(_RECENT_STAGE_TIMES).all())
+    return _stage_times_from_rows(session.execute(text(recent_stage_times_sql())).all())
 
 
 def _stage_times_from_rows(rows: Iterable[Sequence[Any]]) -> dict[str, float]:
-    """:func:`stage_times`' figures from :data:`_RECENT_STAGE_TIMES`' rows (status, events, seconds, units)."""
+    """:func:`stage_times`' figures from :func:`recent_stage_times_sql`'s rows (status, events, seconds, units)."""
     stage_by_status = {spec.done.value: spec.name for spec in STAGES}
     found = {
         stage_by_status[status]: _average(stage_by_status[status], seconds, events, units)
@@ -440,13 +451,19 @@ _USAGE = case(
 )
 #: The job with its run's events and its usage; a ``status`` is one round trip.
 _JOB_VIEW = _Q_JOB_VIEW.add_columns(_RUN_EVENTS.label("events"), _USAGE.label("usage"))
-#: The same with the recent stage times for ETAs (:data:`_RECENT_STAGE_TIMES` as a JSON array), for
-#: a process whose cache of them is cold: every ``enqueue.py status`` is a fresh process.
-_JOB_VIEW_COLD = _JOB_VIEW.add_columns(
-    literal_column(
-        f"(SELECT json_agg(json_build_array(t.status, t.events, t.seconds, t.units)) FROM ({_RECENT_STAGE_TIMES_SQL}) AS t)"
-    ).label("stage_times")
-)
+
+
+@functools.lru_cache(maxsize=8)
+def _job_view_cold(statuses: tuple[str, ...]) -> Select[Any]:
+    """:data:`_JOB_VIEW` with the recent stage times for ETAs (:func:`recent_stage_times_sql` as a
+    JSON array), for a process whose cache of them is cold: every ``enqueue.py status`` is a fresh
+    process."""
+    times = _recent_stage_times_sql(statuses)
+    return _JOB_VIEW.add_columns(
+        literal_column(
+            f"(SELECT json_agg(json_build_array(t.status, t.events, t.seconds, t.units)) FROM ({times}) AS t)"
+        ).label("stage_times")
+    )
 
 
 def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
@@ -460,7 +477,8 @@ def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
     with read_session_factory(settings)() as session:
         times = _cached_stage_times()
         job = session.execute(
-            _JOB_VIEW if times is not None else _JOB_VIEW_COLD, {"job_id": job_id}
+            _JOB_VIEW if times is not None else _job_view_cold(tuple(s.done.value for s in STAGES)),
+            {"job_id": job_id},
         ).one_or_none()
     if job is None:
         raise JobNotFound(f"no job {job_id}")
@@ -509,8 +527,8 @@ def list_jobs(
     Raises:
         InputError: an unknown status, a bad limit or a malformed cursor.
     """
-    if status is not None and status.upper() not in Status.__members__:
-        raise InputError(f"unknown status {status!r}; one of {', '.join(Status.__members__)}")
+    if status is not None and status.upper() not in STAGES.states:
+        raise InputError(f"unknown status {status!r}; one of {', '.join(STAGES.statuses)}")
     if not 1 <= limit <= 1000:
         raise InputError("limit must be between 1 and 1000")
     query = select(*_SUMMARY_COLUMNS).join(Project, Project.id == Job.project_id)

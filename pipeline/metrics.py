@@ -98,7 +98,7 @@ class DatabaseCollector:
 
         from models import DeadLetter, Job
         from pipeline.db import session_factory
-        from pipeline.states import Status
+        from pipeline.states import STAGES
 
         jobs = GaugeMetricFamily("juben_jobs", "Jobs by status.", labels=["status"])
         letters = GaugeMetricFamily(
@@ -106,7 +106,7 @@ class DatabaseCollector:
         )
         with session_factory(self.settings)() as session:
             counts = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
-            for status in Status:
+            for status in STAGES.statuses:
                 jobs.add_metric([status.value], counts.get(status.value, 0))
             for stage, count in session.execute(
                 select(DeadLetter.stage, func.count())

@@ -17,19 +17,21 @@ from models.base import is_job_id
 from pipeline.errors import JobNotFound
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
-from pipeline.states import Status
+from pipeline.states import STAGES, Status
 
 log = get_logger(__name__)
-
-#: Actor name → stage name, for actors whose name is not the stage's.
-ACTOR_STAGE = {"extract_chunk": "extract"}
 
 _VOLATILE = re.compile(r"0x[0-9a-f]+|[0-9a-f]{32}|\d+")
 
 
 def stage_for_actor(actor_name: str) -> str:
-    """Return the stage an actor belongs to."""
-    return ACTOR_STAGE.get(actor_name, actor_name)
+    """Return the stage an actor belongs to (a fan-out actor's is its stage's)."""
+    return STAGES.stage_of_actor.get(actor_name, actor_name)
+
+
+def is_fan_out(actor_name: str) -> bool:
+    """Whether the actor handles one piece of a fan-out stage (``extract_chunk``: one chunk)."""
+    return any(s.fan_out is not None and s.fan_out.actor == actor_name for s in STAGES)
 
 
 def fingerprint(stage: str, error_type: str, message: str) -> str:
@@ -116,8 +118,8 @@ class RetryNotes(Middleware):
         from pipeline.transitions import record_note
 
         what = message.actor_name
-        if message.actor_name == "extract_chunk" and len(message.args) > 1:
-            what = f"extract chunk id {message.args[1]}"
+        if is_fan_out(message.actor_name) and len(message.args) > 1:
+            what = f"{stage_for_actor(message.actor_name)} chunk id {message.args[1]}"
         detail = f"{what} attempt {message.options.get('retries', 1)} failed, will be retried: {type(exception).__name__}: {exception}"
         try:
             with session_factory().begin() as session:
@@ -173,7 +175,7 @@ class DeadLetters(Middleware):
                 session.flush()
                 if job_id is None:
                     return
-                if stage == "extract" and len(message.args) > 1:
+                if is_fan_out(message.actor_name) and len(message.args) > 1:
                     session.execute(
                         update(Chunk).where(Chunk.id == message.args[1]).values(status="failed", error=detail)
                     )

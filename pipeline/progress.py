@@ -1,7 +1,8 @@
 """Progress as a pure function of the job's state: percent, current step and ETA.
 
-The percentage bands come from :data:`pipeline.states.STAGES`; the EXTRACTING band is
-interpolated by chunks done/total. ETAs come from recent stage durations (none without history).
+The percentage bands and step texts come from :data:`pipeline.states.STAGES`; a fan-out stage's
+band (extract's) is interpolated by pieces (chunks) done/total, and its history is per piece.
+ETAs come from recent stage durations (none without history).
 """
 
 from __future__ import annotations
@@ -9,17 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline.states import STAGE_BY_NAME, STAGES, StageSpec, Status, stage_after, stage_of
-
-#: Present participles for the step text.
-_DOING = {
-    "ingest": "ingesting the script",
-    "chunk": "finding episodes and scenes",
-    "extract": "extracting characters, props and locations",
-    "dedup": "merging assets",
-    "storyboard": "planning shots",
-    "report": "writing the report",
-}
+from pipeline.states import STAGES, StageSpec, Status, stage_after, stage_of
 
 
 @dataclass(frozen=True)
@@ -33,17 +24,17 @@ class Progress:
 
 def _band(stage: StageSpec, chunks_done: int, chunks_total: int) -> float:
     start, end = stage.progress
-    if stage.name == "extract" and chunks_total > 0:
+    if stage.fan_out is not None and chunks_total > 0:
         return start + (end - start) * min(chunks_done, chunks_total) / chunks_total
     return float(start)
 
 
 def _expected(stage: StageSpec, times: Mapping[str, float], chunks: int) -> float | None:
-    """Expected seconds for a whole stage; extract's history is per chunk."""
+    """Expected seconds for a whole stage; a fan-out stage's history is per piece."""
     t = times.get(stage.name)
     if t is None:
         return None
-    return t * max(chunks, 1) if stage.name == "extract" else t
+    return t * max(chunks, 1) if stage.fan_out is not None else t
 
 
 def progress(
@@ -72,7 +63,7 @@ def progress(
     if status == Status.COMPLETED:
         return Progress(100.0, "done", 0.0)
     if status in (Status.FAILED, Status.CANCELLED):
-        stage = STAGE_BY_NAME.get(failed_stage or "")
+        stage = STAGES.by_name.get(failed_stage or "")
         percent = _band(stage, chunks_done, chunks_total) if stage else 0.0
         where = f" in {stage.name}" if stage else ""
         # Rounded like the running state's figure, or a job stopped mid-extract would seem to go
@@ -83,10 +74,10 @@ def progress(
     stage = running or stage_after(status)
     assert stage is not None, f"status {status} belongs to no stage"
     percent = _band(stage, chunks_done, chunks_total) if running else float(stage.progress[0])
-    if running and stage.name == "extract":
-        step = f"{_DOING[stage.name]}: {chunks_done} of {chunks_total} chunks done"
+    if running and stage.fan_out is not None:
+        step = f"{stage.doing}: {chunks_done} of {chunks_total} chunks done"
     elif running:
-        step = _DOING[stage.name]
+        step = stage.doing or stage.name
     else:
         step = f"waiting for {stage.name}"
 
@@ -96,7 +87,7 @@ def progress(
         if expected is None:
             eta = None
             break
-        if later is stage and running and later.name != "extract":
+        if later is stage and running and later.fan_out is None:
             expected = max(expected - elapsed_in_stage_s, 0.0)
         assert eta is not None
         eta += expected

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from models import Chunk, Episode, ExtractionRecord, Job, Report, Scene, Shot
+from models import Job
+from models.base import Base
 from pipeline.errors import InputError, JobBusy, JobNotFound
 from pipeline.settings import Settings, validate_job_options
-from pipeline.states import RERUNNABLE, STAGE_BY_NAME, STAGE_NAMES, Status, stage_after, stage_of
+from pipeline.states import RERUNNABLE, STAGES, Status, stage_after, stage_of
 from pipeline.transitions import force_transition, transition
 from pipeline.uow import UnitOfWork, stage_message
 
@@ -31,43 +32,20 @@ class RerunResult:
 
 
 def reset_outputs(session: Session, job_id: str, stage: str) -> None:
-    """Delete what ``stage`` and the stages after it wrote for a job."""
-    later = set(STAGE_NAMES[STAGE_NAMES.index(stage) :])
-    if "chunk" in later:  # episodes, scenes, chunks (extraction records cascade from chunks)
-        for table in (Chunk, Scene, Episode):
-            session.execute(delete(table).where(table.job_id == job_id))
-    elif "extract" in later:
-        session.execute(delete(ExtractionRecord).where(ExtractionRecord.job_id == job_id))
-        session.execute(
-            update(Chunk)
-            .where(Chunk.job_id == job_id)
-            .values(
-                status="pending",
-                error=None,
-                raw_answer=None,
-                attempts=0,
-                calls=0,
-                prompt_tokens=0,
-                completion_tokens=0,
-                cached=False,
-                latency_ms=None,
-            )
-        )
-    elif "dedup" in later:
-        session.execute(
-            update(ExtractionRecord)
-            .where(ExtractionRecord.job_id == job_id)
-            .values(dedup_status="pending", asset_id=None, dedup_score=None)
-        )
-    if "storyboard" in later:
-        session.execute(delete(Shot).where(Shot.job_id == job_id))
-    if "report" in later:
-        session.execute(delete(Report).where(Report.job_id == job_id))
+    """Undo what ``stage`` and the stages after it wrote for a job (their :class:`Output` rows and
+    ``job_reset`` columns, from the table); the job's ``stats`` go too."""
+    names = STAGES.names
     values: dict[str, Any] = {"stats": {}}
-    if "extract" in later:
-        values["chunks_done"] = 0
-    if "chunk" in later:
-        values["chunks_total"] = 0
+    for spec in STAGES[names.index(stage) :]:
+        for output in spec.outputs:
+            table = Base.metadata.tables[output.table]
+            mine = table.c.job_id == job_id
+            session.execute(
+                delete(table).where(mine)
+                if output.reset is None
+                else update(table).where(mine).values(output.reset)
+            )
+        values.update(spec.job_reset)
     session.execute(update(Job).where(Job.id == job_id).values(**values))
 
 
@@ -98,10 +76,10 @@ def rerun(
         SettingsError: an option is not a known one, or its value has the wrong type.
         JobNotFound: no such job.
     """
-    if from_stage not in STAGE_BY_NAME:
-        raise InputError(f"unknown stage {from_stage!r}; one of {', '.join(STAGE_NAMES)}")
+    if from_stage not in STAGES.by_name:
+        raise InputError(f"unknown stage {from_stage!r}; one of {', '.join(STAGES.names)}")
     options = validate_job_options(options or {})
-    spec = STAGE_BY_NAME[from_stage]
+    spec = STAGES.by_name[from_stage]
     from pipeline.db import session_factory
 
     with UnitOfWork(session_factory(settings)) as uow:

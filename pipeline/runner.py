@@ -55,16 +55,8 @@ def message_info() -> tuple[str | None, int]:
     return message.message_id, int(message.options.get("retries", 0))
 
 
-def next_stage(spec: StageSpec) -> StageSpec | None:
-    """Return the stage after ``spec``, or ``None`` after the last."""
-    index = STAGES.index(spec)
-    return STAGES[index + 1] if index + 1 < len(STAGES) else None
-
-
-def claim_stage(
-    session: Db, spec: StageSpec, job_id: str, *, reads: Reads | None = None
-) -> ClaimedJob | None:
-    """Take the job for ``spec``: compare-and-set its ready (or, on a retry, running) state to running.
+def claim_stage(session: Db, stage: str, job_id: str, *, reads: Reads | None = None) -> ClaimedJob | None:
+    """Take the job for ``stage``: compare-and-set its ready (or, on a retry, running) state to running.
 
     The claim's statement also reads ``reads`` (the claimed job's ``inputs``).
 
@@ -74,6 +66,7 @@ def claim_stage(
     Returns:
         The claimed job's columns, or ``None`` to drop the message.
     """
+    spec = STAGES.by_name[stage]
     if not is_job_id(job_id):
         log.warning("message_dropped", reason="malformed job id", job_id=repr(job_id)[:80])
         metrics().dropped.labels(spec.name).inc()
@@ -98,13 +91,14 @@ def claim_stage(
     return job
 
 
-def finish_stage(uow: UnitOfWork, spec: StageSpec, job: StageJob, *, units: int | None = None) -> bool:
+def finish_stage(uow: UnitOfWork, stage: str, job: StageJob, *, units: int | None = None) -> bool:
     """Move the job ``running → done`` and queue the next stage's message for after commit.
 
     Returns:
         ``False`` if the job has left the running state meanwhile (cancelled, or another
         delivery finished first); the caller must then roll back its output.
     """
+    spec = STAGES.by_name[stage]
     seconds = _advance(uow, spec, job, values={"deliveries": 0}, units=units)
     if seconds is None:
         return False
@@ -150,7 +144,7 @@ def _advance(
     except IllegalTransition as exc:
         log.info("stage_output_discarded", reason=str(exc))
         return None
-    follower = next_stage(spec)
+    follower = STAGES.after(spec)
     if follower is not None:
         uow.send_after_commit(stage_message(follower, job.id, job_options=job.options))
     return seconds
@@ -168,7 +162,7 @@ NO_IO = StageIO()
 
 
 def run_stage(
-    spec: StageSpec,
+    stage: str,
     job_id: str,
     *,
     io: StageIO = NO_IO,
@@ -184,7 +178,7 @@ def run_stage(
     and the finish, which also writes ``io.writes`` and ``job_values`` (:mod:`pipeline.stageio`).
 
     Args:
-        spec: the stage.
+        stage: the stage's name (its spec is looked up in the table now, not at import).
         job_id: the job the message names.
         io: what the stage reads and writes, declared once (a module constant).
         load: turns the claimed job and the values of ``io.reads`` (by name) into the core's input.
@@ -202,11 +196,12 @@ def run_stage(
     """
     if save is not None and io.writes:
         raise ValueError("a stage writes either with its finish's statement (io.writes) or its own (save)")
+    spec = STAGES.by_name[stage]
     reads = io.read_expressions if io.reads else None
     # The claim is the only write here (one statement with its event and the stage's inputs):
     # atomic on its own, it needs no transaction around it.
     with UnitOfWork(autocommit=True, core=True) as uow:
-        job = claim_stage(uow.connection, spec, job_id, reads=reads)
+        job = claim_stage(uow.connection, stage, job_id, reads=reads)
         if job is None:
             return
     inputs = load(job, io.inputs(job.inputs) if io.reads else {})

@@ -12,7 +12,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -123,28 +131,43 @@ class StageSettings(_Section):
     time_limit_s: int = Field(300, ge=1)
 
 
-class ExtractStageSettings(StageSettings):
-    """LLM calls are slow and flaky: more retries, longer backoff and time limit."""
-
-    max_retries: int = Field(5, ge=0)
-    min_backoff_ms: int = Field(2000, ge=0)
-    max_backoff_ms: int = Field(300_000, ge=0)
-    time_limit_s: int = Field(600, ge=1)
-
-
 class StagesSettings(_Section):
+    """``[stages]``: ``max_deaths``, and one ``[stages.<name>]`` table per stage of the state table.
+
+    A stage's settings default to its spec's ``limits`` (extract: more retries, a longer time
+    limit), then :class:`StageSettings`' own defaults; a stage with no table gets those.
+    """
+
     max_deaths: int = Field(3, ge=1)
-    ingest: StageSettings = StageSettings()
-    chunk: StageSettings = StageSettings()
-    extract: ExtractStageSettings = ExtractStageSettings()
-    dedup: StageSettings = StageSettings()
-    storyboard: StageSettings = StageSettings()
-    report: StageSettings = StageSettings()
+    #: ``[stages.<name>]`` by stage name (only what was given; see :meth:`for_stage`).
+    per_stage: dict[str, StageSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stage_tables(cls, data: Any) -> Any:
+        """Every key besides the fields names a stage: gather them under ``per_stage`` (over what
+        ``per_stage`` already holds: a dumped model merged with other sources)."""
+        if not isinstance(data, dict):
+            return data
+        from pipeline.states import STAGES
+
+        given = {k: v for k, v in data.items() if k not in cls.model_fields}
+        unknown = sorted(set(given) - set(STAGES.names))
+        if unknown:
+            raise ValueError(f"unknown stage {unknown[0]!r}; one of {', '.join(STAGES.names)}")
+        fields = {k: v for k, v in data.items() if k in cls.model_fields}
+        return {**fields, "per_stage": {**dict(fields.get("per_stage") or {}), **given}}
 
     def for_stage(self, name: str) -> StageSettings:
-        """Return the settings of the stage called ``name``."""
-        value: StageSettings = getattr(self, name)
-        return value
+        """Return the settings of the stage called ``name``: its table, over its spec's defaults."""
+        from pipeline.states import STAGES
+
+        spec = STAGES.by_name.get(name)
+        defaults = dict(spec.limits) if spec is not None else {}
+        given = self.per_stage.get(name)
+        if given is not None:
+            defaults.update(given.model_dump(include=given.model_fields_set))
+        return StageSettings(**defaults)
 
 
 class StoryboardSettings(_Section):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from models import Chunk, DeadLetter, Job, JobEvent
 from pipeline.db import session_factory
 from pipeline.settings import Settings
-from pipeline.states import STAGES, Status
+from pipeline.states import STAGES
 
 #: Recent stage-ending events per stage the duration percentiles are taken over.
 DURATION_SAMPLE = 500
@@ -64,7 +64,7 @@ def collect_stats(settings: Settings | None = None) -> dict[str, Any]:
             )
         ).one()
     return {
-        "jobs": {s.value: jobs.get(s.value, 0) for s in Status},
+        "jobs": {s.value: jobs.get(s.value, 0) for s in STAGES.statuses},
         "dead_letters_unresolved": {k or "": v for k, v in letters.items()},
         "stage_durations": durations,
         "retries": retries or 0,

@@ -18,7 +18,7 @@ from pipeline.errors import InputError
 from pipeline.runner import run_stage
 from pipeline.settings import ExtractSettings, get_settings
 from pipeline.stageio import Insert, JobColumns, StageIO, Value
-from pipeline.states import STAGE_BY_NAME
+from pipeline.states import STAGES
 from pipeline.transitions import ClaimedJob
 from stages.drafts import ChunkDraft, EpisodeDraft, SceneDraft, SceneSlice, SourceSpan
 from stages.screenplay import find_sketches, parse_structure
@@ -91,7 +91,7 @@ def split_into_chunks(text: str, scenes: Sequence[SceneDraft], *, max_chars: int
 
 # --- actor shell: claim → parse + split → replace episodes/scenes/chunks → advance -----------------
 
-CHUNK = STAGE_BY_NAME["chunk"]
+CHUNK = "chunk"
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def _job_values(job: ClaimedJob, out: Structure) -> dict[str, Any]:
     return {"chunks_total": len(out.chunks), "chunks_done": 0, "meta": meta}
 
 
-@dramatiq.actor(actor_name="chunk", queue_name=CHUNK.queue, **actor_options("chunk"))
+@dramatiq.actor(actor_name="chunk", queue_name=STAGES.by_name[CHUNK].queue, **actor_options("chunk"))
 def chunk(job_id: str) -> None:
     """Find one job's episodes and scenes and cut its chunks."""
     run_stage(

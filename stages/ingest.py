@@ -19,11 +19,11 @@ from pipeline.broker import actor_options
 from pipeline.errors import InputError
 from pipeline.runner import run_stage
 from pipeline.stageio import JobColumns, StageIO, Value
-from pipeline.states import STAGE_BY_NAME
+from pipeline.states import STAGES
 from pipeline.transitions import ClaimedJob
 from stages.screenplay import detect_language, parse_title_page
 
-INGEST = STAGE_BY_NAME["ingest"]
+INGEST = "ingest"
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def _job_values(job: ClaimedJob, out: Ingested) -> dict[str, Any]:
     }
 
 
-@dramatiq.actor(actor_name="ingest", queue_name=INGEST.queue, **actor_options("ingest"))
+@dramatiq.actor(actor_name="ingest", queue_name=STAGES.by_name[INGEST].queue, **actor_options("ingest"))
 def ingest(job_id: str) -> None:
     """Ingest one job."""
     # Nothing of ingest's own to save: what it learns goes on the job row (:func:`_job_values`).

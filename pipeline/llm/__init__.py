@@ -55,7 +55,7 @@ _lock = threading.Lock()
 def llm_services(settings: Settings) -> LlmServices:
     """This process's cache and rate limiter for ``settings`` (built once, shared by threads)."""
     ex = settings.extract
-    limits = Limits(rpm=ex.rpm, tpm=ex.tpm, max_wait_s=settings.stages.extract.time_limit_s / 2)
+    limits = Limits(rpm=ex.rpm, tpm=ex.tpm, max_wait_s=settings.stages.for_stage("extract").time_limit_s / 2)
     key = (settings.mode, settings.broker.url, settings.broker.namespace, settings.database.url, limits)
     with _lock:
         found = _services.get(key)

@@ -24,11 +24,11 @@ from pipeline.broker import actor_options
 from pipeline.runner import run_stage
 from pipeline.settings import Settings, get_settings
 from pipeline.stageio import Rows, StageIO
-from pipeline.states import STAGE_BY_NAME
+from pipeline.states import STAGES
 from pipeline.transitions import ClaimedJob
 from stages.dedup.merge import AMBIGUOUS, AssetIndex, Policy, normalize_name
 
-DEDUP = STAGE_BY_NAME["dedup"]
+DEDUP = "dedup"
 
 
 @dataclass(frozen=True)
@@ -366,7 +366,7 @@ def _record_decisions(connection: Connection, rows: list[tuple[int, str, int | N
     connection.execute(_UPDATE_FROM_SCRATCH)
 
 
-@dramatiq.actor(actor_name="dedup", queue_name=DEDUP.queue, **actor_options("dedup"))
+@dramatiq.actor(actor_name="dedup", queue_name=STAGES.by_name[DEDUP].queue, **actor_options("dedup"))
 def dedup(job_id: str) -> None:
     """Deduplicate one job's records into its project's assets."""
     run_stage(DEDUP, job_id, io=IO, load=_load, compute=_merge, save=_save)

@@ -36,16 +36,26 @@ from pipeline.metrics import metrics
 from pipeline.queries import array_params, insert_from_arrays, json_rows
 from pipeline.runner import Discarded, PoisonMessage, claim_stage, finish_stage, message_info
 from pipeline.settings import get_settings
-from pipeline.states import STAGE_BY_NAME, Status
+from pipeline.states import STAGES, FanOut, Status
 from pipeline.transitions import record_note
 from pipeline.uow import UnitOfWork, stage_message
 from stages.drafts import Mention, SceneSlice
 from stages.extract.llm import LlmResult, Usage, build_messages, chunk_cache_key, extract_llm
 from stages.extract.rules import extract_rules
 
-EXTRACT = STAGE_BY_NAME["extract"]
-#: The queue of ``extract_chunk``: the model calls, with their own many-threaded workers.
-CHUNK_QUEUE = "ai"
+EXTRACT = "extract"
+#: ``extract_chunk`` and its queue ("ai": the model calls, with their own many-threaded workers).
+
+
+def _fan_out() -> FanOut:
+    fan_out = STAGES.by_name[EXTRACT].fan_out
+    if fan_out is None:
+        raise RuntimeError("the state table's extract stage has no fan_out")
+    return fan_out
+
+
+FAN_OUT = _fan_out()
+CHUNK_QUEUE = FAN_OUT.queue
 log = get_logger(__name__)
 
 
@@ -107,7 +117,7 @@ def slice_scenes(chunk_text: str, chunk_start: int, scenes: Sequence[SceneSpan])
     return tuple(slices)
 
 
-@dramatiq.actor(actor_name="extract", queue_name=EXTRACT.queue, **actor_options("extract"))
+@dramatiq.actor(actor_name="extract", queue_name=STAGES.by_name[EXTRACT].queue, **actor_options("extract"))
 def extract(job_id: str) -> None:
     """Claim the job for extract and send one message per chunk still to do."""
     with UnitOfWork(core=True) as uow:
@@ -123,11 +133,11 @@ def extract(job_id: str) -> None:
         for chunk_id, _number in todo:
             uow.send_after_commit(
                 stage_message(
-                    EXTRACT,
+                    STAGES.by_name[EXTRACT],
                     job_id,
                     chunk_id,
-                    actor="extract_chunk",
-                    queue=CHUNK_QUEUE,
+                    actor=FAN_OUT.actor,
+                    queue=FAN_OUT.queue,
                     job_options=job.options,
                 )
             )
@@ -167,7 +177,9 @@ _COUNT_CHUNKS = (
 #: Both in one statement; the chunks to send come back as a JSON array of [id, number] (the
 #: counters' subqueries see the chunks as before the reset, which changes no done chunk).
 _TODO = _RESET_TODO.cte("todo")
-_FAN_OUT = _COUNT_CHUNKS.returning(json_rows(_TODO.c.id, _TODO.c.number, order_by=[_TODO.c.number])).add_cte(_TODO)
+_FAN_OUT = _COUNT_CHUNKS.returning(json_rows(_TODO.c.id, _TODO.c.number, order_by=[_TODO.c.number])).add_cte(
+    _TODO
+)
 #: What extracting a chunk reads of its job, the chunk and its text (``_Claimed`` after attempts).
 _WORK_COLUMNS = (
     _JOBS.c.language,
@@ -383,7 +395,7 @@ def _save_chunk(uow: UnitOfWork, work: ChunkWork, result: LlmResult | list[Menti
     return True
 
 
-@dramatiq.actor(actor_name="extract_chunk", queue_name=CHUNK_QUEUE, **actor_options("extract"))
+@dramatiq.actor(actor_name=FAN_OUT.actor, queue_name=CHUNK_QUEUE, **actor_options("extract"))
 def extract_chunk(job_id: str, chunk_id: int) -> None:
     """Extract one chunk; the last chunk of the job advances it to dedup."""
     if not is_job_id(job_id) or not isinstance(chunk_id, int):

@@ -39,13 +39,13 @@ from pipeline.broker import actor_options
 from pipeline.db import as_utc
 from pipeline.runner import run_stage
 from pipeline.stageio import Expression, Insert, JobColumns, Rows, StageIO, Value
-from pipeline.states import STAGE_BY_NAME, STAGES, Status
+from pipeline.states import STAGES, Status
 from pipeline.transitions import ClaimedJob
 from pipeline.usage import usage_from_sums, usage_sums_of
 from stages.report.render import render_csv, render_html, render_json
 from stages.screenplay import scene_number
 
-REPORT = STAGE_BY_NAME["report"]
+REPORT = "report"
 #: Dialogue share at or above which a character is a lead, and a supporting character.
 LEAD_SHARE, SUPPORTING_SHARE = 0.15, 0.03
 
@@ -201,7 +201,6 @@ def _iso(value: datetime | None) -> str | None:
     return as_utc(value).isoformat() if value else None
 
 
-_DONE = {spec.done.value: spec.name for spec in STAGES}
 _REPORTS = cast(Table, Report.__table__)
 _FORMATS = ("json", "html", "csv")
 
@@ -233,12 +232,11 @@ IO = StageIO(
             order_by=(ExtractionRecord.id,),
         ),
         "usage": Expression(lambda job: usage_sums_of(job.id)),
-        # status, seconds of each finished stage of this run
+        # status, seconds of each finished stage of this run (only a stage's finish records a duration)
         "stage_seconds": Rows(
             JobEvent.to_status, JobEvent.duration_s,
             where=lambda job: and_(
                 JobEvent.job_id == job.id, JobEvent.run == job.run, JobEvent.duration_s.is_not(None),
-                JobEvent.to_status.in_(list(_DONE)),
             ),
             order_by=(JobEvent.id,),
         ),
@@ -269,6 +267,7 @@ IO = StageIO(
 
 def _load(job: ClaimedJob, inputs: dict[str, Any]) -> ReportInput:
     """The report's input from its reads: the job's header and stats, and typed rows."""
+    done = {spec.done.value: spec.name for spec in STAGES}
     # Every record once: the deduplicated ones feed the report, all of them the dedup counts.
     dedup_counts: dict[str | None, int] = defaultdict(int)
     for *_, status in inputs["records"]:
@@ -290,7 +289,9 @@ def _load(job: ClaimedJob, inputs: dict[str, Any]) -> ReportInput:
             "provider": (job.options or {}).get("provider"),
             "llm": usage_from_sums(inputs["usage"], job.meta),
             # Seconds each finished stage of this run took (report itself is still running).
-            "stage_seconds": {_DONE[to]: round(seconds or 0.0, 3) for to, seconds in inputs["stage_seconds"]},
+            "stage_seconds": {
+                done[to]: round(seconds or 0.0, 3) for to, seconds in inputs["stage_seconds"] if to in done
+            },
             "dedup": {k: dedup_counts[k] for k in sorted(dedup_counts, key=lambda k: (k is None, k or ""))},
         },
     }
@@ -351,7 +352,7 @@ def _job_values(job: ClaimedJob, out: dict[str, Any]) -> dict[str, Any]:
     return {"stats": out["report"]["job"]["stats"]}
 
 
-@dramatiq.actor(actor_name="report", queue_name=REPORT.queue, **actor_options("report"))
+@dramatiq.actor(actor_name="report", queue_name=STAGES.by_name[REPORT].queue, **actor_options("report"))
 def report(job_id: str) -> None:
     """Write one job's report."""
     run_stage(

@@ -14,7 +14,7 @@ from pipeline.broker import actor_options
 from pipeline.runner import run_stage
 from pipeline.settings import get_settings
 from pipeline.stageio import Children, Insert, Rows, StageIO, Value
-from pipeline.states import STAGE_BY_NAME
+from pipeline.states import STAGES
 from pipeline.transitions import ClaimedJob
 from stages.drafts import ShotDraft
 from stages.storyboard.beats import Beat, split_beats, split_heading
@@ -168,7 +168,7 @@ def _establishing(heading: str, location: str | None, zh: bool) -> str | None:
 
 # --- actor shell: claim → plan shots per scene → replace shots and references → advance -----------
 
-STORYBOARD = STAGE_BY_NAME["storyboard"]
+STORYBOARD = "storyboard"
 
 
 @dataclass(frozen=True)
@@ -330,7 +330,7 @@ def _job_values(job: ClaimedJob, plan: Plan) -> dict[str, Any]:
     return {"meta": meta}
 
 
-@dramatiq.actor(actor_name="storyboard", queue_name=STORYBOARD.queue, **actor_options("storyboard"))
+@dramatiq.actor(actor_name="storyboard", queue_name=STAGES.by_name[STORYBOARD].queue, **actor_options("storyboard"))
 def storyboard(job_id: str) -> None:
     """Plan one job's shots."""
     run_stage(

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from models import Chunk, ExtractionRecord, Job, JobEvent, Report, Scene, Shot
-from pipeline.states import TRANSITIONS, Status
+from pipeline.states import STAGES, Status
 from tests.conftest import EXAMPLES, REDIS_URL, ROOT
 
 STAGE_NAMES = ("INGEST", "CHUNK", "EXTRACT", "DEDUP", "STORYBOARD", "REPORT")
@@ -129,7 +129,7 @@ def consistent_history(events: list[tuple[str, str]]) -> bool:
     for from_, to in events:
         if from_ != current:
             return False
-        if from_ != to and from_ != "NEW" and (Status(from_), Status(to)) not in TRANSITIONS:
+        if from_ != to and from_ != "NEW" and (Status(from_), Status(to)) not in STAGES.transitions:
             return False
         current = to
     return current == "COMPLETED"

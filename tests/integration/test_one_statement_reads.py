@@ -26,7 +26,7 @@ from models import (
 )
 from pipeline import jobs
 from pipeline.db import get_engine, session_factory
-from pipeline.states import STAGE_BY_NAME
+from pipeline.states import STAGES
 from pipeline.transitions import claim, transition
 from stages import chunk, ingest
 from stages.dedup import stage as dedup
@@ -50,7 +50,7 @@ def _plain(value: Any) -> Any:
 def _finish(session: Any, job_id: str, stage: str, rows: Any) -> None:
     """A stage's finish with ``rows`` (per table name), as run_stage runs it (the job put in the
     running state first)."""
-    spec, io = STAGE_BY_NAME[stage], MODULES[stage].IO
+    spec, io = STAGES.by_name[stage], MODULES[stage].IO
     session.execute(update(Job).where(Job.id == job_id).values(status=spec.running.value))
     transition(
         session, job_id, spec.running, spec.done, writes=io.write_ctes, write_params=io.write_params(rows)
@@ -59,7 +59,7 @@ def _finish(session: Any, job_id: str, stage: str, rows: Any) -> None:
 
 def _claimed_inputs(session: Any, job_id: str, stage: str) -> tuple[Any, dict[str, Any]]:
     """The job as the stage's claim returns it, and the claim's reads by name."""
-    spec, io = STAGE_BY_NAME[stage], MODULES[stage].IO
+    spec, io = STAGES.by_name[stage], MODULES[stage].IO
     session.execute(update(Job).where(Job.id == job_id).values(status=spec.ready.value))
     job = claim(session, job_id, spec.ready, spec.running, reads=io.read_expressions)
     assert job is not None
@@ -128,7 +128,7 @@ def test_the_claim_reads_what_plain_queries_read(stub_worker, example):
         _plain(made[k]) for k in ("records", "shots", "assets", "episodes")
     )
     assert 2 == made["usage"][1]  # calls
-    assert {STAGE_BY_NAME[k].done.value for k in STAGE_BY_NAME} == {
+    assert {STAGES.by_name[k].done.value for k in STAGES.by_name} == {
         status for status, _ in made["stage_seconds"]
     }
     # Equal as tuples, not only as lists: dedup compares a fresh read with the loaded rows to see
@@ -281,7 +281,7 @@ def test_a_finish_that_misses_writes_nothing(stub_worker):
     from pipeline.errors import IllegalTransition
 
     job_id = _completed(stub_worker, "the-heist.fountain")
-    spec = STAGE_BY_NAME["storyboard"]
+    spec = STAGES.by_name["storyboard"]
     with session_factory()() as s:
         shots = [(1, 1, 1, "wide", "a shot")]
         s.execute(Shot.__table__.delete().where(Shot.job_id == job_id))

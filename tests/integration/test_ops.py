@@ -296,7 +296,7 @@ def test_malformed_messages_are_dropped_without_retries_or_crashes(stub_worker):
     """Unknown ids, wrong argument types and messages for a stage the job is not ready for are
     dropped: no retries, no dead-letter loop, the worker keeps working and the job is untouched."""
     from pipeline.metrics import metrics
-    from pipeline.states import STAGE_BY_NAME
+    from pipeline.states import STAGES
     from pipeline.uow import stage_message
 
     broker, worker = stub_worker
@@ -304,12 +304,12 @@ def test_malformed_messages_are_dropped_without_retries_or_crashes(stub_worker):
     job_id = jobs.submit(SCRIPT, project="malformed")
     before = metrics().dropped.labels("report")._value.get()
     for message in (
-        stage_message(STAGE_BY_NAME["ingest"], "0" * 32),  # unknown job
-        stage_message(STAGE_BY_NAME["ingest"], 123),  # wrong type
-        stage_message(STAGE_BY_NAME["extract"], "not-a-job", "x", actor="extract_chunk"),
+        stage_message(STAGES.by_name["ingest"], "0" * 32),  # unknown job
+        stage_message(STAGES.by_name["ingest"], 123),  # wrong type
+        stage_message(STAGES.by_name["extract"], "not-a-job", "x", actor="extract_chunk"),
         # The job is PENDING, far from ready for report. (Not chunk: this message could meet the
         # job's own chunk message and count as a redelivery instead.)
-        stage_message(STAGE_BY_NAME["report"], job_id),
+        stage_message(STAGES.by_name["report"], job_id),
     ):
         broker.enqueue(message)
     worker.resume()

@@ -181,7 +181,7 @@ def test_eta_query_is_an_index_only_scan_of_the_partial_index(pg_database):
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE"))
     with engine.connect() as conn:
-        plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + api._RECENT_STAGE_TIMES.text)))
+        plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + api.recent_stage_times_sql())))
     with Session(engine) as s:
         reference = _reference_stage_times(s)
         one = api._stage_times_one_query(s)

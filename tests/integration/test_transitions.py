@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 
 from models import Job, JobEvent, Project
 from pipeline.errors import IllegalTransition
-from pipeline.states import TRANSITIONS, Status, is_legal
+from pipeline.states import STAGES, Status, is_legal
 from pipeline.transitions import force_transition, transition
 
 
@@ -125,7 +125,7 @@ class JobMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def legal_move(self, data):
-        to = data.draw(st.sampled_from(sorted(t for (f, t) in TRANSITIONS if f == self.status)))
+        to = data.draw(st.sampled_from(sorted(t for (f, t) in STAGES.transitions if f == self.status)))
         self.attempt(to, self.status)
 
     @rule(to=st.sampled_from(list(Status)), claim_from=st.sampled_from(list(Status)))

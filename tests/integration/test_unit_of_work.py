@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from models import Project
 from pipeline.broker import setup_broker
 from pipeline.db import get_engine, session_factory
-from pipeline.states import STAGE_BY_NAME
+from pipeline.states import STAGES
 from pipeline.uow import UnitOfWork, stage_message
 
 
@@ -50,7 +50,7 @@ def test_an_autocommit_unit_commits_its_statement_without_a_transaction(pg_setti
 
 def test_a_core_unit_commits_on_success_rolls_back_on_error_and_sends_after_commit(pg_settings):
     stub_broker = setup_broker(pg_settings, stub=True)
-    message = stage_message(STAGE_BY_NAME["chunk"], "0" * 32)
+    message = stage_message(STAGES.by_name["chunk"], "0" * 32)
     with UnitOfWork(core=True) as uow:
         assert isinstance(uow.connection, Connection)
         with pytest.raises(AttributeError):

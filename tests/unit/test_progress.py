@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.progress import progress
-from pipeline.states import RERUNNABLE, STAGES, TERMINAL, TRANSITIONS, Status, stage_after, stage_of
+from pipeline.states import RERUNNABLE, STAGES, TERMINAL, Status, stage_after, stage_of
 
 TIMES = {"ingest": 1.0, "chunk": 2.0, "extract": 3.0, "dedup": 1.0, "storyboard": 1.0, "report": 1.0}
 
@@ -56,7 +56,7 @@ def runs(draw: st.DrawFn) -> list[tuple[Status, int, int, str | None]]:
     status, done, failed_stage = Status.PENDING, 0, None
     walk = [(status, done, total, failed_stage)]
     while status not in TERMINAL:
-        options = sorted(to for (f, to) in TRANSITIONS if f == status and f not in RERUNNABLE)
+        options = sorted(to for (f, to) in STAGES.transitions if f == status and f not in RERUNNABLE)
         to = draw(st.sampled_from(options))
         if to in (Status.FAILED, Status.CANCELLED):
             failed_stage = _stage_name(status)

@@ -21,7 +21,7 @@ def test_env_overrides_a_nested_key(monkeypatch):
 
     settings = load_settings()
 
-    assert (1234, 7) == (settings.extract.max_chunk_chars, settings.stages.dedup.max_retries)
+    assert (1234, 7) == (settings.extract.max_chunk_chars, settings.stages.for_stage("dedup").max_retries)
 
 
 def test_a_bad_value_names_the_key_and_its_variable(monkeypatch):
@@ -56,10 +56,19 @@ def _dump(model: BaseModel) -> dict:
 
 
 def test_settings_toml_lists_every_key_with_its_default():
-    """settings.toml holds every key, each equal to the code's default."""
+    """settings.toml holds every key, each equal to the code's default: ``[stages]`` a table per
+    stage of the state table, each with that stage's defaults."""
+    from pipeline.settings import StagesSettings
+    from pipeline.states import STAGES
+
     defaults = {
         name: _dump(field.default) if isinstance(field.default, BaseModel) else field.default
         for name, field in Settings.model_fields.items()
+    }
+    stages = StagesSettings()
+    defaults["stages"] = {
+        "max_deaths": stages.max_deaths,
+        **{name: stages.for_stage(name).model_dump() for name in STAGES.names},
     }
 
     assert defaults == tomllib.loads((ROOT / "settings.toml").read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.states import STAGES, TERMINAL, TRANSITIONS, Status, is_legal, mermaid
+from pipeline.states import STAGES, TERMINAL, Status, is_legal, mermaid
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,14 +58,14 @@ def test_nothing_else_is_legal():
     illegal = {(a, b) for a in Status for b in Status} - _expected_edges()
 
     assert [] == [pair for pair in illegal if is_legal(*pair)]
-    assert _expected_edges() == set(TRANSITIONS)
+    assert _expected_edges() == set(STAGES.transitions)
 
 
 def test_terminal_states_do_not_advance():
     """COMPLETED, FAILED and CANCELLED only leave by a re-run to a ready state."""
     ready = {s.ready for s in STAGES}
     for status in TERMINAL:
-        assert {to for (f, to) in TRANSITIONS if f == status} == ready
+        assert {to for (f, to) in STAGES.transitions if f == status} == ready
 
 
 def test_progress_bands_tile_zero_to_hundred():
