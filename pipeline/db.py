@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline import prepared
 from pipeline.settings import Settings, get_settings
 
 _lock = threading.Lock()
@@ -42,6 +43,7 @@ def make_engine(url: str, settings: Settings) -> Engine:
         connect_args["options"] = " ".join(options)
     return create_engine(
         url,
+        execution_options={prepared.OPTION: db.prepared_statements},
         echo=db.echo,
         pool_size=db.pool_size,
         max_overflow=db.max_overflow,

@@ -9,10 +9,17 @@ stage's claim with its inputs (a dozen subqueries) that was two thirds of the st
 and then sends ``EXECUTE juben_<n> (…)`` with the parameter values. Both go through SQLAlchemy's connection, so errors,
 connection invalidation and cursor events behave as for any statement.
 
-The statement must be built once (a module constant or a cached builder): it is the cache key.
+The statement must be built once (a module constant or a cached builder): it is the cache key,
+in a cache bounded to :data:`MAX_STATEMENTS` (a statement built per call would only churn it).
 Juben's connections plan them generically from the first execution (``plan_cache_mode``, set in
 :func:`pipeline.db.make_engine`). Behind a PgBouncer in transaction pooling mode, whose server
-connections change under a client, set ``database.prepared_statements = false``.
+connections change under a client, set ``database.prepared_statements = false`` (the engine
+carries it as its ``juben_prepared`` execution option, read per call without the settings).
+
+What this relies on of SQLAlchemy, all public and pinned by tests/integration/test_prepared.py:
+psycopg2's compiled text names its parameters ``%(name)s`` (``paramstyle = "pyformat"``);
+``SQLCompiler.binds`` and ``construct_expanded_state``; and each bind type's
+``dialect_impl(dialect).bind_processor(dialect)`` for the values (JSON to text …).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -28,15 +36,17 @@ from sqlalchemy import ClauseElement, CursorResult, Executable
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from pipeline.settings import get_settings
-
 _BIND = re.compile(r"%\(([^)]+)\)s")
 _EXPANDED = re.compile(r"_\d+$")  # to_status_1_2: the second value of IN list to_status_1
 _LENGTH = re.compile(r"(?<=CHAR)\(\d+\)")
 _INFO_KEY = "juben_prepared"
+#: The engine execution option that turns prepared statements on (set by make_engine).
+OPTION = "juben_prepared"
+#: The most statements kept prepared per process (the oldest built goes first past it).
+MAX_STATEMENTS = 256
 _lock = threading.Lock()
 _numbers = itertools.count(1)
-_prepared: dict[Any, _Prepared] = {}
+_prepared: OrderedDict[Any, _Prepared] = OrderedDict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +85,25 @@ def _build(statement: Executable, connection: Connection, params: Mapping[str, A
         execute=f"EXECUTE {name} ({', '.join(['%s'] * len(names))})" if names else f"EXECUTE {name}",
         names=tuple(names),
         fixed={k: v for k, v in state.parameters.items() if k not in params},
-        processors=cast(dict[str, Callable[[Any], Any]], dict(compiled._bind_processors)),
+        processors=_processors(compiled, names, connection),
     )
+
+
+def _processors(
+    compiled: SQLCompiler, names: list[str], connection: Connection
+) -> dict[str, Callable[[Any], Any]]:
+    """Each parameter's bind processor (JSON → text …), from its type's public API."""
+    found: dict[str, Callable[[Any], Any]] = {}
+    for name in names:
+        bind = compiled.binds.get(name)
+        if bind is None:
+            bind = compiled.binds.get(_EXPANDED.sub("", name))
+        if bind is None:
+            continue
+        processor = bind.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+        if processor is not None:
+            found[name] = processor
+    return found
 
 
 def _type_of(compiled: SQLCompiler, name: str, connection: Connection) -> str:
@@ -107,7 +134,7 @@ def execute(
     Returns:
         The result, as ``connection.execute`` would give it (rows by position and by name).
     """
-    if not get_settings().database.prepared_statements:
+    if not connection.get_execution_options().get(OPTION):
         return connection.execute(statement, dict(params))
     prepared = _prepared.get(statement)
     if prepared is None:
@@ -115,6 +142,8 @@ def execute(
             prepared = _prepared.get(statement)
             if prepared is None:
                 prepared = _prepared[statement] = _build(statement, connection, params)
+                while len(_prepared) > MAX_STATEMENTS:
+                    _prepared.popitem(last=False)
     done: set[str] = connection.connection.info.setdefault(_INFO_KEY, set())
     if prepared.name not in done:
         connection.exec_driver_sql(prepared.prepare)

@@ -192,10 +192,12 @@ IO = StageIO(
 
 @dataclass(frozen=True)
 class DedupIn:
-    """The job's records and the project's assets (rows as read) when the stage claimed the job."""
+    """The job's records and the project's assets (rows as read) when the stage claimed the job,
+    and the matching policy from the settings."""
 
     records: list[RecordIn]
     asset_rows: list[tuple[Any, ...]]
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ class Merged:
     asset_rows: list[tuple[Any, ...]]
     assets: list[AssetOut]
     decisions: list[Decision]
+    policy: Policy = field(default_factory=Policy)
 
     @property
     def writes_assets(self) -> bool:
@@ -228,14 +231,14 @@ def _load(job: ClaimedJob, inputs: dict[str, Any]) -> DedupIn:
         RecordIn(id_, kind, name, scene, episode or 1, attributes)
         for id_, kind, name, scene, attributes, episode in inputs["records"]
     ]
-    return DedupIn(records, [tuple(a) for a in inputs["assets"]])
+    return DedupIn(records, [tuple(a) for a in inputs["assets"]], dedup_policy(get_settings()))
 
 
 def _merge(inputs: DedupIn) -> Merged:
     """The merge against the project's assets as loaded, outside any transaction or lock."""
     existing = _assets(inputs.asset_rows)
-    assets, decisions = merge_assets(inputs.records, existing, dedup_policy(get_settings()))
-    return Merged(inputs.records, inputs.asset_rows, assets, decisions)
+    assets, decisions = merge_assets(inputs.records, existing, inputs.policy)
+    return Merged(inputs.records, inputs.asset_rows, assets, decisions, inputs.policy)
 
 
 def _save(connection: Connection, job: ClaimedJob, merged: Merged) -> None:
@@ -253,7 +256,7 @@ def _save(connection: Connection, job: ClaimedJob, merged: Merged) -> None:
         connection.execute(_LOCK_PROJECT, {"project_id": job.project_id})
         rows = _read_assets(connection, job.project_id)
         if rows != merged.asset_rows:  # another job wrote assets since the load: merge again
-            assets, decisions = merge_assets(merged.records, _assets(rows), dedup_policy(get_settings()))
+            assets, decisions = merge_assets(merged.records, _assets(rows), merged.policy)
         _write_assets(connection, job, assets)
     if decisions:
         _record_decisions(

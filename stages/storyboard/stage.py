@@ -12,7 +12,7 @@ from sqlalchemy import Table, and_, join
 from models import Asset, ExtractionRecord, Scene, ScriptContent, Shot, ShotAsset
 from pipeline.broker import actor_options
 from pipeline.runner import run_stage
-from pipeline.settings import get_settings
+from pipeline.settings import Settings, get_settings
 from pipeline.stageio import Children, Insert, Rows, StageIO, Value
 from pipeline.states import STAGES
 from pipeline.transitions import ClaimedJob
@@ -196,6 +196,9 @@ class Inputs:
     asset_ids: dict[tuple[str, str], int]
     language: str
     options: dict[str, Any]
+    #: "rules", or an LLM provider planning with ``settings``' endpoint.
+    provider: str = "rules"
+    settings: Settings | None = None
 
 
 _SHOTS = cast(Table, Shot.__table__)
@@ -255,13 +258,15 @@ def _inputs(job: ClaimedJob, text: str, name_rows: RowList, scene_rows: RowList)
                 episode, number, heading, location, text[start:end], found["character"], found["prop"]
             )
         )
-    return Inputs(scenes, asset_ids, job.language or "en", dict(job.options or {}))
+    options = dict(job.options or {})
+    settings = get_settings()
+    provider = options.get("storyboard_provider") or settings.storyboard.provider
+    return Inputs(scenes, asset_ids, job.language or "en", options, provider, settings)
 
 
 def _compute(inputs: Inputs) -> Plan:
     scenes, asset_ids, language = inputs.scenes, inputs.asset_ids, inputs.language
-    provider = inputs.options.get("storyboard_provider") or get_settings().storyboard.provider
-    if provider != "rules":
+    if inputs.provider != "rules":
         return _compute_llm(inputs)
     planned = [
         (
@@ -284,7 +289,8 @@ def _compute_llm(inputs: Inputs) -> Plan:
     from pipeline.llm import ChatClient, Endpoint, llm_services
     from stages.storyboard.llm import SceneBrief, plan_scenes_llm
 
-    settings = get_settings()
+    settings = inputs.settings
+    assert settings is not None, "an LLM storyboard is given its settings by the load"
     services = llm_services(settings)
     client = ChatClient(Endpoint.from_settings(settings.extract, inputs.options), limiter=services.limiter)
     briefs = [SceneBrief(s.number, s.heading, s.text, s.characters, s.props) for s in inputs.scenes]

@@ -94,3 +94,18 @@ def test_a_per_call_in_list_is_refused(pg_settings):
     statement = select(Job.id).where(Job.status.in_(bindparam("statuses", expanding=True)))
     with get_engine().connect() as connection, pytest.raises(ValueError, match="IN lists"):
         prepared.execute(connection, statement, {"statuses": ["FAILED"]})
+
+
+def test_statements_built_per_call_keep_the_cache_bounded(pg_settings, monkeypatch):
+    """A statement built anew on every call (a closure, a fresh select) is a new cache key each time:
+    the cache drops the oldest past its bound instead of growing without end."""
+    monkeypatch.setattr(prepared, "MAX_STATEMENTS", 5)
+    monkeypatch.setattr(prepared, "_prepared", type(prepared._prepared)())
+    with get_engine().connect() as connection:
+        for n in range(12):
+            fresh = select(literal(n, Integer).label("n")).where(
+                Job.id == bindparam("job_id", type_=Job.id.type)
+            )
+            assert [] == prepared.execute(connection, fresh, {"job_id": "0" * 32}).all()
+        kept = list(prepared._prepared)
+    assert 5 == len(kept)
