@@ -31,7 +31,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
     title: Mapped[str | None] = mapped_column(String(500))
-    #: Written only by pipeline.transitions (a test greps for it).
+    #: Written only by pipeline.transitions (an AST check in tests/unit/test_states.py).
     status: Mapped[str] = mapped_column(String(20))
     run: Mapped[int] = mapped_column(default=1)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))

@@ -514,15 +514,10 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def list_jobs(
-    *,
-    status: str | None = None,
-    project: str | None = None,
-    limit: int = 20,
-    cursor: str | None = None,
-    settings: Settings | None = None,
-) -> JobPage:
-    """List jobs newest first, one page at a time (keyset pagination: stable under inserts).
+def list_jobs_query(
+    *, status: str | None = None, project: str | None = None, limit: int = 20, cursor: str | None = None
+) -> Select[Any]:
+    """The statement :func:`list_jobs` runs (one more row than ``limit``, to tell a next page).
 
     Raises:
         InputError: an unknown status, a bad limit or a malformed cursor.
@@ -539,7 +534,23 @@ def list_jobs(
     if cursor:
         created, job_id = _decode_cursor(cursor)
         query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created, job_id))
-    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    return query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+
+
+def list_jobs(
+    *,
+    status: str | None = None,
+    project: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+    settings: Settings | None = None,
+) -> JobPage:
+    """List jobs newest first, one page at a time (keyset pagination: stable under inserts).
+
+    Raises:
+        InputError: an unknown status, a bad limit or a malformed cursor.
+    """
+    query = list_jobs_query(status=status, project=project, limit=limit, cursor=cursor)
     with read_session_factory(settings)() as session:
         rows = session.execute(query).all()
     items = []
