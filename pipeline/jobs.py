@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, and_, bindparam, case, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -534,7 +534,7 @@ def list_jobs_query(
     if cursor:
         created, job_id = _decode_cursor(cursor)
         query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created, job_id))
-    return query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    return cast(Select[Any], query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1))
 
 
 def list_jobs(

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
 from pipeline.db import get_engine
 from pipeline.settings import Settings, get_settings
@@ -16,8 +16,9 @@ from pipeline.settings import Settings, get_settings
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 #: The advisory lock key upgrades take ("juben" in ASCII).
 MIGRATION_LOCK = 0x6A7562656E
-#: PostgreSQL's SQLSTATE for "database already exists".
-DUPLICATE_DATABASE = "42P04"
+#: SQLSTATEs of a CREATE DATABASE that lost a race: "database already exists", or the catalog's
+#: unique index when both got past that check at once.
+CREATED_MEANWHILE = frozenset({"42P04", "23505"})
 
 
 def alembic_config(url: str) -> Config:
@@ -45,8 +46,8 @@ def create_database_if_missing(url: str) -> bool:
                 return False
             try:
                 conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-            except ProgrammingError as exc:  # another process created it meanwhile
-                if getattr(exc.orig, "pgcode", None) != DUPLICATE_DATABASE:
+            except DBAPIError as exc:  # another process created it meanwhile
+                if getattr(exc.orig, "pgcode", None) not in CREATED_MEANWHILE:
                     raise
                 return False
             return True

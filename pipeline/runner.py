@@ -1,4 +1,4 @@
-"""The stage choreography, written once: claim → load → compute → save → advance.
+"""The stage choreography, written once: claim (with the reads) → load → compute → finish (with the writes).
 
 Every stage actor calls :func:`run_stage`; the extract fan-out uses the same
 :func:`claim_stage` and :func:`finish_stage` pieces.

@@ -12,14 +12,15 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from bench.support import session_pids
-from tests.conftest import PG_ADMIN, REDIS_URL, ROOT
+from bench.support import pg_url, session_pids
+from tests.conftest import REDIS_URL, ROOT
 
 pytestmark = pytest.mark.slow
 
 
 def _databases() -> set[str]:
-    engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    """The databases of the server the benchmarks use (bench.support.PG, not the tests' server)."""
+    engine = create_engine(pg_url("postgres"), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             return set(conn.scalars(text("SELECT datname FROM pg_database")))
@@ -51,7 +52,10 @@ def test_quick_orchestration_runs_and_cleans_up(tmp_path):
     metrics = {r["metric"]: r for r in data["rows"]}
     assert {"bare chain", "juben", "juben / bare"} <= set(metrics)
     assert all({"scenario", "metric", "value", "unit"} <= set(r) for r in data["rows"])
-    assert "target" in metrics["juben / bare"] and isinstance(metrics["juben / bare"]["ok"], bool)
+    assert "target" not in metrics["juben / bare"]  # the whole pipeline's ratio: reported, not targeted
+    protocol = metrics["protocol / bare (claim+finish, no stage work)"]
+    assert ">= 0.6" == protocol["target"] and isinstance(protocol["ok"], bool)
+    assert metrics["juben CPU per job"]["value"] > 0
     assert metrics["jobs not COMPLETED"]["value"] == 0
     assert metrics["juben"]["value"] > 0 and metrics["bare chain"]["value"] > 0
     for protocol in ("claim+finish", "finish", "read+finish"):  # the diagnostics ran, every job to its end
@@ -59,9 +63,6 @@ def test_quick_orchestration_runs_and_cleans_up(tmp_path):
         assert diagnostic["value"] > 0 and [0] == [r["failed"] for r in diagnostic["rounds"]]
     of_protocol = metrics["juben / bare chain with Juben's claim+finish SQL (diagnostic)"]
     assert of_protocol["value"] > 0 and len(of_protocol["per_round"]) == 1  # quick: one round
-    budget = metrics["CPU per job the target leaves for stage work (diagnostic)"]
-    assert budget["hops_per_job"] == 7  # 6 stage messages + 1 chunk of the two-scene script
-    assert metrics["juben CPU per job for stage work (diagnostic)"]["value"] > 0
     assert "juben / bare" in result.stdout  # the table was printed
     # Everything the run made is gone: its databases, its Redis keys, its worker processes.
     made = scenario["resources"]

@@ -93,3 +93,64 @@ def test_bad_input_fails_cleanly(tmp_path):
     assert 2 == result.returncode
     assert "empty" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _server_running(pgdata) -> bool:
+    """Whether the private server of ``pgdata`` runs (its postmaster.pid names a live process)."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_two_runs_at_once_share_one_server_and_stop_it(tmp_path):
+    """Two `run`s started together in one folder both complete (one server, one migration), and
+    the server is stopped when the last of them ends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUBEN_")} | {"PYTHONPATH": str(ROOT)}
+    command = [sys.executable, str(ROOT / "enqueue.py"), "run", "--json"]
+    runs = [
+        subprocess.Popen([*command, str(EXAMPLES / name)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for name in ("the-heist.fountain", "山村来信.txt")
+    ]  # fmt: skip
+    outputs = [run.communicate(timeout=300) for run in runs]
+
+    assert [0, 0] == [run.returncode for run in runs], [err for _, err in outputs]
+    assert ["COMPLETED", "COMPLETED"] == [json.loads(out)["status"] for out, _ in outputs]
+    listing = json.loads(run_cli(tmp_path, "--embedded", "jobs", "--json").stdout)
+    assert 2 == len(listing["items"])
+    assert not _server_running(tmp_path / ".juben" / "pg")
+
+
+def test_a_killed_command_does_not_keep_the_server_running(tmp_path):
+    """A command killed outright (SIGKILL) never says it left; the next command forgets it, so the
+    server still stops when that one ends."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUBEN_")} | {"PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from entrypoints.localpg import PrivatePostgres;"
+         " PrivatePostgres('.juben/pg').__enter__(); print('up', flush=True); time.sleep(600)"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None
+    with holder.stdout:
+        assert "up" == holder.stdout.readline().strip()
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert _server_running(tmp_path / ".juben" / "pg")  # left behind by the killed command
+
+    result = run_cli(tmp_path, "--embedded", "jobs", "--json")
+
+    assert 0 == result.returncode, result.stderr
+    for _ in range(50):  # pg_ctl stop -w has returned; the postmaster may take a moment to exit
+        if not _server_running(tmp_path / ".juben" / "pg"):
+            break
+        time.sleep(0.1)
+    assert not _server_running(tmp_path / ".juben" / "pg")
