@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import re
 import time
@@ -27,7 +28,6 @@ from entrypoints.cli_common import (
     say,
 )
 from pipeline import deadletters, reruns
-from pipeline.db import session_factory
 from pipeline.errors import InputError, JobNotFound
 from pipeline.reconciler import reconcile as run_reconcile
 from pipeline.states import STAGES
@@ -284,8 +284,8 @@ def rerun(
     the LLM, chunks the cache would answer, and the estimated tokens. Each job's outcome is
     printed; the exit code is the worst of them (3: an unknown id, 2: refused, e.g. running).
     """
-    targets = list(dict.fromkeys(job_ids or [])) or _select_jobs(
-        status, project, parse_when(since), parse_when(until)
+    targets = list(dict.fromkeys(job_ids or [])) or reruns.select_jobs(
+        status=status, project=project, since=parse_when(since), until=parse_when(until)
     )
     if not targets:
         if job_ids or any((status, project, since, until)):
@@ -327,49 +327,26 @@ def rerun(
 
 def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json: bool) -> None:
     """Print what re-running ``targets`` from ``from_stage`` would cost in LLM calls and tokens."""
-    from sqlalchemy import select
+    import stages.extract.stage  # noqa: F401 (registers extract's cost estimate)
 
-    from models import Job
-    from stages.extract.stage import plan_calls
-
-    extracts = STAGES.names.index(from_stage) <= STAGES.names.index("extract")
-    rows = []
-    with session_factory()() as session:
-        known = set(session.scalars(select(Job.id).where(Job.id.in_(targets))))
-        missing = [job_id for job_id in targets if job_id not in known]
-        targets = [job_id for job_id in targets if job_id in known]
-        for job_id in targets:
-            plan = plan_calls(session, job_id, use_cache=not no_cache) if extracts else None
-            rows.append(
-                {
-                    "job_id": job_id,
-                    "provider": plan.provider if plan else None,
-                    "chunks": plan.chunks if plan else 0,
-                    "llm_calls": plan.to_call if plan else 0,
-                    "from_cache": plan.cached if plan else 0,
-                    "est_prompt_tokens": plan.prompt_tokens if plan else 0,
-                    "est_completion_tokens": plan.completion_tokens if plan else 0,
-                }
-            )
-    totals = {
-        k: sum(int(r[k] or 0) for r in rows)
-        for k in ("chunks", "llm_calls", "from_cache", "est_prompt_tokens", "est_completion_tokens")
-    }
+    plan = reruns.preview(targets, from_stage, use_cache=not no_cache)
+    rows = [{"job_id": job_id, **dataclasses.asdict(cost)} for job_id, cost in plan.jobs.items()]
+    totals = {k: v for k, v in dataclasses.asdict(plan.total).items() if k != "provider"}
     if as_json:
         emit_json(
             {
-                "would_rerun": targets,
+                "would_rerun": list(plan.jobs),
                 "from_stage": from_stage,
                 "jobs": rows,
                 "total": totals,
-                "not_found": missing,
+                "not_found": plan.not_found,
             }
         )
-    elif targets:
-        _print_plan(targets, from_stage, rows, totals)
-    for job_id in missing:
+    elif plan.jobs:
+        _print_plan(list(plan.jobs), from_stage, rows, totals)
+    for job_id in plan.not_found:
         say(f"error: no job {job_id}")
-    finish([ExitCode.NOT_FOUND] if missing else [])
+    finish([ExitCode.NOT_FOUND] if plan.not_found else [])
 
 
 def _print_plan(
@@ -392,28 +369,6 @@ def _print_plan(
         f"total: {totals['llm_calls']} LLM calls, {totals['from_cache']} chunks from cache, "
         f"~{totals['est_prompt_tokens'] + totals['est_completion_tokens']:,} tokens"
     )
-
-
-def _select_jobs(
-    status: str | None, project: str | None, since: datetime | None, until: datetime | None
-) -> list[str]:
-    from sqlalchemy import select
-
-    from models import Job, Project
-
-    if not any((status, project, since, until)):
-        return []
-    query = select(Job.id).join(Project, Project.id == Job.project_id).order_by(Job.created_at)
-    if status:
-        query = query.where(Job.status == status)
-    if project:
-        query = query.where(Project.name == project)
-    if since:
-        query = query.where(Job.created_at >= since)
-    if until:
-        query = query.where(Job.created_at <= until)
-    with session_factory()() as session:
-        return list(session.scalars(query))
 
 
 @app.command()

@@ -8,13 +8,15 @@ stage and every later one are deleted, and the stage's message is sent after com
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from models import Job
+from models import Job, Project
 from models.base import Base
 from pipeline.errors import InputError, JobBusy, JobNotFound
 from pipeline.settings import Settings, validate_job_options
@@ -122,3 +124,103 @@ def rerun(
         )
         uow.send_after_commit(stage_message(spec, job_id, job_options=merged))
     return RerunResult(job_id, status.value, spec.ready.value, run)
+
+
+def select_jobs(
+    *,
+    status: str | None = None,
+    project: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    settings: Settings | None = None,
+) -> list[str]:
+    """The ids of the jobs matching every filter given, oldest first; none for no filter at all
+    (a re-run of "everything" is never what an empty filter meant)."""
+    from pipeline.db import read_session_factory
+
+    if not any((status, project, since, until)):
+        return []
+    query = select(Job.id).join(Project, Project.id == Job.project_id).order_by(Job.created_at)
+    if status:
+        query = query.where(Job.status == status.upper())
+    if project:
+        query = query.where(Project.name == project)
+    if since:
+        query = query.where(Job.created_at >= since)
+    if until:
+        query = query.where(Job.created_at <= until)
+    with read_session_factory(settings)() as session:
+        return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What re-running a stage for one job would cost in model calls (extract: per chunk)."""
+
+    provider: str | None = None
+    chunks: int = 0
+    llm_calls: int = 0
+    from_cache: int = 0
+    est_prompt_tokens: int = 0
+    est_completion_tokens: int = 0
+
+
+#: A stage's cost estimate for one job: (session, job id, use the cache?) → :class:`Cost`.
+CostEstimate = Callable[[Session, str, bool], Cost]
+#: Per stage name, its estimate; a stage registers its own when imported (extract does).
+_COSTS: dict[str, CostEstimate] = {}
+
+
+def register_cost(stage: str, estimate: CostEstimate) -> None:
+    """Let ``stage`` say what re-running it would cost (called by the stage's module)."""
+    _COSTS[stage] = estimate
+
+
+@dataclass(frozen=True)
+class RerunPreview:
+    """What ``rerun --dry-run`` shows: the jobs it would re-run, each one's cost and the total."""
+
+    from_stage: str
+    jobs: dict[str, Cost]
+    not_found: list[str]
+
+    @property
+    def total(self) -> Cost:
+        return _sum(list(self.jobs.values()))
+
+
+def _sum(costs: list[Cost]) -> Cost:
+    """Costs added up (one job's stages, or every job); the provider if they all share one."""
+    if len(costs) == 1:
+        return costs[0]
+    providers = {c.provider for c in costs}
+    return Cost(
+        provider=providers.pop() if len(providers) == 1 else None,
+        chunks=sum(c.chunks for c in costs),
+        llm_calls=sum(c.llm_calls for c in costs),
+        from_cache=sum(c.from_cache for c in costs),
+        est_prompt_tokens=sum(c.est_prompt_tokens for c in costs),
+        est_completion_tokens=sum(c.est_completion_tokens for c in costs),
+    )
+
+
+def preview(
+    job_ids: list[str], from_stage: str, *, use_cache: bool = True, settings: Settings | None = None
+) -> RerunPreview:
+    """What re-running ``job_ids`` from ``from_stage`` would cost, changing nothing: the cost of
+    every stage from it on that has an estimate (an LLM extract: calls, cache hits, tokens).
+
+    Raises:
+        InputError: an unknown stage.
+    """
+    from pipeline.db import read_session_factory
+
+    if from_stage not in STAGES.by_name:
+        raise InputError(f"unknown stage {from_stage!r}; one of {', '.join(STAGES.names)}")
+    later = [s.name for s in STAGES[STAGES.names.index(from_stage) :] if s.name in _COSTS]
+    jobs: dict[str, Cost] = {}
+    with read_session_factory(settings)() as session:
+        known = set(session.scalars(select(Job.id).where(Job.id.in_(job_ids))))
+        for job_id in (j for j in job_ids if j in known):
+            jobs[job_id] = _sum([_COSTS[stage](session, job_id, use_cache) for stage in later])
+    return RerunPreview(from_stage, jobs, [j for j in job_ids if j not in known])

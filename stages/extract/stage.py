@@ -34,6 +34,7 @@ from pipeline.llm.client import estimate_tokens
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
 from pipeline.queries import array_params, insert_from_arrays, json_rows
+from pipeline.reruns import Cost, register_cost
 from pipeline.runner import Discarded, PoisonMessage, claim_stage, finish_stage, message_info
 from pipeline.settings import get_settings
 from pipeline.states import STAGES, FanOut, Status
@@ -477,20 +478,9 @@ def _extract_with_llm(work: ChunkWork) -> LlmResult:
     return result
 
 
-@dataclass(frozen=True)
-class CallPlan:
-    """What re-extracting a job would cost: chunks answered from the cache vs. sent to the model."""
-
-    provider: str
-    chunks: int
-    cached: int
-    to_call: int
-    prompt_tokens: int
-    completion_tokens: int
-
-
-def plan_calls(session: Session, job_id: str, *, use_cache: bool = True) -> CallPlan:
-    """Estimate the LLM calls and tokens re-extracting ``job_id``'s current chunks would take.
+def estimate_cost(session: Session, job_id: str, use_cache: bool = True) -> Cost:
+    """Estimate the LLM calls and tokens re-extracting ``job_id``'s current chunks would take
+    (``rerun --dry-run``: registered with :func:`pipeline.reruns.register_cost`).
 
     Each chunk's prompt is rebuilt exactly as ``extract_chunk`` would, and its cache key looked
     up; prompt tokens are estimated from the prompt, completion tokens from the chunk's last
@@ -499,7 +489,7 @@ def plan_calls(session: Session, job_id: str, *, use_cache: bool = True) -> Call
     settings = get_settings()
     job = session.get(Job, job_id)
     if job is None:
-        return CallPlan("rules", 0, 0, 0, 0, 0)
+        return Cost("rules")
     options = dict(job.options or {})
     provider = str(options.get("provider") or settings.extract.provider)
     chunks = session.execute(
@@ -508,7 +498,7 @@ def plan_calls(session: Session, job_id: str, *, use_cache: bool = True) -> Call
         .order_by(Chunk.number)
     ).all()
     if provider == "rules" or not chunks:
-        return CallPlan(provider, len(chunks), 0, 0, 0, 0)
+        return Cost(provider, chunks=len(chunks))
     text = session.scalar(select(ScriptContent.text).where(ScriptContent.job_id == job_id)) or ""
     scenes = session.scalars(select(Scene).where(Scene.job_id == job_id).order_by(Scene.number)).all()
     meta = job.meta or {}
@@ -531,4 +521,14 @@ def plan_calls(session: Session, job_id: str, *, use_cache: bool = True) -> Call
         to_call += 1
         prompt_tokens += estimate_tokens("".join(m["content"] for m in messages))
         completion_tokens += previous or estimate_tokens(text[start:end]) // 2
-    return CallPlan(provider, len(chunks), cached, to_call, prompt_tokens, completion_tokens)
+    return Cost(
+        provider,
+        chunks=len(chunks),
+        llm_calls=to_call,
+        from_cache=cached,
+        est_prompt_tokens=prompt_tokens,
+        est_completion_tokens=completion_tokens,
+    )
+
+
+register_cost(EXTRACT, estimate_cost)

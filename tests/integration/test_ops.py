@@ -323,3 +323,32 @@ def test_malformed_messages_are_dropped_without_retries_or_crashes(stub_worker):
         assert 0 == s.scalar(
             select(func.count()).select_from(JobEvent).where(JobEvent.detail.like("re-claimed%"))
         )
+
+
+def test_rerun_selection_and_preview_are_the_service_layers(stub_worker):
+    """Re-run by filter and the dry-run's cost live in pipeline.reruns (the CLI and an API share
+    them): no filter selects nothing; the cost counts every stage from the one named that has an
+    estimate (extract's, registered when its module is imported), and unknown ids are listed."""
+    import stages.extract.stage  # noqa: F401 (registers extract's cost estimate)
+
+    broker, worker = stub_worker
+    one = jobs.submit("INT. ROOM - DAY\n\nMARY waits.\n\nMARY\nHello.\n", project="preview")
+    two = jobs.submit("INT. HALL - NIGHT\n\nBOB runs.\n\nBOB\nWait!\n", project="other")
+    drain(broker, worker)
+
+    assert [] == reruns.select_jobs()
+    assert [one] == reruns.select_jobs(status="completed", project="preview")
+    assert {one, two} <= set(reruns.select_jobs(status="COMPLETED"))
+    from_extract = reruns.preview([one, two, "f" * 32], "extract")
+    from_storyboard = reruns.preview([one], "storyboard")
+
+    assert [one, two] == list(from_extract.jobs) and ["f" * 32] == from_extract.not_found
+    assert reruns.Cost("rules", chunks=1) == from_extract.jobs[one]  # the rules provider calls no model
+    assert (2, 0, "rules") == (
+        from_extract.total.chunks,
+        from_extract.total.llm_calls,
+        from_extract.total.provider,
+    )
+    assert reruns.Cost() == from_storyboard.jobs[one]  # nothing after storyboard estimates a cost
+    with pytest.raises(InputError, match="unknown stage"):
+        reruns.preview([one], "nope")
