@@ -24,6 +24,8 @@ from pipeline.states import TERMINAL, Status
 
 #: How long an interrupted ``run`` waits for its worker threads (ms) before it exits.
 INTERRUPTED_STOP_MS = 2000
+#: The first wait between two looks at a job's status; later ones grow to ``poll_s``.
+FIRST_POLL_S = 0.01
 #: Where the embedded mode writes its log (the terminal shows the progress bar instead).
 LOG_FILE = Path(".juben/juben.log")
 
@@ -81,11 +83,15 @@ class EmbeddedRuntime:
     ) -> JobView | None:
         """Block until the job ends, calling ``on_progress`` with each new view.
 
+        Polls every 10 ms at first, slowing to every ``poll_s``: a small script is done in a
+        tenth of a second, which a fixed 100 ms poll rounded up to the next poll.
+
         Returns:
             The final view, or ``None`` as soon as ``stop`` is set.
         """
         last: tuple[str, float] | None = None
         stop = stop or threading.Event()
+        delay = min(FIRST_POLL_S, poll_s)
         while not stop.is_set():
             view = jobs.get_status(job_id, settings=self.settings)
             if on_progress and (view.status, view.percent) != last:
@@ -93,7 +99,8 @@ class EmbeddedRuntime:
                 last = (view.status, view.percent)
             if Status(view.status) in TERMINAL:
                 return view
-            stop.wait(poll_s)
+            stop.wait(delay)
+            delay = min(delay * 1.5, poll_s)
         return None
 
 

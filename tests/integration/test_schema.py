@@ -74,3 +74,35 @@ def _a_cursor() -> str:
     from pipeline.jobs import _encode_cursor
 
     return _encode_cursor(datetime(2026, 1, 1, 3, tzinfo=UTC), "0" * 32)
+
+
+def test_the_head_upgrade_checks_first_is_alembics():
+    """migrate.HEAD (what `upgrade` compares a database with before loading Alembic) is the newest
+    migration: a migration added without moving it fails here, not on a user's database."""
+    from alembic.script import ScriptDirectory
+
+    from pipeline import migrate
+
+    assert (
+        ScriptDirectory.from_config(migrate.alembic_config("postgresql://x/y")).get_current_head()
+        == migrate.HEAD
+    )
+
+
+def test_upgrade_at_head_does_nothing_and_below_it_migrates(pg_database):
+    from pipeline import migrate
+    from pipeline.db import dispose_engines
+    from pipeline.settings import load_settings
+
+    settings = load_settings(database={"url": pg_database})
+    migrate.upgrade(settings)  # at head already (the template is migrated)
+    assert migrate.HEAD == migrate.current(settings)
+    from alembic import command
+
+    config = migrate.alembic_config(pg_database)
+    command.downgrade(config, "0003")
+    dispose_engines()
+    assert "0003" == migrate.current(settings)
+    migrate.upgrade(settings)
+    assert migrate.HEAD == migrate.current(settings)
+    dispose_engines()
