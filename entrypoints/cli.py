@@ -398,7 +398,7 @@ def db_current(as_json: JsonOpt = False) -> None:
 
 
 # The ops commands (dlq, rerun, reconcile) live in their own module and register on `app`.
-from entrypoints import cli_ops  # noqa: E402, F401
+from entrypoints import cli_keys, cli_ops  # noqa: E402, F401
 
 
 def _click_exception() -> type[Exception]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from models.access import ApiKey, Tenant
 from models.base import Base
 from models.breakdown import Asset, ExtractionRecord, Report, Shot, ShotAsset
 from models.job import DeadLetter, Job, JobEvent, Project, ScriptContent
 from models.script import Chunk, Episode, LlmCacheEntry, Scene
 
 __all__ = [
+    "ApiKey",
     "Asset",
     "Base",
     "Chunk",
@@ -23,4 +25,5 @@ __all__ = [
     "ScriptContent",
     "Shot",
     "ShotAsset",
+    "Tenant",
 ]

@@ -45,6 +45,10 @@ class NotFound(JobNotFound):
     """No such record (a dead letter, …)."""
 
 
+class Unauthorized(JubenError):
+    """No API key, or a malformed, unknown or revoked one (the HTTP API answers 401)."""
+
+
 class Unavailable(JubenError):
     """A service Juben needs (the database, Redis) cannot be reached."""
 

@@ -125,6 +125,11 @@ COMMANDS: dict[str, Run | Skip] = {
     ),
     "python enqueue.py cancel JOB": Run("enqueue.py cancel {job}", expect="{job}: "),
     "python enqueue.py reconcile [--dry-run]": Run("enqueue.py reconcile --dry-run", expect="stranded"),
+    # --- API keys
+    "python enqueue.py keys create --tenant acme --role submitter --label ingest": Run(
+        "enqueue.py keys create --tenant acme --role submitter --label ingest", expect="shown once"
+    ),
+    "python enqueue.py keys list --tenant acme": Run("enqueue.py keys list --tenant acme", expect="submitter"),
     # --- Using an LLM (run with the rules provider: the commands are the same)
     "export DEEPSEEK_API_KEY=sk-…": Skip(
         "a real provider's key; the LLM path runs against the fake server in test_llm_server_mode"
