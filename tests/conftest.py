@@ -159,6 +159,19 @@ def no_broker() -> Iterator[None]:
     pipeline.broker._installed = None
 
 
+@pytest.fixture
+def unhook_logging() -> Iterator[None]:
+    """For a test that runs the CLI in-process: the CLI points logging at the test's captured
+    stderr, which closes with the test; later tests' log lines would then fail (and with them the
+    stage that logged, an LLM retry's note say). Point it back at the real stderr afterwards."""
+    import sys
+
+    from pipeline.logs import configure_logging
+
+    yield
+    configure_logging(load_settings(), stream=sys.__stderr__, level="WARNING")
+
+
 @pytest.fixture(autouse=True)
 def _close_http_clients() -> Iterator[None]:
     """Close the LLM HTTP clients a test opened in the main thread (worker threads close their own)."""

@@ -3,9 +3,6 @@ codes, one-line errors for bad options, and the outcome of each id on several.""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import update
 
@@ -14,17 +11,12 @@ from entrypoints.testing import drain
 from models import ScriptContent
 from pipeline import jobs
 from pipeline.db import session_factory
-from pipeline.logs import configure_logging
-from pipeline.settings import Settings, load_settings
+from pipeline.settings import Settings
 
 SCRIPT = "INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n\nMARY\nWho's there?\n"
 
 
-@pytest.fixture(autouse=True)
-def _unhook_logging() -> Iterator[None]:
-    """The CLI points logging at this test's captured stderr, which closes with the test."""
-    yield
-    configure_logging(load_settings(), stream=sys.__stderr__, level="WARNING")
+pytestmark = pytest.mark.usefixtures("unhook_logging")
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def test_a_bad_role_or_tenant_name_is_refused(pg_settings, tenant, role):
         keys.create_key(tenant, role)
 
 
-def test_the_keys_commands(pg_settings, capsys, monkeypatch):
+def test_the_keys_commands(pg_settings, capsys, monkeypatch, unhook_logging):
     monkeypatch.setenv("JUBEN_DATABASE__URL", pg_settings.database.url)
     assert 0 == entrypoint(
         ["keys", "create", "--tenant", "acme", "--role", "operator", "--label", "ops", "--json"]
