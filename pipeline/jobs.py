@@ -67,9 +67,14 @@ def _recent_stage_times_sql(statuses: tuple[str, ...]) -> str:
 """
 
 
+def _done_statuses() -> tuple[str, ...]:
+    """The stages' done statuses, from the table now: the stage-time SQL's key."""
+    return tuple(spec.done.value for spec in STAGES)
+
+
 def recent_stage_times_sql() -> str:
     """:func:`_recent_stage_times_sql` for the stages of the table now."""
-    return _recent_stage_times_sql(tuple(spec.done.value for spec in STAGES))
+    return _recent_stage_times_sql(_done_statuses())
 
 
 def _project_id(session: Session, name: str) -> int:
@@ -477,7 +482,7 @@ def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
     with read_session_factory(settings)() as session:
         times = _cached_stage_times()
         job = session.execute(
-            _JOB_VIEW if times is not None else _job_view_cold(tuple(s.done.value for s in STAGES)),
+            _JOB_VIEW if times is not None else _job_view_cold(_done_statuses()),
             {"job_id": job_id},
         ).one_or_none()
     if job is None:

@@ -110,23 +110,19 @@ def create_key(
     raise JubenError("could not make a key: try again")
 
 
+#: A key as listings show it (:class:`KeyInfo`'s fields, in order).
+_LISTING = (
+    select(
+        ApiKey.id, ApiKey.prefix, Tenant.name, ApiKey.role, ApiKey.label, ApiKey.created_at, ApiKey.revoked_at
+    )
+    .join(Tenant, Tenant.id == ApiKey.tenant_id)
+    .order_by(ApiKey.id)
+)
+
+
 def list_keys(*, tenant: str | None = None, settings: Settings | None = None) -> list[KeyInfo]:
     """Every key (revoked ones too), oldest first; only ``tenant``'s if given."""
-    query = (
-        select(
-            ApiKey.id,
-            ApiKey.prefix,
-            Tenant.name,
-            ApiKey.role,
-            ApiKey.label,
-            ApiKey.created_at,
-            ApiKey.revoked_at,
-        )
-        .join(Tenant, Tenant.id == ApiKey.tenant_id)
-        .order_by(ApiKey.id)
-    )
-    if tenant is not None:
-        query = query.where(Tenant.name == tenant)
+    query = _LISTING if tenant is None else _LISTING.where(Tenant.name == tenant)
     with read_session_factory(settings)() as session:
         return [KeyInfo(*row) for row in session.execute(query)]
 
@@ -145,10 +141,10 @@ def revoke_key(prefix: str, *, settings: Settings | None = None) -> KeyInfo:
             .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-    for info in list_keys(settings=settings):
-        if info.prefix == prefix:
-            return info
-    raise NotFound(f"no key {prefix}")
+        row = session.execute(_LISTING.where(ApiKey.prefix == prefix)).one_or_none()
+    if row is None:
+        raise NotFound(f"no key {prefix}")
+    return KeyInfo(*row)
 
 
 def authenticate(key: str | None, *, settings: Settings | None = None) -> Principal:

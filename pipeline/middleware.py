@@ -31,7 +31,7 @@ def stage_for_actor(actor_name: str) -> str:
 
 def is_fan_out(actor_name: str) -> bool:
     """Whether the actor handles one piece of a fan-out stage (``extract_chunk``: one chunk)."""
-    return any(s.fan_out is not None and s.fan_out.actor == actor_name for s in STAGES)
+    return actor_name in STAGES.fan_out_actors
 
 
 def fingerprint(stage: str, error_type: str, message: str) -> str:

@@ -116,6 +116,10 @@ class Children:
     on: tuple[str, ...]
     columns: tuple[str, ...]
 
+    def given(self, parent_table: Table) -> list[Any]:
+        """The columns a child row carries, typed: the parent's ``on`` columns, then its own."""
+        return [parent_table.c[k] for k in self.on] + [self.table.c[c] for c in self.columns]
+
 
 @dataclass(frozen=True, eq=False)
 class Insert:
@@ -156,8 +160,7 @@ class StageIO:
             new = made.returning(table.c.id, *(table.c[k] for k in sorted(keys))).cte(f"{table.name}_in")
             ctes.append(new)
             for child in write.children:
-                given = [table.c[k] for k in child.on] + [child.table.c[c] for c in child.columns]
-                rows = unnest_arrays(given, prefix=child.table.name)
+                rows = unnest_arrays(child.given(table), prefix=child.table.name)
                 on = and_(true(), *(new.c[k] == rows.c[k] for k in child.on))
                 chosen = select(new.c.id, *(rows.c[c] for c in child.columns)).join(new, on)
                 statement = insert(child.table).from_select([child.parent, *child.columns], chosen)
@@ -171,6 +174,7 @@ class StageIO:
             table = write.table
             params.update(array_params(table, write.columns, rows.get(table.name, ()), prefix=table.name))
             for child in write.children:
-                columns = [table.c[k] for k in child.on] + [child.table.c[c] for c in child.columns]
-                params.update(column_arrays(columns, rows.get(child.table.name, ()), prefix=child.table.name))
+                params.update(
+                    column_arrays(child.given(table), rows.get(child.table.name, ()), prefix=child.table.name)
+                )
         return params

@@ -201,6 +201,8 @@ class StageTable(Sequence[StageSpec]):
             Status.CANCELLED,
         )
         self.transitions = _derive_transitions(specs, self.statuses)
+        #: The actors that take one piece of a fan-out stage (extract_chunk).
+        self.fan_out_actors = frozenset(s.fan_out.actor for s in specs if s.fan_out is not None)
         #: Actor name → stage name (fan-out actors included).
         self.stage_of_actor = {s.actor: s.name for s in specs} | {
             s.fan_out.actor: s.name for s in specs if s.fan_out is not None
@@ -256,16 +258,6 @@ def _derive_transitions(
 
 #: The stages in order. Everything else about the flow is derived from this table.
 STAGES = StageTable(SIX_STAGES)
-
-
-def stage_named(name: str) -> StageSpec:
-    """The stage called ``name`` in the current table (``KeyError`` if there is none)."""
-    return STAGES.by_name[name]
-
-
-def stage_names() -> tuple[str, ...]:
-    """The stages' names, in order."""
-    return STAGES.names
 
 
 def is_legal(from_: Status, to: Status) -> bool:

@@ -153,7 +153,7 @@ _RECORDS = cast(Table, ExtractionRecord.__table__)
 _SCENES = cast(Table, Scene.__table__)
 _TEXTS = cast(Table, ScriptContent.__table__)
 #: Fan-out: every chunk not done goes back to pending (deaths count per fan-out); these are sent.
-_RESET_TODO = (
+_RESET_UNDONE = (
     update(_CHUNKS)
     .where(_CHUNKS.c.job_id == bindparam("p_job_id"), _CHUNKS.c.status != "done")
     .values(status="pending", error=None, attempts=0)
@@ -177,10 +177,10 @@ _COUNT_CHUNKS = (
 )
 #: Both in one statement; the chunks to send come back as a JSON array of [id, number] (the
 #: counters' subqueries see the chunks as before the reset, which changes no done chunk).
-_TODO = _RESET_TODO.cte("todo")
-_FAN_OUT = _COUNT_CHUNKS.returning(json_rows(_TODO.c.id, _TODO.c.number, order_by=[_TODO.c.number])).add_cte(
-    _TODO
-)
+_TO_SEND = _RESET_UNDONE.cte("to_send")
+_FAN_OUT = _COUNT_CHUNKS.returning(
+    json_rows(_TO_SEND.c.id, _TO_SEND.c.number, order_by=[_TO_SEND.c.number])
+).add_cte(_TO_SEND)
 #: What extracting a chunk reads of its job, the chunk and its text (``_Claimed`` after attempts).
 _WORK_COLUMNS = (
     _JOBS.c.language,
