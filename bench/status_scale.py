@@ -45,14 +45,15 @@ TARGET_P99_MS = 5.0
 
 POPULATE = [
     """
-    INSERT INTO projects (name, created_at)
-    SELECT 'bench-project-' || p, now() - interval '90 days' FROM generate_series(1, :projects) p
+    INSERT INTO projects (tenant_id, name, created_at)
+    SELECT (SELECT id FROM tenants WHERE name = 'default'), 'bench-project-' || p, now() - interval '90 days'
+    FROM generate_series(1, :projects) p
     """,
     """
-    INSERT INTO jobs (id, project_id, title, status, run, idempotency_key, language, chunks_total, chunks_done,
+    INSERT INTO jobs (id, project_id, tenant_id, title, status, run, idempotency_key, language, chunks_total, chunks_done,
                       failed_stage, error, deliveries, options, meta, stats, created_at, updated_at,
                       stage_started_at, finished_at)
-    SELECT md5('bench-job-' || g), p.first_id + g % :projects, 'Script ' || g, s.status, 1, NULL,
+    SELECT md5('bench-job-' || g), p.first_id + g % :projects, p.tenant_id, 'Script ' || g, s.status, 1, NULL,
            CASE WHEN g % 2 = 0 THEN 'en' ELSE 'zh' END,
            :cpj, CASE WHEN s.status = 'COMPLETED' THEN :cpj ELSE :cpj / 2 END,
            CASE WHEN s.status IN ('FAILED', 'CANCELLED') THEN 'extract' END,
@@ -67,7 +68,7 @@ POPULATE = [
            t.created, t.created + interval '40 seconds', t.created + interval '6 seconds',
            CASE WHEN s.status <> 'EXTRACTING' THEN t.created + interval '40 seconds' END
     FROM generate_series(1, :jobs) g
-    CROSS JOIN (SELECT min(id) AS first_id FROM projects) p
+    CROSS JOIN (SELECT min(id) AS first_id, min(tenant_id) AS tenant_id FROM projects) p
     CROSS JOIN LATERAL (SELECT now() - (:jobs - g) * interval '20 seconds' AS created) t
     CROSS JOIN LATERAL (
         SELECT CASE WHEN g > :jobs - 30 THEN 'EXTRACTING'

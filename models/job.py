@@ -12,9 +12,14 @@ from models.base import Base, IdMixin, new_id, utcnow
 
 
 class Project(IdMixin, Base):
-    __tablename__ = "projects"
+    """A series or a set of scripts that share a cast: assets are merged within a project only."""
 
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_projects_tenant_id_name"),)
+
+    #: The tenant the project belongs to (``default`` for the CLI's jobs unless told otherwise).
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -26,10 +31,13 @@ class Job(Base):
         Index("ix_jobs_project_created_at", "project_id", "created_at"),
         Index("ix_jobs_created_at_id", "created_at", "id"),
         Index("ix_jobs_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_jobs_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    #: The project's tenant, repeated so that a tenant's jobs are one index range (never changes).
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     title: Mapped[str | None] = mapped_column(String(500))
     #: Written only by pipeline.transitions (an AST check in tests/unit/test_states.py).
     status: Mapped[str] = mapped_column(String(20))

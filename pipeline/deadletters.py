@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Chunk, DeadLetter, Job, JobEvent, Project
@@ -75,13 +75,21 @@ class Redrive(BaseModel):
 
 
 def _filtered(
-    stage: str | None, error: str | None, project: str | None, since: datetime | None, resolved: bool
+    stage: str | None,
+    error: str | None,
+    project: str | None,
+    since: datetime | None,
+    resolved: bool,
+    *,
+    tenant_id: int | None = None,
 ) -> Select[DeadLetter, str]:
     query = (
         select(DeadLetter, Project.name)
         .outerjoin(Job, Job.id == DeadLetter.job_id)
         .outerjoin(Project, Project.id == Job.project_id)
     )
+    if tenant_id is not None:  # a tenant sees its jobs' letters (a letter with no job is no one's)
+        query = query.where(Job.tenant_id == tenant_id)
     if not resolved:
         query = query.where(DeadLetter.resolved_at.is_(None))
     if stage:
@@ -122,10 +130,15 @@ def list_dead_letters(
     since: datetime | None = None,
     resolved: bool = False,
     limit: int = 100,
+    tenant_id: int | None = None,
     settings: Settings | None = None,
 ) -> list[DeadLetterView]:
-    """Dead letters, newest first (unresolved only unless ``resolved``)."""
-    query = _filtered(stage, error, project, since, resolved).order_by(DeadLetter.id.desc()).limit(limit)
+    """Dead letters, newest first (unresolved only unless ``resolved``; one tenant's if given)."""
+    query = (
+        _filtered(stage, error, project, since, resolved, tenant_id=tenant_id)
+        .order_by(DeadLetter.id.desc())
+        .limit(limit)
+    )
     with session_factory(settings)() as session:
         return [_view(letter, name) for letter, name in session.execute(query)]
 
@@ -137,10 +150,11 @@ def group_dead_letters(
     project: str | None = None,
     since: datetime | None = None,
     resolved: bool = False,
+    tenant_id: int | None = None,
     settings: Settings | None = None,
 ) -> list[DeadLetterGroup]:
     """Dead letters folded by fingerprint, with counts and first/last seen, biggest group first."""
-    rows = _filtered(stage, error, project, since, resolved).subquery()
+    rows = _filtered(stage, error, project, since, resolved, tenant_id=tenant_id).subquery()
     query = (
         select(
             rows.c.fingerprint,
@@ -171,15 +185,17 @@ def group_dead_letters(
         ]
 
 
-def show_dead_letter(letter_id: int, *, settings: Settings | None = None) -> DeadLetterDetail:
+def show_dead_letter(
+    letter_id: int, *, tenant_id: int | None = None, settings: Settings | None = None
+) -> DeadLetterDetail:
     """Everything about one dead letter: the message, the traceback and the job's event history.
 
     Raises:
-        NotFound: no dead letter has this id.
+        NotFound: no dead letter has this id (of ``tenant_id``'s jobs, when given).
     """
     with session_factory(settings)() as session:
         row = session.execute(
-            _filtered(None, None, None, None, True).where(DeadLetter.id == letter_id)
+            _filtered(None, None, None, None, True, tenant_id=tenant_id).where(DeadLetter.id == letter_id)
         ).one_or_none()
         if row is None:
             raise NotFound(f"no dead letter {letter_id}")
@@ -241,9 +257,17 @@ def forget_in_broker(messages: list[dict[str, Any]]) -> int:
 
 
 def _targets(
-    session: Session, ids: list[int] | None, fingerprint: str | None, all_: bool, stage: str | None
+    session: Session,
+    ids: list[int] | None,
+    fingerprint: str | None,
+    all_: bool,
+    stage: str | None,
+    *,
+    tenant_id: int | None,
 ) -> dict[str, list[DeadLetter]]:
     query = select(DeadLetter).where(DeadLetter.resolved_at.is_(None), DeadLetter.job_id.is_not(None))
+    if tenant_id is not None:
+        query = query.join(Job, Job.id == DeadLetter.job_id).where(Job.tenant_id == tenant_id)
     if ids:
         query = query.where(DeadLetter.id.in_(ids))
     elif fingerprint:
@@ -259,14 +283,18 @@ def _targets(
 
 
 def _unmatched(
-    session: Session, ids: list[int] | None, targets: dict[str, list[DeadLetter]]
+    session: Session, ids: list[int] | None, targets: dict[str, list[DeadLetter]], tenant_id: int | None
 ) -> list[Redrive]:
-    """The asked-for ids that match no unresolved dead letter: unknown, or resolved already."""
+    """The asked-for ids that match no unresolved dead letter: unknown (or another tenant's), or
+    resolved already."""
     matched = {letter.id for letters in targets.values() for letter in letters}
     asked = [i for i in dict.fromkeys(ids or []) if i not in matched]
     if not asked:
         return []
-    rows = session.execute(select(DeadLetter.id, DeadLetter.job_id).where(DeadLetter.id.in_(asked)))
+    query = select(DeadLetter.id, DeadLetter.job_id).where(DeadLetter.id.in_(asked))
+    if tenant_id is not None:
+        query = query.join(Job, Job.id == DeadLetter.job_id).where(Job.tenant_id == tenant_id)
+    rows = session.execute(query)
     known = {letter_id: job_id for letter_id, job_id in rows}
     return [
         Redrive(
@@ -290,6 +318,7 @@ def retry_dead_letters(
     dry_run: bool = False,
     overrides: dict[str, Any] | None = None,
     actor: str = "operator",
+    tenant_id: int | None = None,
     settings: Settings | None = None,
 ) -> list[Redrive]:
     """Re-drive failed jobs from the stage that failed, keeping completed work.
@@ -308,8 +337,8 @@ def retry_dead_letters(
     overrides = validate_job_options(overrides or {})
     results: list[Redrive] = []
     with session_factory(settings)() as session:
-        targets = _targets(session, ids, fingerprint, all_, stage)
-        results.extend(_unmatched(session, ids, targets))
+        targets = _targets(session, ids, fingerprint, all_, stage, tenant_id=tenant_id)
+        results.extend(_unmatched(session, ids, targets, tenant_id))
     for job_id, letters in targets.items():
         letter_ids = [letter.id for letter in letters]
         failed_stage = letters[-1].stage or ""
@@ -373,11 +402,18 @@ def retry_dead_letters(
 
 
 def purge_dead_letters(
-    older_than: timedelta, *, dry_run: bool = False, settings: Settings | None = None
+    older_than: timedelta,
+    *,
+    dry_run: bool = False,
+    tenant_id: int | None = None,
+    settings: Settings | None = None,
 ) -> int:
-    """Drop dead letters that are resolved, or older than ``older_than``; return how many."""
+    """Drop dead letters that are resolved, or older than ``older_than`` (only those of
+    ``tenant_id``'s jobs, when given); return how many."""
     cutoff = utcnow() - older_than
     condition = or_(DeadLetter.resolved_at.is_not(None), DeadLetter.created_at < cutoff)
+    if tenant_id is not None:
+        condition = and_(condition, DeadLetter.job_id.in_(select(Job.id).where(Job.tenant_id == tenant_id)))
     with UnitOfWork(session_factory(settings)) as uow:
         messages = list(uow.session.scalars(select(DeadLetter.message).where(condition)))
         if not dry_run:

@@ -11,13 +11,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, and_, bindparam, case, func, literal_column, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Job, JobEvent, Project, Report, ScriptContent
+from models import Job, JobEvent, Project, Report, ScriptContent, Tenant
 from models.base import utcnow
 from pipeline.db import as_utc, read_session_factory, session_factory
 from pipeline.errors import IdempotencyConflict, InputError, JobNotFound
@@ -33,6 +33,7 @@ from pipeline.uow import UnitOfWork, stage_message
 from pipeline.usage import usage_from_sums, usage_sums_of
 
 log = get_logger(__name__)
+_Query = TypeVar("_Query", bound=Select)  # type: ignore[type-arg]
 
 #: Recent stage-ending events averaged for ETAs.
 ETA_HISTORY = 20
@@ -77,18 +78,37 @@ def recent_stage_times_sql() -> str:
     return _recent_stage_times_sql(_done_statuses())
 
 
-def _project_id(session: Session, name: str) -> int:
-    """Return the project's id, creating the project if needed (safe under concurrent submits)."""
-    found = session.scalar(select(Project.id).where(Project.name == name))
+#: The tenant of jobs submitted with no tenant (the CLI's and the Python API's by default, and
+#: every job made before there were tenants); migration 0006 creates it.
+DEFAULT_TENANT = "default"
+
+
+def _tenant_id(session: Session, tenant_id: int | None) -> int:
+    """``tenant_id``, or the id of :data:`DEFAULT_TENANT` when it is ``None``."""
+    if tenant_id is not None:
+        return tenant_id
+    return session.scalars(select(Tenant.id).where(Tenant.name == DEFAULT_TENANT)).one()
+
+
+def _project_id(session: Session, name: str, tenant_id: int) -> int:
+    """Return the tenant's project's id, creating the project if needed (safe under concurrent submits)."""
+    query = select(Project.id).where(Project.tenant_id == tenant_id, Project.name == name)
+    found = session.scalar(query)
     if found is not None:
         return found
     try:
         with session.begin_nested():
-            project = Project(name=name)
+            project = Project(tenant_id=tenant_id, name=name)
             session.add(project)
         return project.id
     except IntegrityError:
-        return session.scalars(select(Project.id).where(Project.name == name)).one()
+        return session.scalars(query).one()
+
+
+def scoped(query: _Query, tenant_id: int | None) -> _Query:
+    """``query`` (which reads ``jobs``) narrowed to one tenant's jobs; all of them for ``None``
+    (the CLI, an admin tool). Every read of jobs on behalf of a tenant goes through here."""
+    return query if tenant_id is None else query.where(Job.tenant_id == tenant_id)
 
 
 @dataclass(frozen=True)
@@ -139,6 +159,7 @@ def submit(
     title: str | None = None,
     idempotency_key: str | None = None,
     options: dict[str, Any] | None = None,
+    tenant_id: int | None = None,
     settings: Settings | None = None,
 ) -> str:
     """Store a script as a new job and start it; :func:`submit_job` with only the job id returned.
@@ -152,6 +173,7 @@ def submit(
         title=title,
         idempotency_key=idempotency_key,
         options=options,
+        tenant_id=tenant_id,
         settings=settings,
     ).job_id
 
@@ -163,6 +185,7 @@ def submit_job(
     title: str | None = None,
     idempotency_key: str | None = None,
     options: dict[str, Any] | None = None,
+    tenant_id: int | None = None,
     settings: Settings | None = None,
 ) -> Submission:
     """Store a script as a new job and start it.
@@ -180,6 +203,7 @@ def submit_job(
             first job (the IETF Idempotency-Key draft's semantics).
         options: per-job overrides recorded on the job (e.g. ``{"max_chunk_chars": 3000}``),
             checked by :func:`pipeline.settings.validate_job_options`.
+        tenant_id: the tenant the project belongs to; default: :data:`DEFAULT_TENANT`.
         settings: defaults to this process's settings.
 
     Returns:
@@ -208,6 +232,7 @@ def submit_job(
         **given,
     }
     request = Request(
+        tenant_id=tenant_id,
         project=project,
         title=title,
         key=idempotency_key,
@@ -221,7 +246,7 @@ def submit_job(
             raise
         # Two submits with one key raced; the other one won.
         with UnitOfWork(session_factory(settings)) as uow:
-            winner = _find_by_key(uow.session, request)
+            winner = _find_by_key(uow.session, request, _tenant_id(uow.session, request.tenant_id))
         if winner is None:
             raise  # the conflict was not the idempotency key
         return winner
@@ -231,6 +256,7 @@ def submit_job(
 class Request:
     """A submit's parameters, as stored and as compared for its idempotency key."""
 
+    tenant_id: int | None
     project: str
     title: str | None
     key: str | None
@@ -244,7 +270,7 @@ def _request_fingerprint(script: ScriptText, title: str | None, options: dict[st
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _find_by_key(session: Session, request: Request) -> Submission | None:
+def _find_by_key(session: Session, request: Request, tenant_id: int) -> Submission | None:
     """The job this request's idempotency key already names, if the request is the same.
 
     Raises:
@@ -253,7 +279,11 @@ def _find_by_key(session: Session, request: Request) -> Submission | None:
     found = session.execute(
         select(Job.id, Job.meta)
         .join(Project, Project.id == Job.project_id)
-        .where(Project.name == request.project, Job.idempotency_key == request.key)
+        .where(
+            Project.tenant_id == tenant_id,
+            Project.name == request.project,
+            Job.idempotency_key == request.key,
+        )
     ).one_or_none()
     if found is None:
         return None
@@ -269,13 +299,15 @@ def _store_job(script: ScriptText, request: Request, *, settings: Settings) -> S
     uow = UnitOfWork(session_factory(settings), defer_send_errors=True)
     with uow:
         session = uow.session
-        if request.key and (existing := _find_by_key(session, request)):
+        tenant_id = _tenant_id(session, request.tenant_id)
+        if request.key and (existing := _find_by_key(session, request, tenant_id)):
             log.info("submit_deduplicated", job_id=existing.job_id, idempotency_key=request.key)
             return existing
         now = utcnow()
         names = [s["name"] for s in script.sources]
         job = Job(
-            project_id=_project_id(session, request.project),
+            project_id=_project_id(session, request.project, tenant_id),
+            tenant_id=tenant_id,
             title=request.title,
             status=Status.PENDING.value,
             idempotency_key=request.key,
@@ -456,35 +488,46 @@ _USAGE = case(
 )
 #: The job with its run's events and its usage; a ``status`` is one round trip.
 _JOB_VIEW = _Q_JOB_VIEW.add_columns(_RUN_EVENTS.label("events"), _USAGE.label("usage"))
+#: The same for one tenant (``tenant_id`` bound): another tenant's job is not found.
+_TENANT_CLAUSE = Job.tenant_id == bindparam("tenant_id")
+_JOB_VIEW_SCOPED = _JOB_VIEW.where(_TENANT_CLAUSE)
 
 
-@functools.lru_cache(maxsize=8)
-def _job_view_cold(statuses: tuple[str, ...]) -> Select[Any]:
+@functools.lru_cache(maxsize=16)
+def _job_view_cold(statuses: tuple[str, ...], scoped: bool) -> Select[Any]:
     """:data:`_JOB_VIEW` with the recent stage times for ETAs (:func:`recent_stage_times_sql` as a
     JSON array), for a process whose cache of them is cold: every ``enqueue.py status`` is a fresh
     process."""
     times = _recent_stage_times_sql(statuses)
-    return _JOB_VIEW.add_columns(
+    return (_JOB_VIEW_SCOPED if scoped else _JOB_VIEW).add_columns(
         literal_column(
             f"(SELECT json_agg(json_build_array(t.status, t.events, t.seconds, t.units)) FROM ({times}) AS t)"
         ).label("stage_times")
     )
 
 
-def get_status(job_id: str, *, settings: Settings | None = None) -> JobView:
+def get_status(job_id: str, *, tenant_id: int | None = None, settings: Settings | None = None) -> JobView:
     """Return a job's status, progress, step, ETA and stage timings.
 
     One statement, whether or not this process has the ETA figures.
 
+    Args:
+        tenant_id: only this tenant's job (another tenant's is not found); ``None``: any.
+
     Raises:
-        JobNotFound: no job has this id.
+        JobNotFound: no job has this id (in this tenant).
     """
+    scoped_ = tenant_id is not None
     with read_session_factory(settings)() as session:
         times = _cached_stage_times()
-        job = session.execute(
-            _JOB_VIEW if times is not None else _job_view_cold(_done_statuses()),
-            {"job_id": job_id},
-        ).one_or_none()
+        if times is not None:
+            query = _JOB_VIEW_SCOPED if scoped_ else _JOB_VIEW
+        else:
+            query = _job_view_cold(_done_statuses(), scoped_)
+        params: dict[str, Any] = {"job_id": job_id}
+        if scoped_:
+            params["tenant_id"] = tenant_id
+        job = session.execute(query, params).one_or_none()
     if job is None:
         raise JobNotFound(f"no job {job_id}")
     if times is None:
@@ -519,23 +562,56 @@ _SUMMARY_COLUMNS = (
 )
 
 
+def statuses_of(status: str | Iterable[str] | None) -> list[str]:
+    """Status filter values as stored (upper case), checked; several may be given, or a
+    comma-separated list (``FAILED,CANCELLED``).
+
+    Raises:
+        InputError: an unknown status (the message lists the valid ones).
+    """
+    if status is None:
+        return []
+    given = status.split(",") if isinstance(status, str) else [p for s in status for p in s.split(",")]
+    wanted = [s.strip().upper() for s in given if s.strip()]
+    for name in wanted:
+        if name not in STAGES.states:
+            raise InputError(f"unknown status {name!r}; one of {', '.join(STAGES.statuses)}")
+    return list(dict.fromkeys(wanted))
+
+
 def list_jobs_query(
-    *, status: str | None = None, project: str | None = None, limit: int = 20, cursor: str | None = None
+    *,
+    status: str | Iterable[str] | None = None,
+    project: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    title: str | None = None,
+    tenant_id: int | None = None,
 ) -> Select[Any]:
     """The statement :func:`list_jobs` runs (one more row than ``limit``, to tell a next page).
 
     Raises:
         InputError: an unknown status, a bad limit or a malformed cursor.
     """
-    if status is not None and status.upper() not in STAGES.states:
-        raise InputError(f"unknown status {status!r}; one of {', '.join(STAGES.statuses)}")
+    statuses = statuses_of(status)
     if not 1 <= limit <= 1000:
         raise InputError("limit must be between 1 and 1000")
-    query = select(*_SUMMARY_COLUMNS).join(Project, Project.id == Job.project_id)
-    if status:
-        query = query.where(Job.status == status.upper())
+    query = scoped(select(*_SUMMARY_COLUMNS).join(Project, Project.id == Job.project_id), tenant_id)
+    if len(statuses) == 1:
+        query = query.where(Job.status == statuses[0])
+    elif statuses:
+        query = query.where(Job.status.in_(statuses))
     if project:
         query = query.where(Project.name == project)
+    if since:
+        query = query.where(Job.created_at >= since)
+    if until:
+        query = query.where(Job.created_at < until)
+    if title:
+        escaped = title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(or_(Job.title.ilike(f"%{escaped}%", escape="\\"), Job.id == title.strip()))
     if cursor:
         created, job_id = _decode_cursor(cursor)
         query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created, job_id))
@@ -544,18 +620,37 @@ def list_jobs_query(
 
 def list_jobs(
     *,
-    status: str | None = None,
+    status: str | Iterable[str] | None = None,
     project: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    title: str | None = None,
+    tenant_id: int | None = None,
     settings: Settings | None = None,
 ) -> JobPage:
     """List jobs newest first, one page at a time (keyset pagination: stable under inserts).
 
+    Args:
+        status: one status or several (any of them matches).
+        since: created at or after; until: created before.
+        title: a part of the title (any case), or the whole job id.
+        tenant_id: only this tenant's jobs; ``None``: every tenant's.
+
     Raises:
         InputError: an unknown status, a bad limit or a malformed cursor.
     """
-    query = list_jobs_query(status=status, project=project, limit=limit, cursor=cursor)
+    query = list_jobs_query(
+        status=status,
+        project=project,
+        limit=limit,
+        cursor=cursor,
+        since=since,
+        until=until,
+        title=title,
+        tenant_id=tenant_id,
+    )
     with read_session_factory(settings)() as session:
         rows = session.execute(query).all()
     items = []
@@ -585,17 +680,17 @@ def list_jobs(
     )
 
 
-def cancel(job_id: str, *, settings: Settings | None = None) -> bool:
+def cancel(job_id: str, *, tenant_id: int | None = None, settings: Settings | None = None) -> bool:
     """Stop a job; its later messages are dropped at claim and late output is discarded.
 
     Returns:
         ``True`` if the job was cancelled, ``False`` if it had already ended.
 
     Raises:
-        JobNotFound: no job has this id.
+        JobNotFound: no job has this id (in ``tenant_id``, when given).
     """
     with UnitOfWork(session_factory(settings)) as uow:
-        current = uow.session.scalar(select(Job.status).where(Job.id == job_id))
+        current = uow.session.scalar(scoped(select(Job.status).where(Job.id == job_id), tenant_id))
         if current is None:
             raise JobNotFound(f"no job {job_id}")
         status = Status(current)
@@ -610,17 +705,19 @@ def cancel(job_id: str, *, settings: Settings | None = None) -> bool:
     return left is not None
 
 
-def get_report(job_id: str, fmt: str = "json", *, settings: Settings | None = None) -> str:
+def get_report(
+    job_id: str, fmt: str = "json", *, tenant_id: int | None = None, settings: Settings | None = None
+) -> str:
     """Return a stored report of a completed job: ``json``, ``html`` or ``csv`` (scenes).
 
     Raises:
-        JobNotFound: no job has this id.
+        JobNotFound: no job has this id (in ``tenant_id``, when given).
         InputError: the job has no report yet (it is not COMPLETED) or the format is unknown.
     """
     if fmt not in ("json", "html", "csv"):
         raise InputError(f"unknown report format {fmt!r}; one of json, html, csv")
     with session_factory(settings)() as session:
-        status = session.scalar(select(Job.status).where(Job.id == job_id))
+        status = session.scalar(scoped(select(Job.status).where(Job.id == job_id), tenant_id))
         if status is None:
             raise JobNotFound(f"no job {job_id}")
         content = session.scalar(select(Report.content).where(Report.job_id == job_id, Report.format == fmt))
@@ -629,8 +726,8 @@ def get_report(job_id: str, fmt: str = "json", *, settings: Settings | None = No
     return content
 
 
-def count_jobs(*, settings: Settings | None = None) -> dict[str, int]:
-    """Count jobs by status."""
+def count_jobs(*, tenant_id: int | None = None, settings: Settings | None = None) -> dict[str, int]:
+    """Count jobs by status (one tenant's, or every tenant's for ``None``)."""
     with session_factory(settings)() as session:
-        rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+        rows = session.execute(scoped(select(Job.status, func.count()), tenant_id).group_by(Job.status)).all()
     return {status: n for status, n in rows}

@@ -59,6 +59,7 @@ def rerun(
     options: dict[str, Any] | None = None,
     settings: Settings | None = None,
     actor: str = "operator",
+    tenant_id: int | None = None,
 ) -> RerunResult:
     """Re-run a job from ``from_stage``.
 
@@ -69,6 +70,7 @@ def rerun(
         options: per-job overrides recorded on the job (e.g. ``{"max_chunk_chars": 3000}``).
         settings: defaults to this process's settings.
         actor: who asked, for the audit trail.
+        tenant_id: only a job of this tenant (another tenant's is not found); ``None``: any.
 
     Returns:
         What changed.
@@ -83,10 +85,11 @@ def rerun(
     options = validate_job_options(options or {})
     spec = STAGES.by_name[from_stage]
     from pipeline.db import session_factory
+    from pipeline.jobs import scoped
 
     with UnitOfWork(session_factory(settings)) as uow:
         session = uow.session
-        job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+        job = session.scalar(scoped(select(Job).where(Job.id == job_id), tenant_id).with_for_update())
         if job is None:
             raise JobNotFound(f"no job {job_id}")
         status = Status(job.status)
@@ -132,17 +135,22 @@ def select_jobs(
     project: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    tenant_id: int | None = None,
     settings: Settings | None = None,
 ) -> list[str]:
     """The ids of the jobs matching every filter given, oldest first; none for no filter at all
-    (a re-run of "everything" is never what an empty filter meant)."""
+    (a re-run of "everything" is never what an empty filter meant). ``status`` may name several,
+    comma-separated; ``tenant_id`` narrows to one tenant's jobs (it is not a filter by itself)."""
     from pipeline.db import read_session_factory
+    from pipeline.jobs import scoped, statuses_of
 
-    if not any((status, project, since, until)):
+    statuses = statuses_of(status)
+    if not any((statuses, project, since, until)):
         return []
-    query = select(Job.id).join(Project, Project.id == Job.project_id).order_by(Job.created_at)
-    if status:
-        query = query.where(Job.status == status.upper())
+    query = scoped(select(Job.id).join(Project, Project.id == Job.project_id), tenant_id)
+    query = query.order_by(Job.created_at)
+    if statuses:
+        query = query.where(Job.status.in_(statuses))
     if project:
         query = query.where(Project.name == project)
     if since:
@@ -205,7 +213,12 @@ def _sum(costs: list[Cost]) -> Cost:
 
 
 def preview(
-    job_ids: list[str], from_stage: str, *, use_cache: bool = True, settings: Settings | None = None
+    job_ids: list[str],
+    from_stage: str,
+    *,
+    use_cache: bool = True,
+    tenant_id: int | None = None,
+    settings: Settings | None = None,
 ) -> RerunPreview:
     """What re-running ``job_ids`` from ``from_stage`` would cost, changing nothing: the cost of
     every stage from it on that has an estimate (an LLM extract: calls, cache hits, tokens).
@@ -214,13 +227,14 @@ def preview(
         InputError: an unknown stage.
     """
     from pipeline.db import read_session_factory
+    from pipeline.jobs import scoped
 
     if from_stage not in STAGES.by_name:
         raise InputError(f"unknown stage {from_stage!r}; one of {', '.join(STAGES.names)}")
     later = [s.name for s in STAGES[STAGES.names.index(from_stage) :] if s.name in _COSTS]
     jobs: dict[str, Cost] = {}
     with read_session_factory(settings)() as session:
-        known = set(session.scalars(select(Job.id).where(Job.id.in_(job_ids))))
+        known = set(session.scalars(scoped(select(Job.id).where(Job.id.in_(job_ids)), tenant_id)))
         for job_id in (j for j in job_ids if j in known):
             jobs[job_id] = _sum([_COSTS[stage](session, job_id, use_cache) for stage in later])
     return RerunPreview(from_stage, jobs, [j for j in job_ids if j not in known])

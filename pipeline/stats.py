@@ -22,13 +22,21 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
-def collect_stats(settings: Settings | None = None) -> dict[str, Any]:
-    """Jobs by status, dead letters, stage durations, retries, re-drives and LLM use."""
+def collect_stats(settings: Settings | None = None, *, tenant_id: int | None = None) -> dict[str, Any]:
+    """Jobs by status, dead letters, stage durations, retries, re-drives and LLM use (of one
+    tenant's jobs when ``tenant_id`` is given)."""
+    mine = select(Job.id).where(Job.tenant_id == tenant_id)
+
+    def of_tenant(query: Any, job_id: Any) -> Any:
+        return query if tenant_id is None else query.where(job_id.in_(mine))
+
     with session_factory(settings)() as session:
-        jobs = dict(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+        jobs = dict(
+            session.execute(of_tenant(select(Job.status, func.count()), Job.id).group_by(Job.status)).all()
+        )
         letters = dict(
             session.execute(
-                select(DeadLetter.stage, func.count())
+                of_tenant(select(DeadLetter.stage, func.count()), DeadLetter.job_id)
                 .where(DeadLetter.resolved_at.is_(None))
                 .group_by(DeadLetter.stage)
             ).all()
@@ -38,7 +46,7 @@ def collect_stats(settings: Settings | None = None) -> dict[str, Any]:
             values = [
                 v
                 for v in session.scalars(
-                    select(JobEvent.duration_s)
+                    of_tenant(select(JobEvent.duration_s), JobEvent.job_id)
                     .where(JobEvent.to_status == spec.done.value, JobEvent.duration_s.is_not(None))
                     .order_by(JobEvent.id.desc())
                     .limit(DURATION_SAMPLE)
@@ -50,17 +58,17 @@ def collect_stats(settings: Settings | None = None) -> dict[str, Any]:
                 "p50_s": _percentile(values, 0.5),
                 "p95_s": _percentile(values, 0.95),
             }
-        retries = session.scalar(
-            select(func.count()).select_from(JobEvent).where(JobEvent.detail.like("re-claimed%"))
-        )
-        redrives = session.scalar(
-            select(func.count()).select_from(JobEvent).where(JobEvent.detail.like("reconciler re-drive%"))
-        )
+        events = of_tenant(select(func.count()).select_from(JobEvent), JobEvent.job_id)
+        retries = session.scalar(events.where(JobEvent.detail.like("re-claimed%")))
+        redrives = session.scalar(events.where(JobEvent.detail.like("reconciler re-drive%")))
         llm = session.execute(
-            select(
-                func.coalesce(func.sum(Chunk.prompt_tokens), 0),
-                func.coalesce(func.sum(Chunk.completion_tokens), 0),
-                func.count().filter(Chunk.cached.is_(True)),
+            of_tenant(
+                select(
+                    func.coalesce(func.sum(Chunk.prompt_tokens), 0),
+                    func.coalesce(func.sum(Chunk.completion_tokens), 0),
+                    func.count().filter(Chunk.cached.is_(True)),
+                ),
+                Chunk.job_id,
             )
         ).one()
     return {

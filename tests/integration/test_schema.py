@@ -32,6 +32,7 @@ def _plan(conn, statement) -> str:
         ({"status": "FAILED"}, "ix_jobs_status_created_at_id"),
         ({"status": "failed", "limit": 50}, "ix_jobs_status_created_at_id"),
         ({}, "ix_jobs_created_at_id"),
+        ({"tenant_id": "mine"}, "ix_jobs_tenant_id_created_at_id"),
     ],
 )
 def test_the_job_listing_statement_uses_an_index(pg_database, filters, index):
@@ -42,24 +43,34 @@ def test_the_job_listing_statement_uses_an_index(pg_database, filters, index):
 
     from sqlalchemy import insert
 
-    from models import Job, Project
+    from models import Job, Project, Tenant
     from pipeline.jobs import list_jobs_query
 
     engine = create_engine(pg_database)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     statuses = ["COMPLETED"] * 8 + ["FAILED", "EXTRACTING"]
     with engine.begin() as conn:
-        project = conn.execute(insert(Project).values(name="p").returning(Project.id)).scalar_one()
+        # Two tenants, one with a tenth of the jobs: its listing reads its own range only.
+        tenants = [
+            conn.execute(insert(Tenant).values(name=f"t{n}").returning(Tenant.id)).scalar_one()
+            for n in (1, 2)
+        ]
+        projects = [
+            conn.execute(insert(Project).values(tenant_id=t, name="p").returning(Project.id)).scalar_one()
+            for t in tenants
+        ]
         conn.execute(
             insert(Job),
             [
-                {"id": f"{n:032x}", "project_id": project, "status": statuses[n % len(statuses)], "run": 1,
+                {"id": f"{n:032x}", "project_id": projects[n % 10 > 0], "tenant_id": tenants[n % 10 > 0], "status": statuses[n % len(statuses)], "run": 1,
                  "chunks_total": 0, "chunks_done": 0, "deliveries": 0, "options": {}, "meta": {}, "stats": {},
                  "created_at": start + timedelta(seconds=n), "updated_at": start + timedelta(seconds=n)}
                 for n in range(20_000)
             ],
         )  # fmt: skip
         conn.execute(text("ANALYZE jobs"))
+        if filters.get("tenant_id") == "mine":
+            filters = {**filters, "tenant_id": tenants[0]}
         plan = _plan(conn, list_jobs_query(**filters))
         paged = _plan(conn, list_jobs_query(**filters, cursor=_a_cursor()))
     engine.dispose()
@@ -106,3 +117,51 @@ def test_upgrade_at_head_does_nothing_and_below_it_migrates(pg_database):
     migrate.upgrade(settings)
     assert migrate.HEAD == migrate.current(settings)
     dispose_engines()
+
+
+def test_projects_and_jobs_made_before_tenants_belong_to_the_default_one(pg_database):
+    """Migration 0006 gives every existing project and job the tenant ``default``; afterwards a
+    project name may repeat in another tenant but not within one."""
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    from pipeline import migrate
+    from pipeline.db import dispose_engines
+
+    config = migrate.alembic_config(pg_database)
+    command.downgrade(config, "0005")
+    engine = create_engine(pg_database)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO projects (name, created_at) VALUES ('old', now())"))
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, project_id, status, run, chunks_total, chunks_done, deliveries, options,"
+                " meta, stats, created_at, updated_at) SELECT 'j1', id, 'COMPLETED', 1, 0, 0, 0, '{}', '{}',"
+                " '{}', now(), now() FROM projects WHERE name = 'old'"
+            )
+        )
+    command.upgrade(config, "head")
+    with engine.begin() as conn:
+        owners = conn.execute(
+            text(
+                "SELECT t.name, p.tenant_id = j.tenant_id FROM jobs j JOIN projects p ON p.id = j.project_id"
+                " JOIN tenants t ON t.id = p.tenant_id WHERE j.id = 'j1'"
+            )
+        ).one()
+        other = conn.execute(
+            text("INSERT INTO tenants (name, created_at) VALUES ('other', now()) RETURNING id")
+        )
+        conn.execute(
+            text("INSERT INTO projects (tenant_id, name, created_at) VALUES (:t, 'old', now())"),
+            {"t": other.scalar_one()},
+        )
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO projects (tenant_id, name, created_at)"
+                " SELECT id, 'old', now() FROM tenants WHERE name = 'default'"
+            )
+        )
+    engine.dispose()
+    dispose_engines()
+    assert ("default", True) == tuple(owners)

@@ -11,8 +11,9 @@ from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.orm import Session
 
 import pipeline.jobs as api
-from models import Chunk, Job, JobEvent, Project
+from models import Chunk, Job, JobEvent, Project, Tenant
 from pipeline.db import get_engine, session_factory
+from pipeline.jobs import DEFAULT_TENANT
 from pipeline.settings import Settings
 from pipeline.states import STAGES, Status
 from pipeline.usage import job_usage
@@ -42,12 +43,13 @@ def _reference_stage_times(session: Session) -> dict[str, float]:
 def _fill(session: Session, rng: random.Random, events: int, *, dyadic: bool = False) -> None:
     """Jobs and ``events`` job_events rows: ids shuffled against insertion order, every status,
     NULL durations, NULL/0/many units, one stage with fewer events than the history, one with none."""
-    project = Project(name=f"status-{rng.random()}")
+    tenant_id = session.scalars(select(Tenant.id).where(Tenant.name == DEFAULT_TENANT)).one()
+    project = Project(tenant_id=tenant_id, name=f"status-{rng.random()}")
     session.add(project)
     session.flush()
     job_ids = []
     for n in range(5):
-        job = Job(project_id=project.id, title=f"job {n}", status=Status.COMPLETED.value)
+        job = Job(project_id=project.id, tenant_id=tenant_id, title=f"job {n}", status=Status.COMPLETED.value)
         session.add(job)
         session.flush()
         job_ids.append(job.id)
@@ -142,11 +144,12 @@ def test_status_reads_eta_history_in_one_statement(pg_settings, session):
 #: Events as workers write them (ids in time order): every stage of ``:jobs`` completed jobs, then
 #: ``:failed`` newer jobs that failed in extract (an outage), so later stages' history lies far back.
 _HISTORY_THEN_OUTAGE = [
-    "INSERT INTO projects (name, created_at) VALUES ('plan', now())",
+    "INSERT INTO projects (tenant_id, name, created_at) SELECT id, 'plan', now() FROM tenants WHERE name = 'default'",
     """
-    INSERT INTO jobs (id, project_id, status, run, chunks_total, chunks_done, deliveries, options, meta, stats,
+    INSERT INTO jobs (id, project_id, tenant_id, status, run, chunks_total, chunks_done, deliveries, options, meta, stats,
                       created_at, updated_at)
     SELECT md5('plan-' || g), (SELECT id FROM projects WHERE name = 'plan'),
+           (SELECT tenant_id FROM projects WHERE name = 'plan'),
            CASE WHEN g <= :jobs THEN 'COMPLETED' ELSE 'FAILED' END, 1, 3, 3, 0, '{}', '{}', '{}',
            now() - (:jobs + :failed - g) * interval '1 minute', now()
     FROM generate_series(1, :jobs + :failed) g

@@ -12,18 +12,20 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from sqlalchemy import create_engine, delete, select
 from sqlalchemy.orm import sessionmaker
 
-from models import Job, JobEvent, Project
+from models import Job, JobEvent, Project, Tenant
 from pipeline.errors import IllegalTransition
+from pipeline.jobs import DEFAULT_TENANT
 from pipeline.states import STAGES, Status, is_legal
 from pipeline.transitions import force_transition, transition
 
 
 def _new_job(factory) -> str:
     with factory.begin() as session:
-        project = Project(name=f"p-{uuid.uuid4().hex[:8]}")
+        tenant_id = session.scalars(select(Tenant.id).where(Tenant.name == DEFAULT_TENANT)).one()
+        project = Project(tenant_id=tenant_id, name=f"p-{uuid.uuid4().hex[:8]}")
         session.add(project)
         session.flush()
-        job = Job(project_id=project.id, status=Status.PENDING.value)
+        job = Job(project_id=project.id, tenant_id=tenant_id, status=Status.PENDING.value)
         session.add(job)
         session.flush()
         return job.id
