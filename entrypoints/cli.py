@@ -7,7 +7,6 @@ wrapped, never a traceback) and exit with a code of :class:`ExitCode`, which the
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -319,12 +318,9 @@ def report(
     ``--json`` prints what was written as JSON instead (job, format, table, path, bytes; with
     no --out, the content too).
     """
-    if fmt == "csv" and table != "scenes":
-        from stages.report.render import render_csv
+    from stages.report.render import report_content
 
-        content = render_csv(json.loads(jobs.get_report(job_id, "json")), table)
-    else:
-        content = jobs.get_report(job_id, fmt)
+    content = report_content(job_id, fmt, table)
     if out_path is not None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(content, encoding="utf-8")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
-import re
 import time
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +17,6 @@ from entrypoints.cli_common import (
     NoCacheOpt,
     StatusOpt,
     app,
-    code_of,
     emit_json,
     err,
     finish,
@@ -28,41 +25,13 @@ from entrypoints.cli_common import (
     say,
 )
 from pipeline import deadletters, reruns
-from pipeline.errors import InputError, JobNotFound
+from pipeline.errors import InputError
 from pipeline.reconciler import reconcile as run_reconcile
 from pipeline.states import STAGES
+from pipeline.when import parse_duration, parse_when
 
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: inspect, group, re-drive, purge.")
 app.add_typer(dlq_app, name="dlq")
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30m``, ``12h``, ``7d`` → a timedelta.
-
-    Raises:
-        InputError: not of that form.
-    """
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise InputError(f"not a duration: {text!r} (use e.g. 30m, 12h, 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def parse_when(text: str | None) -> datetime | None:
-    """An ISO timestamp, or a duration meaning that long ago (``2h``)."""
-    if text is None:
-        return None
-    try:
-        return datetime.now().astimezone() - parse_duration(text)
-    except InputError:
-        pass
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"not a time: {text!r} (use an ISO timestamp or a duration such as 2h)") from None
 
 
 def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
@@ -259,7 +228,9 @@ def rerun(
     job_ids: Annotated[list[str] | None, typer.Argument(help="Jobs to re-run.")] = None,
     from_stage: Annotated[
         str,
-        typer.Option("--from-stage", help=f"One of {', '.join(STAGES.names)}.", callback=one_of(STAGES.names)),
+        typer.Option(
+            "--from-stage", help=f"One of {', '.join(STAGES.names)}.", callback=one_of(STAGES.names)
+        ),
     ] = "ingest",
     status: StatusOpt = None,
     project: Annotated[str | None, typer.Option(help="Select jobs of this project.")] = None,
@@ -284,45 +255,37 @@ def rerun(
     the LLM, chunks the cache would answer, and the estimated tokens. Each job's outcome is
     printed; the exit code is the worst of them (3: an unknown id, 2: refused, e.g. running).
     """
-    targets = list(dict.fromkeys(job_ids or [])) or reruns.select_jobs(
-        status=status, project=project, since=parse_when(since), until=parse_when(until)
+    selected = reruns.targets(
+        job_ids, status=status, project=project, since=parse_when(since), until=parse_when(until)
     )
-    if not targets:
-        if job_ids or any((status, project, since, until)):
-            say("no jobs matched")
-            return
-        raise InputError("no jobs selected: give job ids or --status/--project/--since/--until")
+    if not selected:
+        say("no jobs matched")
+        return
     if dry_run:
-        _rerun_plan(targets, from_stage, no_cache=no_cache, as_json=as_json)
+        _rerun_plan(selected, from_stage, no_cache=no_cache, as_json=as_json)
         return
     options = parse_sets(set_)
     if no_cache:
         options["no_cache"] = True
-    from pipeline.settings import validate_job_options
-
-    validate_job_options(options)  # before the first job changes
-    done: list[str] = []
-    refused: dict[str, str] = {}
-    codes: list[int] = []
     with Progress(console=err, transient=as_json) as bar:
-        task = bar.add_task(f"re-running from {from_stage}", total=len(targets))
-        for job_id in targets:
-            try:
-                done.append(
-                    reruns.rerun(job_id, from_stage, force=force, options=options, actor=_who()).job_id
-                )
-            except (InputError, JobNotFound) as exc:
-                refused[job_id] = str(exc)
-                codes.append(code_of(exc))
+        task = bar.add_task(f"re-running from {from_stage}", total=len(selected))
+
+        def step(_: reruns.RerunOutcome) -> None:
             bar.advance(task)
             time.sleep(1 / rate if rate > 0 else 0)
+
+        outcomes = reruns.rerun_many(
+            selected, from_stage, force=force, options=options, actor=_who(), after_each=step
+        )
+    done = [o.job_id for o in outcomes if o.done]
+    refused = {o.job_id: o.reason or "" for o in outcomes if not o.done}
     if as_json:
         emit_json({"rerun": done, "refused": refused})
     else:
         out.print(f"re-running {len(done)} jobs from {from_stage}")
         for job_id, why in refused.items():
             say(f"{job_id}: {why}")
-    finish(codes)
+    finish(ExitCode.OK if o.done else ExitCode.NOT_FOUND if not o.found else ExitCode.USAGE for o in outcomes)
 
 
 def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json: bool) -> None:

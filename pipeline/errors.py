@@ -49,6 +49,22 @@ class Unauthorized(JubenError):
     """No API key, or a malformed, unknown or revoked one (the HTTP API answers 401)."""
 
 
+class Forbidden(JubenError):
+    """This API key's role may not do that (a viewer submitting, a submitter cancelling)."""
+
+
+class TooLarge(InputError):
+    """The request body is over the limit (ingest.max_bytes); nothing was stored."""
+
+
+class RateLimited(JubenError):
+    """Too many submissions with this API key; try again after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str | None = None, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(JubenError):
     """A service Juben needs (the database, Redis) cannot be reached."""
 

@@ -130,7 +130,8 @@ def default_project(script: Sequence[str | Path] | ScriptText | str, title: str 
     """The project a job gets when none is named: its own, so unrelated scripts never share assets.
 
     The title if given, else the folder's name (a folder of episodes), the file's name without its
-    suffix (one file), the files' common folder (several), or ``script-<sha256 prefix>`` for text.
+    suffix (one file, or one uploaded file), the files' common folder (several), or
+    ``script-<sha256 prefix>`` for text and several uploaded files.
 
     >>> default_project(["scripts/the-heist.fountain"], None)
     'the-heist'
@@ -141,7 +142,10 @@ def default_project(script: Sequence[str | Path] | ScriptText | str, title: str 
     """
     if title and title.strip():
         return title.strip()
-    if isinstance(script, ScriptText):
+    if isinstance(script, ScriptText):  # an upload: its one file's name, else the content's hash
+        names = [str(source.get("name", "")) for source in script.sources]
+        if len(names) == 1 and names[0] not in ("", "script.txt") and Path(names[0]).stem:
+            return Path(names[0]).stem
         return f"script-{script.sha256[:12]}"
     if isinstance(script, str):
         return f"script-{hashlib.sha256(script.encode()).hexdigest()[:12]}"

@@ -115,3 +115,28 @@ def preflight(settings: Settings) -> None:
         # may inherit (and share) the connection the check opened.
         dispose_engines()
     check_redis(settings)
+
+
+def readiness(settings: Settings) -> list[str]:
+    """What keeps a process from serving: the database unreachable or not at this code's revision
+    (:data:`pipeline.migrate.HEAD`), Redis unreachable (server mode). Empty when ready."""
+    from sqlalchemy.exc import DBAPIError
+
+    from pipeline import migrate
+
+    found: list[str] = []
+    try:
+        current = migrate.current(settings)
+        if current != migrate.HEAD:
+            at = f"at revision {current}" if current else "without Juben's schema"
+            found.append(
+                f"the database is {at}, this code needs {migrate.HEAD}: run `python enqueue.py db upgrade`"
+            )
+    except DBAPIError as exc:
+        found.append(describe_database_error(exc, settings))
+    if settings.mode == "server":
+        try:
+            check_redis(settings)
+        except Unavailable as exc:
+            found.append(str(exc))
+    return found

@@ -238,3 +238,86 @@ def preview(
         for job_id in (j for j in job_ids if j in known):
             jobs[job_id] = _sum([_COSTS[stage](session, job_id, use_cache) for stage in later])
     return RerunPreview(from_stage, jobs, [j for j in job_ids if j not in known])
+
+
+@dataclass(frozen=True)
+class RerunOutcome:
+    """One job of a re-run of many: re-run, or why not."""
+
+    job_id: str
+    done: bool
+    #: Why not: the words the CLI prints (an unknown job, a running one without force …).
+    reason: str | None = None
+    #: ``False`` for an id no job has (in the tenant).
+    found: bool = True
+
+
+def targets(
+    job_ids: list[str] | None,
+    *,
+    status: str | None = None,
+    project: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    tenant_id: int | None = None,
+    settings: Settings | None = None,
+) -> list[str]:
+    """The jobs a re-run names: the ids given (once each, in order), else those matching the
+    filters (:func:`select_jobs`); none when the filters match none.
+
+    Raises:
+        InputError: neither ids nor a filter (a re-run of everything is never what was meant).
+    """
+    if job_ids:
+        return list(dict.fromkeys(job_ids))
+    if not any((status, project, since, until)):
+        raise InputError("no jobs selected: give job ids or --status/--project/--since/--until")
+    return select_jobs(
+        status=status, project=project, since=since, until=until, tenant_id=tenant_id, settings=settings
+    )
+
+
+def rerun_many(
+    job_ids: list[str],
+    from_stage: str,
+    *,
+    force: bool = False,
+    options: dict[str, Any] | None = None,
+    actor: str = "operator",
+    tenant_id: int | None = None,
+    settings: Settings | None = None,
+    after_each: Callable[[RerunOutcome], None] | None = None,
+) -> list[RerunOutcome]:
+    """Re-run each job from ``from_stage`` (one transaction each), answering per job.
+
+    The stage and the options are checked before the first job changes; a job that is unknown
+    (or another tenant's) or running without ``force`` is refused and the others go on.
+    ``after_each`` sees each outcome as it happens (the CLI's progress bar and pacing).
+
+    Raises:
+        InputError: an unknown stage; SettingsError: an unknown option or a value of the wrong type.
+    """
+    if from_stage not in STAGES.by_name:
+        raise InputError(f"unknown stage {from_stage!r}; one of {', '.join(STAGES.names)}")
+    options = validate_job_options(options or {})
+    outcomes: list[RerunOutcome] = []
+    for job_id in job_ids:
+        try:
+            rerun(
+                job_id,
+                from_stage,
+                force=force,
+                options=options,
+                settings=settings,
+                actor=actor,
+                tenant_id=tenant_id,
+            )
+            outcome = RerunOutcome(job_id, True)
+        except JobNotFound as exc:
+            outcome = RerunOutcome(job_id, False, str(exc), found=False)
+        except InputError as exc:
+            outcome = RerunOutcome(job_id, False, str(exc))
+        outcomes.append(outcome)
+        if after_each is not None:
+            after_each(outcome)
+    return outcomes

@@ -208,6 +208,22 @@ class EmbeddedSettings(_Section):
     worker_threads: int = Field(2, ge=1)
 
 
+class ApiSettings(_Section):
+    """The HTTP API (``python api.py``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    #: uvicorn worker processes (the embedded mode always runs one).
+    workers: int = Field(1, ge=1)
+    #: Submissions per minute allowed per API key (0: no limit), with ``submit_burst`` at once.
+    submits_per_minute: int = Field(600, ge=0)
+    submit_burst: int = Field(60, ge=1)
+    #: Requests slower than this are logged with route, status and duration (ms; 0: every request).
+    slow_request_ms: int = Field(500, ge=0)
+    #: Send ``X-Forwarded-*`` trust to uvicorn for these proxy addresses (comma-separated, or ``*``).
+    forwarded_allow_ips: str = "127.0.0.1"
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -234,6 +250,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
     report: ReportSettings = ReportSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
+    api: ApiSettings = ApiSettings()
     logging: LoggingSettings = LoggingSettings()
     #: "server" (PostgreSQL + Redis) or "embedded" (a private PostgreSQL + an in-process worker); set
     #: by the entry point.

@@ -10,6 +10,7 @@ import codecs
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,15 +245,39 @@ def read_scripts(paths: list[Path], *, max_bytes: int) -> ScriptText:
         InputError: a file is missing, too large (alone or together), empty, binary or undecodable.
     """
     files = expand_paths(paths)
+
+    def contents() -> Iterator[tuple[Path, bytes]]:
+        total = 0
+        for path in files:
+            data = read_limited(path, max_bytes - total)
+            total += len(data)
+            yield path, data
+
+    return script_from_files(contents(), max_bytes=max_bytes)
+
+
+def script_from_files(files: Iterable[tuple[Path, bytes]], *, max_bytes: int) -> ScriptText:
+    """One script whose episodes are the given files' contents in the order given (an upload's
+    parts); each is read as :func:`read_script` reads a file of that name.
+
+    Raises:
+        InputError: no file, more than ``max_bytes`` together, or a file that is empty, binary,
+            undecodable or not readable as what it is; the message names the file.
+    """
     parts: list[tuple[str, str]] = []
     encodings: set[str] = set()
     total = 0
-    for path in files:
-        data = read_limited(path, max_bytes - total)
+    for path, data in files:
         total += len(data)
+        if total > max_bytes:
+            raise InputError(
+                f"{path}: the files are over the limit of {max_bytes:,} bytes together (ingest.max_bytes)"
+            )
         text, encoding = read_script(path, data, max_bytes=max_bytes)
         encodings.add(encoding)
         parts.append((path.name, text))
+    if not parts:
+        raise InputError("no script file given")
     return join_scripts(parts, encoding="+".join(sorted(encodings)), byte_count=total)
 
 

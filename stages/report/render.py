@@ -30,7 +30,7 @@ from stages.report.markup import item_count, number_key
 from stages.report.sheets import location_uses
 from stages.storyboard.scene_kinds import classify
 
-__all__ = ["CSV_TABLES", "render_csv", "render_html", "render_json"]
+__all__ = ["CSV_TABLES", "REPORT_FORMATS", "render_csv", "render_html", "render_json", "report_content"]
 
 #: Tables ``render_csv`` can produce, in the order a reader meets them.
 CSV_TABLES: tuple[str, ...] = ("scenes", "characters", "locations", "props", "background", "shots")
@@ -53,6 +53,36 @@ _JSON_OPTIONS = (
     | orjson.OPT_PASSTHROUGH_DATETIME
     | orjson.OPT_PASSTHROUGH_DATACLASS
 )
+
+
+#: What ``report`` and ``GET /v1/jobs/{id}/report`` give, with each format's media type.
+REPORT_FORMATS: dict[str, str] = {
+    "html": "text/html; charset=utf-8",
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def report_content(
+    job_id: str, fmt: str = "html", table: str = "scenes", *, tenant_id: int | None = None
+) -> str:
+    """A completed job's report as the CLI and the HTTP API give it: the stored HTML, JSON or
+    scenes CSV, or another table's CSV made from the stored JSON.
+
+    Raises:
+        JobNotFound: no such job (of ``tenant_id``, when given).
+        InputError: an unknown format or table, or the job has no report yet.
+    """
+    from pipeline.errors import InputError
+    from pipeline.jobs import get_report
+
+    if fmt not in REPORT_FORMATS:
+        raise InputError(f"unknown report format {fmt!r}; one of {', '.join(REPORT_FORMATS)}")
+    if fmt == "csv" and table not in CSV_TABLES:
+        raise InputError(f"unknown table {table!r}; one of {', '.join(CSV_TABLES)}")
+    if fmt == "csv" and table != "scenes":
+        return render_csv(orjson.loads(get_report(job_id, "json", tenant_id=tenant_id)), table)
+    return get_report(job_id, fmt, tenant_id=tenant_id)
 
 
 def render_json(report: Mapping[str, Any]) -> str:
