@@ -1,8 +1,9 @@
-# Juben worker / CLI image. Built by docker-compose.yml; also usable on its own.
+# Juben worker / API / CLI image. Built by docker-compose.yml; also usable on its own.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml constraints.txt README.md settings.toml alembic.ini worker.py enqueue.py ./
+COPY pyproject.toml constraints.txt README.md settings.toml alembic.ini worker.py enqueue.py api.py ./
+COPY entrypoints ./entrypoints
 COPY pipeline ./pipeline
 COPY stages ./stages
 COPY models ./models

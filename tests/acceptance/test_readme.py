@@ -10,6 +10,7 @@ filled in by the :class:`Run` that stands for the line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +53,16 @@ class Skip:
     why: str
 
 
+@dataclass(frozen=True)
+class Curl:
+    """A curl line of the README, run verbatim by bash with ``K`` (an operator key of tenant acme),
+    ``H``, ``API`` (the API server started before) and ``J`` (the job the first curl submitted)."""
+
+    expect: str
+
+
 #: Every command line of the README → how this test runs it (in this order), or why it does not.
-COMMANDS: dict[str, Run | Skip] = {
+COMMANDS: dict[str, Run | Skip | Curl] = {
     # --- Try it (embedded)
     "python3 -m venv .venv && . .venv/bin/activate && pip install -c constraints.txt -e '.[dev]' && python enqueue.py run examples/the-heist.fountain": Skip(
         "run verbatim in a clean copy of the repository by test_the_first_command_works_from_a_clean_copy"
@@ -129,7 +140,46 @@ COMMANDS: dict[str, Run | Skip] = {
     "python enqueue.py keys create --tenant acme --role submitter --label ingest": Run(
         "enqueue.py keys create --tenant acme --role submitter --label ingest", expect="shown once"
     ),
-    "python enqueue.py keys list --tenant acme": Run("enqueue.py keys list --tenant acme", expect="submitter"),
+    "python enqueue.py keys list --tenant acme": Run(
+        "enqueue.py keys list --tenant acme", expect="submitter"
+    ),
+    # --- HTTP API (server mode, two processes, beside the workers started above)
+    "python api.py --embedded": Skip("run in a subprocess by tests/acceptance/test_api_server.py (embedded)"),
+    "python api.py --host 0.0.0.0 --port 8000 --workers 2": Run(
+        "api.py --host 127.0.0.1 --port {api_port} --workers 2", background=True
+    ),
+    "curl -sS -H \"$H\" -H 'Idempotency-Key: order-17' -F file=@ep01.txt -F file=@ep02.txt -F project=series $API/v1/jobs": Curl(
+        '"project":"series"'
+    ),
+    'curl -sS -H "$H" -H \'Content-Type: application/json\' -d \'{"text": "INT. KITCHEN - NIGHT\\n\\nMARY\\nWho is there?\\n", "title": "Kitchen", "options": {"max_chunk_chars": 3000}}\' $API/v1/jobs': Curl(
+        '"title":"Kitchen"'
+    ),
+    'curl -sS -H "$H" -H \'Content-Type: application/json\' -d \'{"jobs": [{"text": "…"}, {"text": "…", "idempotency_key": "k2"}]}\' $API/v1/jobs/batch': Curl(
+        '"accepted":2'
+    ),
+    'curl -sS -H "$H" "$API/v1/jobs/$J"': Curl('"percent"'),
+    'curl -sS -H "$H" "$API/v1/jobs?status=FAILED&status=CANCELLED&project=series&since=2026-12-01T00:00:00Z&title=night&limit=50"': Curl(
+        '"items"'
+    ),
+    'curl -sS -H "$H" "$API/v1/jobs/$J/report?format=csv&table=characters"': Curl("name,aliases"),
+    'curl -sS -H "$H" -X POST "$API/v1/jobs/$J/cancel"': Curl('"cancelled":false'),
+    'curl -sS -H "$H" -H \'Content-Type: application/json\' -d \'{"from_stage": "extract", "dry_run": true}\' "$API/v1/jobs/$J/rerun"': Curl(
+        '"dry_run":true'
+    ),
+    'curl -sS -H "$H" -H \'Content-Type: application/json\' -d \'{"status": ["FAILED"], "project": "series", "from_stage": "dedup"}\' $API/v1/reruns': Curl(
+        '"rerun":[]'
+    ),
+    'curl -sS -H "$H" "$API/v1/dead-letters?group=true"': Curl("["),
+    'curl -sS -H "$H" "$API/v1/dead-letters/42"': Curl("urn:juben:problem:not-found"),
+    'curl -sS -H "$H" -H \'Content-Type: application/json\' -d \'{"fingerprint": "FP", "set": {"max_chunk_chars": 3000}, "dry_run": true}\' $API/v1/dead-letters/retry': Curl(
+        "[]"
+    ),
+    'curl -sS -H "$H" -H \'Content-Type: application/json\' -d \'{"older_than": "7d"}\' $API/v1/dead-letters/purge': Curl(
+        '"purged"'
+    ),
+    'curl -sS -H "$H" $API/v1/stats': Curl('"stage_durations"'),
+    "curl -sS $API/healthz; curl -sS $API/readyz; curl -sS $API/metrics": Curl("juben_http_requests_total"),
+    "python enqueue.py keys revoke PREFIX": Run("enqueue.py keys revoke {prefix}", expect="revoked"),
     # --- Using an LLM (run with the rules provider: the commands are the same)
     "export DEEPSEEK_API_KEY=sk-…": Skip(
         "a real provider's key; the LLM path runs against the fake server in test_llm_server_mode"
@@ -187,6 +237,61 @@ def _run(argv: str, cwd: Path, env: dict[str, str], fill: dict[str, str]) -> sub
     )
 
 
+def _api_session(work: Path, env: dict[str, str], fill: dict[str, str]) -> dict[str, str]:
+    """What the README's curl lines assume: ``K`` (here an operator key of tenant acme, whose
+    prefix the README's ``keys revoke`` line then revokes), ``H`` and ``API``."""
+    made = _run("enqueue.py keys create --tenant acme --role operator --json", work, env, fill)
+    key = json.loads(made.stdout)["key"]
+    fill["prefix"] = key.split("_")[1]
+    return {"K": key, "H": f"Authorization: Bearer {key}", "API": f"http://127.0.0.1:{fill['api_port']}"}
+
+
+def _curl(line: str, cwd: Path, api: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("JUBEN_")}, **api}
+    return subprocess.run(
+        ["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def _wait_healthy(base: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:
+            if answer.status == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the API at {base} did not start")
+
+
+def _wait_for(api: dict[str, str], timeout_s: float = 120) -> None:
+    """Wait until the job the first curl submitted has ended (the report lines need it)."""
+    deadline = time.monotonic() + timeout_s
+    request = urllib.request.Request(
+        f"{api['API']}/v1/jobs/{api['J']}", headers={"Authorization": f"Bearer {api['K']}"}
+    )
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            if json.load(answer)["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"job {api['J']} did not end")
+
+
+def _run_curl(
+    line: str, how: Curl, work: Path, env: dict[str, str], fill: dict[str, str], api: dict[str, str]
+) -> tuple[int, bool]:
+    """Run a README curl line; the first one's job is ``J`` for the rest, once it has ended."""
+    if not api:
+        api.update(_api_session(work, env, fill))
+    result = _curl(line, work, api)
+    if not api.get("J"):
+        api["J"] = json.loads(result.stdout)["id"]
+        _wait_for(api)
+    if how.expect not in result.stdout or result.returncode:
+        print(f"--- {line}\n{result.stdout[-2000:]}{result.stderr[-2000:]}")  # shown when the test fails
+    return result.returncode, how.expect in result.stdout
+
+
 @pytest.mark.slow
 def test_the_readme_commands_run_as_documented(pg_database, redis_namespace, tmp_path):
     """Each README command the list runs exits as documented and prints what it promises."""
@@ -194,13 +299,26 @@ def test_the_readme_commands_run_as_documented(pg_database, redis_namespace, tmp
     work.mkdir()
     shutil.copytree(ROOT / "examples", work / "examples")
     env = {**_env(pg_database, redis_namespace), "JUBEN_METRICS__DIR": str(tmp_path / "metrics")}
-    fill = {"job": "", "run_job": "", "out": str(tmp_path / "out" / "props.csv"), "port": ""}
+    for episode in ("ep01.txt", "ep02.txt"):  # the files the curl example uploads
+        shutil.copy(work / "examples" / "short-drama" / episode, work / episode)
+    fill = {
+        "job": "",
+        "run_job": "",
+        "out": str(tmp_path / "out" / "props.csv"),
+        "port": "",
+        "api_port": str(_free_port()),
+        "prefix": "",
+    }
+    api: dict[str, str] = {}
     workers: list[subprocess.Popen[bytes]] = []
     outcomes: dict[str, tuple[int, bool]] = {}
     expected: dict[str, tuple[int, bool]] = {}
     try:
         for line, how in COMMANDS.items():
             if isinstance(how, Skip):
+                continue
+            if isinstance(how, Curl):
+                outcomes[line], expected[line] = _run_curl(line, how, work, env, fill, api), (0, True)
                 continue
             if how.background:
                 fill["port"] = str(_free_port())
@@ -216,6 +334,8 @@ def test_the_readme_commands_run_as_documented(pg_database, redis_namespace, tmp
                             start_new_session=True,
                         )
                     )
+                if how.argv.startswith("api.py"):
+                    _wait_healthy(f"http://127.0.0.1:{fill['api_port']}")
                 continue
             if how.wait:
                 _run("enqueue.py watch {job}", work, env, fill)

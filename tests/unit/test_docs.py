@@ -42,6 +42,23 @@ def test_compose_file_declares_the_production_services():
     assert "service_completed_successfully" == services["worker"]["depends_on"]["migrate"]["condition"]
     for name, service in services.items():
         assert "image" in service or "build" in service, name
+    api = services["api"]
+    assert "api.py" in api["command"] and "/readyz" in " ".join(api["healthcheck"]["test"])
+    assert "service_completed_successfully" == api["depends_on"]["migrate"]["condition"]
+
+
+def test_the_image_holds_every_package_and_entry_script_the_project_installs():
+    """The Dockerfile copies each top-level package and script that pyproject.toml installs (the
+    image once lacked entrypoints/, and worker.py could not start in it)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    packages = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    for package in (p.rstrip("*") for p in packages):
+        assert f"COPY {package} ./{package}" in dockerfile, package
+    for module in project["tool"]["setuptools"]["py-modules"]:
+        assert f" {module}.py" in dockerfile, module
 
 
 def test_the_cli_offers_the_csv_tables_the_report_renders():
