@@ -735,3 +735,40 @@ def count_jobs(*, tenant_id: int | None = None, settings: Settings | None = None
     with session_factory(settings)() as session:
         rows = session.execute(scoped(select(Job.status, func.count()), tenant_id).group_by(Job.status)).all()
     return {status: n for status, n in rows}
+
+
+def job_events(
+    job_id: str, *, after_id: int = 0, tenant_id: int | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """A job's events after ``after_id``, oldest first (what an event stream replays on connect):
+    id, run, from, to, at and detail.
+
+    Raises:
+        JobNotFound: no job has this id (in ``tenant_id``, when given).
+    """
+    with read_session_factory(settings)() as session:
+        if session.scalar(scoped(select(Job.id).where(Job.id == job_id), tenant_id)) is None:
+            raise JobNotFound(f"no job {job_id}")
+        rows = session.execute(
+            select(
+                JobEvent.id,
+                JobEvent.run,
+                JobEvent.from_status,
+                JobEvent.to_status,
+                JobEvent.at,
+                JobEvent.detail,
+            )
+            .where(JobEvent.job_id == job_id, JobEvent.id > after_id)
+            .order_by(JobEvent.id)
+        ).all()
+    return [
+        {
+            "id": r.id,
+            "run": r.run,
+            "from": r.from_status,
+            "to": r.to_status,
+            "at": as_utc(r.at),
+            "detail": r.detail,
+        }
+        for r in rows
+    ]

@@ -220,6 +220,8 @@ class ApiSettings(_Section):
     submit_burst: int = Field(60, ge=1)
     #: Requests slower than this are logged with route, status and duration (ms; 0: every request).
     slow_request_ms: int = Field(500, ge=0)
+    #: Seconds between keep-alive comments on an idle event stream.
+    sse_keepalive_s: float = Field(15.0, gt=0)
     #: Send ``X-Forwarded-*`` trust to uvicorn for these proxy addresses (comma-separated, or ``*``).
     forwarded_allow_ips: str = "127.0.0.1"
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.api import events as event_routes
 from entrypoints.api import jobs as job_routes
 from entrypoints.api import ops as ops_routes
 from entrypoints.api import problems
@@ -121,6 +122,9 @@ def create_app(settings: Settings | None = None, *, connect: bool | None = None)
             configure_logging(settings)
             setup_broker(settings, stub=False)
         yield
+        hub = getattr(app.state, "event_hub", None)
+        if hub is not None:
+            hub.close()
         from pipeline.db import dispose_engines
 
         dispose_engines()
@@ -140,6 +144,7 @@ def create_app(settings: Settings | None = None, *, connect: bool | None = None)
     problems.install(app)
     app.add_middleware(RequestMetrics, slow_ms=settings.api.slow_request_ms)
     app.include_router(job_routes.router)
+    app.include_router(event_routes.router)
     app.include_router(ops_routes.router)
 
     @app.get("/healthz", tags=["health"])

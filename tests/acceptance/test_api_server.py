@@ -67,6 +67,24 @@ def api(
         lines.extend(out.splitlines())
 
 
+def _answer(sock: socket.socket) -> str:
+    """An HTTP answer read off a raw socket: its head and its Content-Length of body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the server closed the connection: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(
+            line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return (head + b"\r\n\r\n" + body).decode("utf-8")
+
+
 def _key(env: dict[str, str], role: str = "operator") -> str:
     made = subprocess.run(
         [
@@ -127,7 +145,7 @@ def test_server_mode_refuses_an_oversized_upload_before_its_body_is_sent(pg_data
                     "Content-Length: 5000000000\r\n\r\n"
                 ).encode()
             )  # and not one byte of the 5 GB body
-            head = sock.recv(65536).decode("latin-1")
+            head = _answer(sock)
         assert head.startswith("HTTP/1.1 413 ")
         assert "application/problem+json" in head and "over the limit" in head
 

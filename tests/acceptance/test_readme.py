@@ -162,6 +162,7 @@ COMMANDS: dict[str, Run | Skip | Curl] = {
         '"items"'
     ),
     'curl -sS -H "$H" "$API/v1/jobs/$J/report?format=csv&table=characters"': Curl("name,aliases"),
+    'curl -sS -N -H "$H" "$API/v1/jobs/$J/events"': Curl("event: end"),
     'curl -sS -H "$H" -X POST "$API/v1/jobs/$J/cancel"': Curl('"cancelled":false'),
     'curl -sS -H "$H" -H \'Content-Type: application/json\' -d \'{"from_stage": "extract", "dry_run": true}\' "$API/v1/jobs/$J/rerun"': Curl(
         '"dry_run":true'

@@ -1,0 +1,339 @@
+"""Live job events over Server-Sent Events, from one PostgreSQL LISTEN per API process.
+
+Migration 0007's triggers NOTIFY ``juben_jobs`` at commit with every job event (a transition, or
+a note such as a retry) and every change of a job's chunk counts. :class:`EventHub` holds one
+connection that LISTENs, watched by the event loop (``add_reader``: no thread, no poll), and
+hands each notification to the queues of the clients watching that job: a thousand watchers
+cost one connection and no query each.
+
+A stream (``GET /v1/jobs/{id}/events``) subscribes first, then reads the job's view and the
+events after ``Last-Event-ID`` (all of them on a first connect) from the database, so nothing
+falls between the replay and the live events; events seen twice are skipped by id. Every event
+has an ``id:`` (the job event's id; progress repeats the last one), a keep-alive comment goes out
+every ``api.sse_keepalive_s``, and the stream ends after the job's end (COMPLETED, FAILED or
+CANCELLED). If the LISTEN connection drops, the hub reconnects and every stream replays from the
+database what it may have missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from entrypoints.api.auth import Viewer, settings_of
+from pipeline import jobs
+from pipeline.logs import get_logger
+from pipeline.progress import progress
+from pipeline.schemas import JobView
+from pipeline.settings import Settings
+from pipeline.states import TERMINAL, Status
+
+log = get_logger(__name__)
+
+CHANNEL = "juben_jobs"
+#: Notifications a slow client may have waiting before its stream resyncs from the database.
+QUEUE_SIZE = 1000
+#: Seconds between attempts to get the LISTEN connection back.
+RECONNECT_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+class EventHub:
+    """One LISTEN connection for the process; per job, the queues of its watchers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._watchers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._conn: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._starting: asyncio.Lock | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None
+
+    async def subscribe(self, job_id: str) -> asyncio.Queue[dict[str, Any]]:
+        """A queue that gets every notification about ``job_id`` from now on."""
+        await self._ensure_listening()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        self._watchers.setdefault(job_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, job_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        watchers = self._watchers.get(job_id)
+        if watchers is not None:
+            watchers.discard(queue)
+            if not watchers:
+                del self._watchers[job_id]
+
+    async def _ensure_listening(self) -> None:
+        if self._conn is not None:
+            return
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._conn is None:
+                self._loop = asyncio.get_running_loop()
+                conn = await run_in_threadpool(self._connect)
+                self._conn = conn
+                self._loop.add_reader(conn.fileno(), self._on_readable)
+
+    def _connect(self) -> Any:
+        """A connection of its own (not the pool's), autocommit, LISTENing."""
+        from pipeline.db import get_engine
+
+        engine = get_engine(self.settings)
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        conn = engine.dialect.dbapi.connect(*args, **{**kwargs, "application_name": "juben-api-listen"})  # type: ignore[union-attr]
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(f"LISTEN {CHANNEL}")
+        return conn
+
+    def _on_readable(self) -> None:
+        conn = self._conn
+        try:
+            conn.poll()
+        except Exception as exc:  # the connection broke: get another, streams replay
+            log.warning("listen_connection_lost", error=str(exc)[:200])
+            self._drop()
+            assert self._loop is not None
+            self._loop.create_task(self._reconnect())
+            return
+        while conn.notifies:
+            note = conn.notifies.pop(0)
+            try:
+                payload = orjson.loads(note.payload)
+            except orjson.JSONDecodeError:
+                continue
+            for queue in self._watchers.get(payload.get("j", ""), ()):
+                self._put(queue, payload)
+
+    @staticmethod
+    def _put(queue: asyncio.Queue[dict[str, Any]], payload: dict[str, Any]) -> None:
+        try:
+            queue.put_nowait(payload)
+        except asyncio.QueueFull:  # a slow client: drop what waits, let it replay from the database
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait({"k": "gap"})
+
+    def _drop(self) -> None:
+        if self._conn is not None and self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._conn.fileno())
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
+
+    async def _reconnect(self) -> None:
+        for delay in (*RECONNECT_S, *([RECONNECT_S[-1]] * 1000)):
+            await asyncio.sleep(delay)
+            try:
+                await self._ensure_listening()
+            except Exception as exc:  # the database is still away
+                log.warning("listen_reconnect_failed", error=str(exc)[:200])
+                continue
+            for queues in self._watchers.values():
+                for queue in queues:
+                    self._put(queue, {"k": "gap"})
+            return
+
+    def close(self) -> None:
+        self._drop()
+
+
+def hub_of(request: Request) -> EventHub:
+    hub: EventHub | None = getattr(request.app.state, "event_hub", None)
+    if hub is None:
+        hub = request.app.state.event_hub = EventHub(settings_of(request))
+    return hub
+
+
+def _sse(event: str, data: dict[str, Any], event_id: int | None) -> bytes:
+    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
+    return head.encode() + b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+class _Job:
+    """What a stream knows of its job between notifications: enough to tell percent and step."""
+
+    def __init__(self, view: JobView) -> None:
+        self.status = view.status
+        self.run = view.run
+        self.done = view.chunks_done
+        self.total = view.chunks_total
+        self.failed_stage = view.failed_stage
+
+    def shown(self) -> dict[str, Any]:
+        prog = progress(
+            Status(self.status),
+            chunks_done=self.done,
+            chunks_total=self.total,
+            failed_stage=self.failed_stage,
+        )
+        return {"status": self.status, "run": self.run, "percent": prog.percent, "step": prog.step}
+
+
+def _event_data(job_id: str, event: dict[str, Any], job: _Job) -> dict[str, Any]:
+    at = event["at"]
+    return {
+        "job_id": job_id,
+        "event_id": event["id"],
+        "run": event["run"],
+        "from": event["from"],
+        "to": event["to"],
+        "at": at.isoformat() if isinstance(at, datetime) else at,
+        "detail": event["detail"],
+        **job.shown(),
+    }
+
+
+async def _stream(
+    hub: EventHub,
+    queue: asyncio.Queue[dict[str, Any]],
+    job_id: str,
+    *,
+    view: JobView,
+    replay: list[dict[str, Any]],
+    tenant_id: int,
+    settings: Settings,
+) -> AsyncIterator[bytes]:
+    keepalive_s = settings.api.sse_keepalive_s
+    job = _Job(view)
+    last = 0
+    try:
+        yield b"retry: 2000\n\n"
+        for event in replay:
+            last = event["id"]
+            yield _sse(
+                "transition" if event["from"] != event["to"] else "note",
+                _event_data(job_id, event, job),
+                last,
+            )
+        yield _sse("status", view.model_dump(mode="json"), last)
+        ended = Status(job.status) in TERMINAL
+        while not ended:
+            try:
+                payload = await asyncio.wait_for(queue.get(), keepalive_s)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            kind = payload.get("k")
+            if kind == "gap":  # notifications were lost: what the database has since the last one
+                missed = await run_in_threadpool(
+                    jobs.job_events, job_id, after_id=last, tenant_id=tenant_id, settings=settings
+                )
+                fresh = await run_in_threadpool(
+                    jobs.get_status, job_id, tenant_id=tenant_id, settings=settings
+                )
+                job = _Job(fresh)
+                for event in missed:
+                    last = event["id"]
+                    yield _sse(
+                        "transition" if event["from"] != event["to"] else "note",
+                        _event_data(job_id, event, job),
+                        last,
+                    )
+                yield _sse("status", fresh.model_dump(mode="json"), last)
+                ended = Status(job.status) in TERMINAL
+            elif kind == "e":
+                if payload["i"] <= last:
+                    continue  # replayed already
+                last = payload["i"]
+                event = {
+                    "id": payload["i"],
+                    "run": payload["r"],
+                    "from": payload["f"],
+                    "to": payload["t"],
+                    "at": payload["a"],
+                    "detail": payload["d"],
+                }
+                if payload["f"] != payload["t"]:
+                    job.status, job.run = payload["t"], payload["r"]
+                    if Status(job.status) in (Status.FAILED, Status.CANCELLED) and job.failed_stage is None:
+                        job.failed_stage = _stage_before(payload["f"])
+                yield _sse(
+                    "transition" if payload["f"] != payload["t"] else "note",
+                    _event_data(job_id, event, job),
+                    last,
+                )
+                ended = Status(job.status) in TERMINAL
+            elif kind == "p":
+                job.done, job.total = payload["d"], payload["n"]
+                yield _sse(
+                    "progress",
+                    {"job_id": job_id, "chunks_done": job.done, "chunks_total": job.total, **job.shown()},
+                    last,
+                )
+        yield _sse("end", {"job_id": job_id, "status": job.status}, last)
+    finally:
+        hub.unsubscribe(job_id, queue)
+
+
+def _stage_before(status: str) -> str | None:
+    from pipeline.states import stage_after, stage_of
+
+    spec = stage_of(Status(status)) or stage_after(Status(status))
+    return spec.name if spec else None
+
+
+def _last_id(header: str | None, query: int | None) -> int:
+    for value in (header, query):
+        if value is None:
+            continue
+        try:
+            return max(int(str(value).split(".")[0]), 0)
+        except ValueError:
+            continue
+    return 0
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The job's events until it ends."}},
+)
+async def job_event_stream(
+    request: Request,
+    who: Viewer,
+    job_id: str,
+    last_event_id: Annotated[
+        str | None, Header(description="Resume after this event (EventSource sends it).")
+    ] = None,
+    after: Annotated[
+        int | None, Query(description="Resume after this event id (for clients that cannot set headers).")
+    ] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of the job: `transition` (a status change), `note` (a retry, a
+    re-claim …), `progress` (chunks done), `status` (the whole view, on connect) and `end`."""
+    settings = settings_of(request)
+    hub = hub_of(request)
+    queue = await hub.subscribe(job_id)  # before reading: nothing falls between replay and live
+    try:
+        view = await run_in_threadpool(jobs.get_status, job_id, tenant_id=who.tenant_id, settings=settings)
+        replay = await run_in_threadpool(
+            jobs.job_events,
+            job_id,
+            after_id=_last_id(last_event_id, after),
+            tenant_id=who.tenant_id,
+            settings=settings,
+        )
+    except BaseException:
+        hub.unsubscribe(job_id, queue)
+        raise
+    return StreamingResponse(
+        _stream(hub, queue, job_id, view=view, replay=replay, tenant_id=who.tenant_id, settings=settings),
+        media_type="text/event-stream",
+        # No proxy buffering (nginx), no caching; the app has no compression middleware.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
