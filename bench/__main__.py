@@ -13,6 +13,7 @@ Scenarios (``--only`` takes these names; ``--list`` prints them):
     status         status and `jobs --status FAILED` at 100k jobs / 3M chunks (bench/status_scale.py)
     dedup          dedup of 10k and 100k extraction records (bench/dedup_scale.py)
     rerun          re-run of an unchanged script from extract: LLM calls and wall time (bench/rerun.py)
+    api            the HTTP API beside a floor ASGI app under wrk and hey (bench/api_http.py)
 
 Each scenario runs in its own Python process (``python -m bench --child NAME``) so settings,
 brokers and imported actors never leak between scenarios, and a scenario that crashes or times
@@ -48,6 +49,7 @@ SCENARIOS = {
     "status": "bench.status_scale",
     "dedup": "bench.dedup_scale",
     "rerun": "bench.rerun",
+    "api": "bench.api_http",
 }
 #: Other spellings ``--only`` accepts.
 ALIASES = {"status_scale": "status", "dedup_scale": "dedup", "big": "big_input", "orch": "orchestration"}

@@ -267,6 +267,9 @@ def rerun(
     options = parse_sets(set_)
     if no_cache:
         options["no_cache"] = True
+    from pipeline.settings import validate_job_options
+
+    validate_job_options(options)  # before the progress bar starts: a bad --set is one line
     with Progress(console=err, transient=as_json) as bar:
         task = bar.add_task(f"re-running from {from_stage}", total=len(selected))
 

@@ -1,0 +1,170 @@
+"""The HTTP API under load, beside its floor (issue 18), on one machine in one run.
+
+The floor (``bench/floor_app.py``) is the least an ASGI app can do per request: one INSERT, or one
+SELECT by id, on the same server (uvicorn, same worker count), driver and database. ``wrk`` finds
+each side's maximum rate (2 threads, 64 connections, 10 s); ``hey`` then holds the API at 80% of
+its maximum to read its p99. Both load generators are Debian packages (``apt-get install wrk
+hey``). The load generator shares the machine's cores with the servers and PostgreSQL: on a
+2-core machine every figure is lower than on a server with its own client.
+
+Targets: submit ≥ 0.5× the floor's INSERT rate and ≥ 500/s; status ≥ 0.7× the floor's SELECT rate
+and ≥ 2,000/s; p99 < 50 ms at 80% of each maximum; a batch of 1,000 small scripts < 2 s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.support import ROOT, SMALL_SCRIPT, Sandbox, Service, at_least, below, free_port, row
+
+NAME = "api"
+WORKERS = 2
+WRK = ("-t", "2", "-c", "64", "-d", "10s", "--latency")
+
+
+def _seconds(value: str, unit: str) -> float:
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+def wrk(url: str, *, script: Path | None = None, duration: str = "10s") -> dict[str, float]:
+    """Requests per second and p50/p99 latency (s) at wrk's maximum."""
+    argv = ["wrk", *WRK[:4], "-d", duration, "--latency", *(["-s", str(script)] if script else []), url]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {
+        p: _seconds(v, u) for p, v, u in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m)$", out, re.MULTILINE)
+    }
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rate,
+        "p50_s": lat.get("50", 0.0),
+        "p99_s": lat.get("99", 0.0),
+        "non_2xx": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def hey(
+    url: str, *, rate: float, method: str = "GET", body: Path | None = None, headers: dict[str, str]
+) -> dict[str, float]:
+    """p50/p99 latency (s) with the load held at ``rate`` requests per second (32 workers)."""
+    workers = 32
+    argv = ["hey", "-z", "10s", "-c", str(workers), "-q", f"{max(rate / workers, 0.1):.2f}", "-m", method]
+    for key, value in headers.items():
+        argv += ["-H", f"{key}: {value}"]
+    if body is not None:
+        argv += ["-D", str(body)]
+    out = subprocess.run([*argv, url], capture_output=True, text=True, check=True, timeout=120).stdout
+    done = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = {p: float(v) for p, v in re.findall(r"(\d+)% in ([\d.]+) secs", out)}
+    codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
+    bad = sum(int(n) for code, n in codes.items() if not code.startswith("2"))
+    return {"rps": done, "p50_s": lat.get("50", 0.0), "p99_s": lat.get("99", 0.0), "non_2xx": float(bad)}
+
+
+def _lua(path: Path, *, method: str, body: str, headers: dict[str, str]) -> Path:
+    lines = [f"wrk.method = {json.dumps(method)}", f"wrk.body = {json.dumps(body)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    import httpx
+
+    for tool in ("wrk", "hey"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed: apt-get install wrk hey")
+    rows: list[dict[str, Any]] = []
+    duration = "5s" if quick else "10s"
+    with Sandbox() as box:
+        from pipeline.keys import create_key
+
+        settings = box.settings()
+        _, key = create_key("bench", "operator", settings=settings)
+        from pipeline.db import dispose_engines
+
+        dispose_engines()
+        with box.engine.begin() as conn:
+            from sqlalchemy import text
+
+            conn.execute(
+                text(
+                    "CREATE TABLE floor_items (id bigserial PRIMARY KEY, body text, created_at timestamptz DEFAULT now())"
+                )
+            )
+        api_port, floor_port = free_port(), free_port()
+        env = box.worker_env(api={"submits_per_minute": 0, "slow_request_ms": 60_000})
+        floor_env = {**env, "FLOOR_DSN": box.url.replace("postgresql+psycopg2://", "postgresql://")}
+        api_argv = [sys.executable, str(ROOT / "api.py"), "--port", str(api_port), "--workers", str(WORKERS)]
+        floor_argv = [sys.executable, "-m", "uvicorn", "bench.floor_app:app", "--port", str(floor_port),
+                      "--workers", str(WORKERS), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        api = f"http://127.0.0.1:{api_port}"
+        floor = f"http://127.0.0.1:{floor_port}"
+        auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        submit_body = json.dumps({"text": SMALL_SCRIPT, "project": "bench"})
+        with (
+            Service(api_argv, ready_url=f"{api}/healthz", log_path=box.tmp / "api.log", env=env),
+            Service(floor_argv, ready_url=f"{floor}/items/0", log_path=box.tmp / "floor.log", env=floor_env),
+        ):
+            job = httpx.post(f"{api}/v1/jobs", headers=auth, content=submit_body).json()["id"]
+            item = httpx.post(f"{floor}/items", content=SMALL_SCRIPT).json()["id"]
+            post_api = _lua(box.tmp / "api.lua", method="POST", body=submit_body, headers=auth)
+            post_floor = _lua(
+                box.tmp / "floor.lua",
+                method="POST",
+                body=SMALL_SCRIPT,
+                headers={"Content-Type": "text/plain"},
+            )
+            get_api = _lua(
+                box.tmp / "get.lua", method="GET", body="", headers={"Authorization": auth["Authorization"]}
+            )
+
+            floor_insert = wrk(f"{floor}/items", script=post_floor, duration=duration)
+            api_submit = wrk(f"{api}/v1/jobs", script=post_api, duration=duration)
+            floor_select = wrk(f"{floor}/items/{item}", duration=duration)
+            api_status = wrk(f"{api}/v1/jobs/{job}", script=get_api, duration=duration)
+            body_file = box.tmp / "submit.json"
+            body_file.write_text(submit_body)
+            held_submit = hey(
+                f"{api}/v1/jobs", rate=0.8 * api_submit["rps"], method="POST", body=body_file, headers=auth
+            )
+            held_status = hey(
+                f"{api}/v1/jobs/{job}",
+                rate=0.8 * api_status["rps"],
+                headers={"Authorization": auth["Authorization"]},
+            )
+
+            batch = {
+                "jobs": [{"text": SMALL_SCRIPT + f"\nNOTE {n}.\n", "project": "batch"} for n in range(1000)]
+            }
+            started = time.perf_counter()
+            answer = httpx.post(f"{api}/v1/jobs/batch", headers=auth, json=batch, timeout=120)
+            batch_s = time.perf_counter() - started
+            accepted = answer.json().get("accepted", 0) if answer.status_code == 200 else 0
+
+    submit_ratio = api_submit["rps"] / floor_insert["rps"]
+    status_ratio = api_status["rps"] / floor_select["rps"]
+    rows += [
+        row(NAME, "floor: INSERT per request (max)", floor_insert["rps"], "req/s", p99_ms=floor_insert["p99_s"] * 1000),
+        row(NAME, "submit a small script (max)", api_submit["rps"], "req/s", target=">= 500 and >= 0.5x floor",
+            ok=at_least(api_submit["rps"], 500) and at_least(submit_ratio, 0.5), ratio=round(submit_ratio, 2),
+            non_2xx=api_submit["non_2xx"]),
+        row(NAME, "floor: SELECT by id per request (max)", floor_select["rps"], "req/s", p99_ms=floor_select["p99_s"] * 1000),
+        row(NAME, "status of a job (max)", api_status["rps"], "req/s", target=">= 2000 and >= 0.7x floor",
+            ok=at_least(api_status["rps"], 2000) and at_least(status_ratio, 0.7), ratio=round(status_ratio, 2),
+            non_2xx=api_status["non_2xx"]),
+        row(NAME, "submit p99 at 80% of max", held_submit["p99_s"] * 1000, "ms", target="< 50",
+            ok=below(held_submit["p99_s"] * 1000, 50), rps=held_submit["rps"], non_2xx=held_submit["non_2xx"]),
+        row(NAME, "status p99 at 80% of max", held_status["p99_s"] * 1000, "ms", target="< 50",
+            ok=below(held_status["p99_s"] * 1000, 50), rps=held_status["rps"], non_2xx=held_status["non_2xx"]),
+        row(NAME, "batch of 1,000 small scripts", batch_s, "s", target="< 2", ok=below(batch_s, 2) and accepted == 1000,
+            accepted=accepted),
+    ]  # fmt: skip
+    return rows

@@ -1,0 +1,76 @@
+"""The floor the HTTP API is measured against: the least an ASGI app can do per request on the same
+server (uvicorn), driver (psycopg2 in a thread pool, as Juben's routes run) and database.
+
+``POST /items`` stores its body with one INSERT; ``GET /items/{id}`` reads one row by primary key.
+No framework, no validation, no auth. Run by ``bench.api_http`` as
+``uvicorn bench.floor_app:app`` with ``FLOOR_DSN`` naming the database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import anyio.to_thread
+from psycopg2.pool import ThreadedConnectionPool
+
+_pool: ThreadedConnectionPool | None = None
+
+
+def _connections() -> ThreadedConnectionPool:
+    global _pool  # noqa: PLW0603 (one pool per worker process, made on first request)
+    if _pool is None:
+        _pool = ThreadedConnectionPool(1, 20, os.environ["FLOOR_DSN"])
+    return _pool
+
+
+def _query(sql: str, params: tuple[Any, ...]) -> Any:
+    pool = _connections()
+    conn = pool.getconn()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        conn.commit()
+        return row
+    finally:
+        pool.putconn(conn)
+
+
+async def _body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _send_json(send: Any, status: int, value: Any) -> None:
+    body = json.dumps(value).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    path, method = scope["path"], scope["method"]
+    if method == "POST" and path == "/items":
+        body = (await _body(receive)).decode("utf-8", "replace")
+        row = await anyio.to_thread.run_sync(
+            _query, "INSERT INTO floor_items (body) VALUES (%s) RETURNING id", (body,)
+        )
+        await _send_json(send, 201, {"id": row[0]})
+    elif method == "GET" and path.startswith("/items/"):
+        row = await anyio.to_thread.run_sync(
+            _query, "SELECT id, body FROM floor_items WHERE id = %s", (int(path.rsplit("/", 1)[1]),)
+        )
+        await _send_json(send, 200 if row else 404, {"id": row[0], "body": row[1]} if row else {})
+    else:
+        await _send_json(send, 404, {})
