@@ -185,7 +185,21 @@ class _Job:
 
 
 def _event_data(job_id: str, event: dict[str, Any], job: _Job) -> dict[str, Any]:
+    """An event as sent: the row, and the job's status, percent and step as of it (a transition
+    replayed on connect shows where the job was then, not where it is now)."""
     at = event["at"]
+    shown = job.shown()
+    if event["from"] != event["to"] and event["to"] != job.status:
+        then = progress(
+            Status(event["to"]), chunks_done=job.done, chunks_total=job.total, failed_stage=job.failed_stage
+        )
+        shown = {
+            **shown,
+            "status": event["to"],
+            "run": event["run"],
+            "percent": then.percent,
+            "step": then.step,
+        }
     return {
         "job_id": job_id,
         "event_id": event["id"],
@@ -194,7 +208,7 @@ def _event_data(job_id: str, event: dict[str, Any], job: _Job) -> dict[str, Any]
         "to": event["to"],
         "at": at.isoformat() if isinstance(at, datetime) else at,
         "detail": event["detail"],
-        **job.shown(),
+        **shown,
     }
 
 
