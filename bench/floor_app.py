@@ -21,7 +21,9 @@ _pool: ThreadedConnectionPool | None = None
 def _connections() -> ThreadedConnectionPool:
     global _pool  # noqa: PLW0603 (one pool per worker process, made on first request)
     if _pool is None:
-        _pool = ThreadedConnectionPool(1, 20, os.environ["FLOOR_DSN"])
+        # As many connections as the thread pool has threads (anyio: 40): a request never waits
+        # for one, and never fails for want of one.
+        _pool = ThreadedConnectionPool(1, 40, os.environ["FLOOR_DSN"])
     return _pool
 
 
