@@ -772,3 +772,21 @@ def job_events(
         }
         for r in rows
     ]
+
+
+def list_projects(*, tenant_id: int | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The projects (one tenant's, or every tenant's for ``None``) with their job counts, by name."""
+    query = (
+        select(Project.name, func.count(Job.id).label("jobs"), func.max(Job.created_at).label("last_job_at"))
+        .outerjoin(Job, Job.project_id == Project.id)
+        .group_by(Project.id, Project.name)
+        .order_by(Project.name)
+    )
+    if tenant_id is not None:
+        query = query.where(Project.tenant_id == tenant_id)
+    with read_session_factory(settings)() as session:
+        rows = session.execute(query).all()
+    return [
+        {"name": r.name, "jobs": r.jobs, "last_job_at": as_utc(r.last_job_at) if r.last_job_at else None}
+        for r in rows
+    ]

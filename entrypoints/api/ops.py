@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from entrypoints.api.auth import Operator, Viewer, settings_of
-from pipeline import deadletters, reruns
+from pipeline import deadletters, jobs, reruns
 from pipeline.errors import JobNotFound
 from pipeline.keys import Principal
 from pipeline.settings import Settings
@@ -195,6 +195,12 @@ def purge_dead_letters(request: Request, who: Operator, body: PurgeRequest) -> d
         settings=settings_of(request),
     )
     return {"dry_run": body.dry_run, "purged": count}
+
+
+@router.get("/projects", tags=["jobs"])
+def list_projects(request: Request, who: Viewer) -> list[dict[str, Any]]:
+    """The tenant's projects (assets are shared within one) with their job counts."""
+    return jobs.list_projects(tenant_id=who.tenant_id, settings=settings_of(request))
 
 
 @router.get("/stats")

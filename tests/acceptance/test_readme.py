@@ -179,6 +179,7 @@ COMMANDS: dict[str, Run | Skip | Curl] = {
         '"purged"'
     ),
     'curl -sS -H "$H" $API/v1/stats': Curl('"stage_durations"'),
+    'curl -sS -H "$H" $API/v1/projects': Curl('"name":"series"'),
     "curl -sS $API/healthz; curl -sS $API/readyz; curl -sS $API/metrics": Curl("juben_http_requests_total"),
     "python enqueue.py keys revoke PREFIX": Run("enqueue.py keys revoke {prefix}", expect="revoked"),
     # --- Using an LLM (run with the rules provider: the commands are the same)

@@ -287,6 +287,8 @@ def test_reruns_and_dead_letters_from_the_api(client, stub_worker, operator):
     again = client.get(f"/v1/jobs/{failing}", headers=operator).json()
     assert ("FAILED", "chunk") == (again["status"], again["failed_stage"])  # the same cause, again
     assert 2 == len(client.get("/v1/dead-letters?resolved=true", headers=operator).json())
+    projects = client.get("/v1/projects", headers=operator).json()
+    assert [("ops", 2)] == [(p["name"], p["jobs"]) for p in projects]
     stats = client.get("/v1/stats", headers=operator).json()
     assert (1, 1) == (stats["jobs"]["COMPLETED"], stats["jobs"]["FAILED"])
     purged = client.post("/v1/dead-letters/purge", headers=operator, json={"older_than": "1d"}).json()

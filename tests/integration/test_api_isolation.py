@@ -36,6 +36,7 @@ COLLECTION_CALLS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/dead-letters/retry"): {"json": {"all": True}},
     ("POST", "/v1/dead-letters/purge"): {"json": {"older_than": "0s"}},
     ("GET", "/v1/stats"): {},
+    ("GET", "/v1/projects"): {},
 }
 #: Body of an id route's call (the rest need none).
 ID_CALL_BODIES: dict[tuple[str, str], dict[str, Any]] = {
