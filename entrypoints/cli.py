@@ -204,6 +204,10 @@ def submit(
         ),
     ] = None,
     no_cache: NoCacheOpt = False,
+    callback_url: Annotated[
+        str | None,
+        typer.Option(help="POST the job's end here, signed with the tenant's webhook secret."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a job to the workers (server mode) and print its id at once.
@@ -218,6 +222,7 @@ def submit(
         title=title,
         idempotency_key=idempotency_key,
         options={"no_cache": True} if no_cache else None,
+        callback_url=callback_url,
     )
     if as_json:
         emit_json(

@@ -63,3 +63,19 @@ def keys_revoke(
         emit_json(dataclasses.asdict(info))
     else:
         say(f"key {info.prefix} of tenant {info.tenant} revoked")
+
+
+@keys_app.command("webhook-secret")
+def keys_webhook_secret(
+    tenant: Annotated[str, typer.Option(help="The tenant whose webhooks it signs.")],
+    rotate: Annotated[bool, typer.Option("--rotate", help="Make a new secret (the old one stops).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the secret that signs the tenant's webhooks (made on first use); exit 3 for an unknown tenant."""
+    from pipeline.webhooks import tenant_secret
+
+    secret = tenant_secret(tenant, rotate=rotate)
+    if as_json:
+        emit_json({"tenant": tenant, "webhook_secret": secret})
+        return
+    out.print(secret, soft_wrap=True, highlight=False)

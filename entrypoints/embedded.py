@@ -21,6 +21,7 @@ from pipeline.logs import configure_logging
 from pipeline.schemas import JobView
 from pipeline.settings import Settings, set_settings
 from pipeline.states import TERMINAL, Status
+from pipeline.webhooks import WebhookDispatcher
 
 #: How long an interrupted ``run`` waits for its worker threads (ms) before it exits.
 INTERRUPTED_STOP_MS = 2000
@@ -52,6 +53,7 @@ class EmbeddedRuntime:
                 embedded_settings(self.settings, meanwhile=lambda: bind_actors(broker))
             )
             set_settings(self.settings)
+            broker.add_middleware(WebhookDispatcher(self.settings))  # job ends to their callback URLs
             broker.emit_after("process_boot")  # starts the time-limit watcher
             self.worker = dramatiq.Worker(
                 broker,

@@ -9,6 +9,7 @@ from pipeline.db import dispose_engines
 from pipeline.logs import configure_logging
 from pipeline.reconciler import PeriodicReconciler
 from pipeline.settings import get_settings
+from pipeline.webhooks import WebhookDispatcher
 
 
 def boot() -> dramatiq.Broker:
@@ -20,6 +21,7 @@ def boot() -> dramatiq.Broker:
     broker = setup_broker(settings, stub=False)
     if settings.reconcile.enabled:  # workers reconcile; a command's broker only sends
         broker.add_middleware(PeriodicReconciler(settings))
+    broker.add_middleware(WebhookDispatcher(settings))
     # Import prometheus_client and register Juben's metrics now (after setup_broker has set the
     # multiprocess directory), not on the first message a worker thread runs.
     from pipeline.metrics import metrics

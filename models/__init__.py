@@ -5,7 +5,7 @@ from __future__ import annotations
 from models.access import ApiKey, Tenant
 from models.base import Base
 from models.breakdown import Asset, ExtractionRecord, Report, Shot, ShotAsset
-from models.job import DeadLetter, Job, JobEvent, Project, ScriptContent
+from models.job import DeadLetter, Job, JobEvent, Project, ScriptContent, WebhookDelivery
 from models.script import Chunk, Episode, LlmCacheEntry, Scene
 
 __all__ = [
@@ -26,4 +26,5 @@ __all__ = [
     "Shot",
     "ShotAsset",
     "Tenant",
+    "WebhookDelivery",
 ]

@@ -17,6 +17,9 @@ class Tenant(IdMixin, Base):
 
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: The key that signs this tenant's webhooks (``whsec_<base64>``, as Standard Webhooks);
+    #: made on first use (``keys webhook-secret``).
+    webhook_secret: Mapped[str | None] = mapped_column(String(100))
 
 
 class ApiKey(IdMixin, Base):

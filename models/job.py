@@ -60,6 +60,36 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     stage_started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    #: Where the job's end (COMPLETED, FAILED, CANCELLED) is POSTed, signed (pipeline.webhooks).
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
+
+
+class WebhookDelivery(IdMixin, Base):
+    """One end of a job to tell its callback URL: written by a trigger when the job ends (migration
+    0008), sent by the ``deliver_webhook`` actor; ``sent_at`` or ``failed_at`` once it is done."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("job_id", "run", "status", name="uq_webhook_deliveries_job_id_run_status"),
+        Index(
+            "ix_webhook_deliveries_pending",
+            "id",
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
+    )
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    run: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When the dispatcher last sent its message (a stale one is sent again).
+    enqueued_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    #: Set when it was dead-lettered; ``dlq retry`` clears it and sends it again.
+    failed_at: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class ScriptContent(Base):

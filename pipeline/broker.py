@@ -99,6 +99,16 @@ def actor_options(stage: str, settings: Settings | None = None) -> dict[str, Any
     every option is set. Only transient errors are retried (:func:`pipeline.errors.is_transient`).
     """
     settings = settings or get_settings()
+    if stage == "webhook":  # the webhook actor: [webhooks] says how often and how long
+        hooks = settings.webhooks
+        return {
+            "max_retries": hooks.max_retries,
+            "min_backoff": hooks.min_backoff_ms,
+            "max_backoff": hooks.max_backoff_ms,
+            "time_limit": int((hooks.timeout_s + 60) * 1000),
+            "retry_when": _retry_when(hooks.max_retries),
+            "throws": (PermanentError,),
+        }
     s = settings.stages.for_stage(stage)
     return {
         "max_retries": s.max_retries,

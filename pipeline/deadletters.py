@@ -19,6 +19,7 @@ from models.base import utcnow
 from pipeline.broker import current_broker
 from pipeline.db import as_utc, session_factory
 from pipeline.errors import InputError, NotFound
+from pipeline.middleware import WEBHOOK_STAGE
 from pipeline.reruns import reset_outputs
 from pipeline.settings import Settings, validate_job_options
 from pipeline.states import STAGES, Status
@@ -340,6 +341,12 @@ def retry_dead_letters(
         targets = _targets(session, ids, fingerprint, all_, stage, tenant_id=tenant_id)
         results.extend(_unmatched(session, ids, targets, tenant_id))
     for job_id, letters in targets.items():
+        hooks = [letter for letter in letters if letter.stage == WEBHOOK_STAGE]
+        if hooks:  # a webhook that kept failing: send it again; the job itself did not fail
+            results.append(_resend_webhooks(job_id, hooks, dry_run=dry_run, actor=actor, settings=settings))
+        letters = [letter for letter in letters if letter.stage != WEBHOOK_STAGE]  # noqa: PLW2901 (the job's own)
+        if not letters:
+            continue
         letter_ids = [letter.id for letter in letters]
         failed_stage = letters[-1].stage or ""
         if dry_run:
@@ -399,6 +406,35 @@ def retry_dead_letters(
             )
         )
     return results
+
+
+def _resend_webhooks(
+    job_id: str, letters: list[DeadLetter], *, dry_run: bool, actor: str, settings: Settings | None
+) -> Redrive:
+    """Make a job's dead-lettered deliveries pending again (the dispatcher sends them) and mark
+    their letters resolved."""
+    from pipeline.webhooks import resend
+
+    letter_ids = [letter.id for letter in letters]
+    if dry_run:
+        return Redrive(
+            dead_letter_ids=letter_ids, job_id=job_id, stage=WEBHOOK_STAGE, done=False, reason="dry run"
+        )
+    pending = resend(job_id, settings=settings)
+    with session_factory(settings).begin() as session:
+        session.execute(
+            update(DeadLetter)
+            .where(DeadLetter.id.in_(letter_ids))
+            .values(resolved_at=utcnow(), resolved_by=actor)
+        )
+    forget_in_broker([letter.message for letter in letters])
+    return Redrive(
+        dead_letter_ids=letter_ids,
+        job_id=job_id,
+        stage=WEBHOOK_STAGE,
+        done=bool(pending),
+        reason=None if pending else "its webhooks were delivered already; dead letters marked resolved only",
+    )
 
 
 def purge_dead_letters(

@@ -164,6 +164,7 @@ def submit(
     idempotency_key: str | None = None,
     options: dict[str, Any] | None = None,
     tenant_id: int | None = None,
+    callback_url: str | None = None,
     settings: Settings | None = None,
 ) -> str:
     """Store a script as a new job and start it; :func:`submit_job` with only the job id returned.
@@ -178,6 +179,7 @@ def submit(
         idempotency_key=idempotency_key,
         options=options,
         tenant_id=tenant_id,
+        callback_url=callback_url,
         settings=settings,
     ).job_id
 
@@ -190,6 +192,7 @@ def submit_job(
     idempotency_key: str | None = None,
     options: dict[str, Any] | None = None,
     tenant_id: int | None = None,
+    callback_url: str | None = None,
     settings: Settings | None = None,
 ) -> Submission:
     """Store a script as a new job and start it.
@@ -208,6 +211,8 @@ def submit_job(
         options: per-job overrides recorded on the job (e.g. ``{"max_chunk_chars": 3000}``),
             checked by :func:`pipeline.settings.validate_job_options`.
         tenant_id: the tenant the project belongs to; default: :data:`DEFAULT_TENANT`.
+        callback_url: where the job's end is POSTed (:mod:`pipeline.webhooks`); default: the
+            tenant's ``webhooks.tenant_urls`` entry, if any.
         settings: defaults to this process's settings.
 
     Returns:
@@ -215,7 +220,8 @@ def submit_job(
 
     Raises:
         InputError: the script is empty, binary, too large or unreadable, an option is invalid,
-            or the idempotency key was used for a different request; nothing is stored.
+            the callback URL is refused, or the idempotency key was used for a different
+            request; nothing is stored.
     """
     settings = settings or get_settings()
     if project is not None and not project.strip():
@@ -229,6 +235,10 @@ def submit_job(
             title = paths[0].resolve().name  # a folder of episode files is named for the series
         script = read_scripts(paths, max_bytes=settings.ingest.max_bytes)
     given = validate_job_options(options or {})
+    if callback_url is not None:
+        from pipeline.egress import check_url
+
+        callback_url = check_url(callback_url, allow_private=settings.webhooks.allow_private)
     job_options = {
         "max_chunk_chars": settings.extract.max_chunk_chars,
         "provider": settings.extract.provider,
@@ -241,7 +251,8 @@ def submit_job(
         title=title,
         key=idempotency_key,
         options=job_options,
-        fingerprint=_request_fingerprint(script, title, given),
+        fingerprint=_request_fingerprint(script, title, given, callback_url),
+        callback_url=callback_url,
     )
     try:
         return _store_job(script, request, settings=settings)
@@ -266,11 +277,16 @@ class Request:
     key: str | None
     options: dict[str, Any]
     fingerprint: str
+    callback_url: str | None = None
 
 
-def _request_fingerprint(script: ScriptText, title: str | None, options: dict[str, Any]) -> str:
-    """sha256 of what the caller sent: the script, the title and the options given."""
-    body = json.dumps([script.sha256, title, options], sort_keys=True, default=str)
+def _request_fingerprint(
+    script: ScriptText, title: str | None, options: dict[str, Any], callback_url: str | None = None
+) -> str:
+    """sha256 of what the caller sent: the script, the title, the options given (and the
+    callback URL, when one was)."""
+    sent: list[Any] = [script.sha256, title, options] + ([callback_url] if callback_url else [])
+    body = json.dumps(sent, sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -317,6 +333,7 @@ def _store_job(script: ScriptText, request: Request, *, settings: Settings) -> S
             idempotency_key=request.key,
             options=request.options,
             meta={"files": names, "request_sha256": request.fingerprint},
+            callback_url=request.callback_url or _tenant_callback(session, tenant_id, settings),
             created_at=now,
             updated_at=now,
         )
@@ -339,6 +356,14 @@ def _store_job(script: ScriptText, request: Request, *, settings: Settings) -> S
             "job_submitted", job_id=job.id, project=request.project, chars=len(script.text), files=len(names)
         )
     return Submission(job_id=job.id, project=request.project, created=True, dispatched=not uow.unsent)
+
+
+def _tenant_callback(session: Session, tenant_id: int, settings: Settings) -> str | None:
+    """The tenant's callback URL from ``webhooks.tenant_urls`` (checked when the settings load)."""
+    urls = settings.webhooks.tenant_urls
+    if not urls:
+        return None
+    return urls.get(session.scalar(select(Tenant.name).where(Tenant.id == tenant_id)) or "")
 
 
 def stage_times(session: Session, *, ttl_s: float = STAGE_TIMES_TTL_S) -> dict[str, float]:

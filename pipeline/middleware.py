@@ -12,8 +12,8 @@ import structlog
 from dramatiq.middleware import Middleware
 from sqlalchemy import select, update
 
-from models import Chunk, DeadLetter, Job
-from models.base import is_job_id
+from models import Chunk, DeadLetter, Job, WebhookDelivery
+from models.base import is_job_id, utcnow
 from pipeline.errors import JobNotFound
 from pipeline.logs import get_logger
 from pipeline.metrics import metrics
@@ -24,8 +24,16 @@ log = get_logger(__name__)
 _VOLATILE = re.compile(r"0x[0-9a-f]+|[0-9a-f]{32}|\d+")
 
 
+#: The actor that POSTs webhooks (``stages/webhook.py``) and the stage its dead letters name.
+WEBHOOK_ACTOR = "deliver_webhook"
+WEBHOOK_STAGE = "webhook"
+
+
 def stage_for_actor(actor_name: str) -> str:
-    """Return the stage an actor belongs to (a fan-out actor's is its stage's)."""
+    """Return the stage an actor belongs to (a fan-out actor's is its stage's; the webhook
+    actor's is ``webhook``)."""
+    if actor_name == WEBHOOK_ACTOR:
+        return WEBHOOK_STAGE
     return STAGES.stage_of_actor.get(actor_name, actor_name)
 
 
@@ -174,6 +182,17 @@ class DeadLetters(Middleware):
                 )
                 session.flush()
                 if job_id is None:
+                    return
+                if (
+                    message.actor_name == WEBHOOK_ACTOR
+                ):  # the job keeps its status; the delivery waits for `dlq retry`
+                    session.execute(
+                        update(WebhookDelivery)
+                        .where(WebhookDelivery.id == message.args[1])
+                        .values(failed_at=utcnow(), last_error=detail)
+                    )
+                    metrics().dead_letters.labels(stage).inc()
+                    log.error("dead_lettered", error_type=error_type, error=error[:300])
                     return
                 if is_fan_out(message.actor_name) and len(message.args) > 1:
                     session.execute(

@@ -226,6 +226,33 @@ class ApiSettings(_Section):
     forwarded_allow_ips: str = "127.0.0.1"
 
 
+class WebhookSettings(_Section):
+    """Webhooks: a job's end POSTed, signed, to its callback URL (``pipeline.webhooks``)."""
+
+    #: Deliver to private, loopback and link-local addresses (an intranet receiver); off, they
+    #: are refused at submit and at each attempt, so a callback cannot reach inside (SSRF).
+    allow_private: bool = False
+    timeout_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(6, ge=0)
+    min_backoff_ms: int = Field(1000, ge=0)
+    max_backoff_ms: int = Field(300_000, ge=0)
+    #: Seconds between the dispatcher's sweeps for deliveries whose notification it missed.
+    sweep_s: float = Field(10.0, gt=0)
+    #: A tenant's callback URL for jobs submitted without one: ``{acme = "https://…"}``.
+    tenant_urls: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tenant_urls")
+    @classmethod
+    def _urls(cls, value: dict[str, str]) -> dict[str, str]:
+        from urllib.parse import urlsplit
+
+        for tenant, url in value.items():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{tenant}: {url!r} is not an http(s) URL with a host")
+        return value
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -253,6 +280,7 @@ class Settings(BaseSettings):
     report: ReportSettings = ReportSettings()
     embedded: EmbeddedSettings = EmbeddedSettings()
     api: ApiSettings = ApiSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     logging: LoggingSettings = LoggingSettings()
     #: "server" (PostgreSQL + Redis) or "embedded" (a private PostgreSQL + an in-process worker); set
     #: by the entry point.

@@ -7,4 +7,5 @@ import stages.dedup.stage
 import stages.extract.stage
 import stages.ingest
 import stages.report.stage
-import stages.storyboard.stage  # noqa: F401 (imported for their actors)
+import stages.storyboard.stage
+import stages.webhook  # noqa: F401 (imported for their actors)

@@ -74,6 +74,7 @@ async def submit_job(
         idempotency_key=_key(idempotency_key),
         options=given.fields.options,
         tenant_id=who.tenant_id,
+        callback_url=given.fields.callback_url,
         settings=settings,
     )
     view = await run_in_threadpool(jobs.get_status, done.job_id, tenant_id=who.tenant_id, settings=settings)
@@ -108,6 +109,7 @@ def _submit_each(batch: SubmitBatch, who: Principal, settings: Settings) -> Batc
                 idempotency_key=item.idempotency_key,
                 options=item.options,
                 tenant_id=who.tenant_id,
+                callback_url=item.callback_url,
                 settings=settings,
             )
             items.append(BatchItem(index=index, status=202, job_id=done.job_id, created=done.created))

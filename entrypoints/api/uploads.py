@@ -44,6 +44,9 @@ class SubmitOptions(BaseModel):
     idempotency_key: str | None = Field(
         None, max_length=200, description="Batch items only; a single submit uses the Idempotency-Key header."
     )
+    callback_url: str | None = Field(
+        None, max_length=2000, description="Where the job's end is POSTed, signed (Standard Webhooks)."
+    )
 
 
 class SubmitText(SubmitOptions):
@@ -171,10 +174,12 @@ async def read_submission(request: Request, *, max_bytes: int) -> Submission:
                 files.append((Path(_safe_name(value.filename, len(files))), await value.read()))
             elif key == "options":
                 values["options"] = _options_field(value)
-            elif key in ("project", "title"):
+            elif key in ("project", "title", "callback_url"):
                 values[key] = value or None
             else:
-                raise InputError(f"unknown form field {key!r}; send files, project, title and options")
+                raise InputError(
+                    f"unknown form field {key!r}; send files, project, title, options and callback_url"
+                )
     finally:
         await form.close()
     if not files:

@@ -181,6 +181,12 @@ COMMANDS: dict[str, Run | Skip | Curl] = {
     'curl -sS -H "$H" $API/v1/stats': Curl('"stage_durations"'),
     'curl -sS -H "$H" $API/v1/projects': Curl('"name":"series"'),
     "curl -sS $API/healthz; curl -sS $API/readyz; curl -sS $API/metrics": Curl("juben_http_requests_total"),
+    "python enqueue.py keys webhook-secret --tenant acme": Run(
+        "enqueue.py keys webhook-secret --tenant acme", expect="whsec_"
+    ),
+    'curl -sS -H "$H" -F file=@ep01.txt -F callback_url=https://hooks.example.com/juben $API/v1/jobs': Skip(
+        "needs a receiver the server can reach; webhooks are tested end to end in tests/integration/test_webhooks.py"
+    ),
     "python enqueue.py keys revoke PREFIX": Run("enqueue.py keys revoke {prefix}", expect="revoked"),
     # --- Using an LLM (run with the rules provider: the commands are the same)
     "export DEEPSEEK_API_KEY=sk-…": Skip(
