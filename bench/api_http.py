@@ -8,7 +8,9 @@ hey``). The load generator shares the machine's cores with the servers and Postg
 2-core machine every figure is lower than on a server with its own client.
 
 Targets: submit ≥ 0.5× the floor's INSERT rate and ≥ 500/s; status ≥ 0.7× the floor's SELECT rate
-and ≥ 2,000/s; p99 < 50 ms at 80% of each maximum; a batch of 1,000 small scripts < 2 s.
+and ≥ 2,000/s; p99 < 50 ms at 80% of each maximum; a batch of 1,000 small scripts < 2 s; 1,000
+event-stream watchers of one job on one API process: commit to event p99 < 250 ms, RSS < 300 MB
+(:func:`sse_fanout`).
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 headers={"Authorization": auth["Authorization"]},
             )
 
+            stream = sse_fanout(box, key, watchers=200 if quick else 1000, events=10 if quick else 20)
             batch = {
                 "jobs": [{"text": SMALL_SCRIPT + f"\nNOTE {n}.\n", "project": "batch"} for n in range(1000)]
             }
@@ -189,7 +192,93 @@ def run(quick: bool) -> list[dict[str, Any]]:
             ok=below(held_submit["p99_s"] * 1000, 50), rps=held_submit["rps"], non_2xx=held_submit["non_2xx"]),
         row(NAME, "status p99 at 80% of max", held_status["p99_s"] * 1000, "ms", target="< 50",
             ok=below(held_status["p99_s"] * 1000, 50), rps=held_status["rps"], non_2xx=held_status["non_2xx"]),
+        row(NAME, f"SSE: commit to event, {200 if quick else 1000:,} watchers, p99",
+            stream["p99_s"] * 1000, "ms", target="< 250 (1,000 watchers)", ok=below(stream["p99_s"] * 1000, 250) and not quick,
+            p50_ms=round(stream["p50_s"] * 1000, 1), samples=stream["samples"]),
+        row(NAME, "SSE: API process RSS with the watchers", stream["rss_mb"], "MB", target="< 300",
+            ok=below(stream["rss_mb"], 300)),
         row(NAME, "batch of 1,000 small scripts", batch_s, "s", target="< 2", ok=below(batch_s, 2) and accepted == 1000,
             accepted=accepted),
     ]  # fmt: skip
     return rows
+
+
+def sse_fanout(box: Sandbox, key: str, *, watchers: int, events: int) -> dict[str, float]:
+    """``watchers`` clients on one job's event stream of one API process: the time from a job
+    event's commit to its arrival at each client (p50, p99), and the API process's RSS.
+
+    The events are notes inserted by the benchmark (what a stage's retry note writes), ``events``
+    of them 0.25 s apart, each carrying its commit time (taken just after ``COMMIT`` returns).
+    """
+    import asyncio
+
+    import httpx
+    from sqlalchemy import text
+
+    from bench.support import rss_bytes
+
+    port = free_port()
+    env = box.worker_env(api={"submits_per_minute": 0, "slow_request_ms": 60_000})
+    argv = [sys.executable, str(ROOT / "api.py"), "--port", str(port), "--workers", "1"]
+    base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {key}"}
+    with Service(argv, ready_url=f"{base}/healthz", log_path=box.tmp / "api-sse.log", env=env) as service:
+        job = httpx.post(f"{base}/v1/jobs", headers={**auth, "Content-Type": "application/json"},
+                         content=json.dumps({"text": SMALL_SCRIPT})).json()["id"]  # fmt: skip
+        committed: dict[str, float] = {}
+        latencies: list[float] = []
+
+        async def watch(http: httpx.AsyncClient, ready: asyncio.Event, count: list[int]) -> None:
+            async with http.stream("GET", f"/v1/jobs/{job}/events", headers=auth) as stream:
+                event = ""
+                async for line in stream.aiter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                        if event == "status":
+                            count[0] += 1
+                            if count[0] == watchers:
+                                ready.set()
+                    elif line.startswith("data: ") and event == "note":
+                        detail = json.loads(line[6:]).get("detail") or ""
+                        if detail.startswith("bench "):
+                            arrived = time.time()
+                            sent = committed.get(detail)
+                            if sent is not None:
+                                latencies.append(arrived - sent)
+                            if detail == f"bench {events - 1}":
+                                return
+
+        def emit() -> None:
+            with box.engine.connect() as conn:
+                for n in range(events):
+                    time.sleep(0.25)
+                    detail = f"bench {n}"
+                    conn.execute(
+                        text(
+                            "INSERT INTO job_events (job_id, run, from_status, to_status, at, detail)"
+                            " VALUES (:j, 1, 'PENDING', 'PENDING', now(), :d)"
+                        ),
+                        {"j": job, "d": detail},
+                    )
+                    conn.commit()
+                    committed[detail] = time.time()
+
+        async def main() -> float:
+            ready = asyncio.Event()
+            count = [0]
+            limits = httpx.Limits(max_connections=watchers + 10, max_keepalive_connections=0)
+            async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
+                tasks = [asyncio.create_task(watch(http, ready, count)) for _ in range(watchers)]
+                await asyncio.wait_for(ready.wait(), 120)
+                emitter = asyncio.get_running_loop().run_in_executor(None, emit)
+                await asyncio.wait_for(asyncio.gather(*tasks, emitter), 300)
+                return rss_bytes(service.proc.pid if service.proc else 0)
+
+        rss = asyncio.run(main())
+    ordered = sorted(latencies)
+    return {
+        "p50_s": ordered[len(ordered) // 2] if ordered else float("nan"),
+        "p99_s": ordered[int(len(ordered) * 0.99) - 1] if ordered else float("nan"),
+        "samples": float(len(ordered)),
+        "rss_mb": rss / 2**20,
+    }
