@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import hashlib
 import json
@@ -18,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Job, JobEvent, Project, Report, ScriptContent, Tenant
-from models.base import utcnow
+from models.base import new_id, utcnow
 from pipeline.db import as_utc, read_session_factory, session_factory
-from pipeline.errors import IdempotencyConflict, InputError, JobNotFound
+from pipeline.errors import IdempotencyConflict, InputError, JobNotFound, JubenError
 from pipeline.logs import get_logger
 from pipeline.progress import progress
 from pipeline.queries import json_rows
@@ -224,11 +225,99 @@ def submit_job(
             request; nothing is stored.
     """
     settings = settings or get_settings()
+    script, request = _prepare(
+        script,
+        project=project,
+        title=title,
+        idempotency_key=idempotency_key,
+        options=options,
+        tenant_id=tenant_id,
+        callback_url=callback_url,
+        settings=settings,
+    )
+    try:
+        return _store_job(script, request, settings=settings)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # Two submits with one key raced; the other one won.
+        with UnitOfWork(session_factory(settings)) as uow:
+            winner = _find_by_key(uow.session, request, _tenant_id(uow.session, request.tenant_id))
+        if winner is None:
+            raise  # the conflict was not the idempotency key
+        return winner
+
+
+def submit_many(
+    items: Sequence[dict[str, Any]], *, tenant_id: int | None = None, settings: Settings | None = None
+) -> list[Submission | JubenError]:
+    """Store many scripts in one transaction (``POST /v1/jobs/batch``), answering per item.
+
+    Each item holds :func:`submit_job`'s arguments (``script`` and any of ``project``, ``title``,
+    ``idempotency_key``, ``options``, ``callback_url``; ``name``: a text script's file name). An item that is refused (bad input, an
+    option, a reused idempotency key) is that item's error and stores nothing; the others are
+    stored together and their first messages sent after the one commit.
+    """
+    settings = settings or get_settings()
+    outcomes: list[Submission | JubenError | None] = []
+    prepared: list[tuple[int, ScriptText, Request]] = []
+    for index, item in enumerate(items):
+        try:
+            script, request = _prepare(**{**item, "tenant_id": tenant_id, "settings": settings})
+            prepared.append((index, script, request))
+            outcomes.append(None)
+        except JubenError as exc:
+            outcomes.append(exc)
+    uow = UnitOfWork(session_factory(settings), defer_send_errors=True)
+    with uow:
+        session = uow.session
+        tenant = _tenant_id(session, tenant_id)
+        projects: dict[str, int] = {}
+        for index, script, request in prepared:
+            if request.key is None:
+                outcomes[index] = _insert_job(
+                    uow, script, request, tenant_id=tenant, settings=settings, projects=projects
+                )
+                continue
+            try:  # a keyed item may meet its key's earlier job: in a savepoint of its own
+                with session.begin_nested():
+                    outcomes[index] = _insert_job(
+                        uow, script, request, tenant_id=tenant, settings=settings, projects=projects
+                    )
+            except IdempotencyConflict as exc:
+                outcomes[index] = exc
+            except IntegrityError:
+                outcomes[index] = IdempotencyConflict(f"idempotency key {request.key!r} is in use; try again")
+    dispatched = not uow.unsent
+    return [
+        dataclasses.replace(o, dispatched=dispatched) if isinstance(o, Submission) and o.created else o
+        for o in outcomes
+        if o is not None
+    ]
+
+
+def _prepare(
+    script: Sequence[str | Path] | ScriptText | str,
+    *,
+    project: str | None = None,
+    title: str | None = None,
+    idempotency_key: str | None = None,
+    options: dict[str, Any] | None = None,
+    tenant_id: int | None = None,
+    callback_url: str | None = None,
+    name: str = "script.txt",
+    settings: Settings,
+) -> tuple[ScriptText, Request]:
+    """A submission read and checked, with nothing stored (:func:`submit_job`'s first half).
+
+    Raises:
+        InputError: as :func:`submit_job`.
+    """
     if project is not None and not project.strip():
         raise InputError("the project name is empty")
     project = project or default_project(script, title)
     if isinstance(script, str):
-        script = script_from_text(script, max_bytes=settings.ingest.max_bytes)
+        script = script_from_text(script, name=name, max_bytes=settings.ingest.max_bytes)
     elif not isinstance(script, ScriptText):
         paths = [Path(p) for p in script]
         if title is None and len(paths) == 1 and paths[0].is_dir():
@@ -254,17 +343,7 @@ def submit_job(
         fingerprint=_request_fingerprint(script, title, given, callback_url),
         callback_url=callback_url,
     )
-    try:
-        return _store_job(script, request, settings=settings)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        # Two submits with one key raced; the other one won.
-        with UnitOfWork(session_factory(settings)) as uow:
-            winner = _find_by_key(uow.session, request, _tenant_id(uow.session, request.tenant_id))
-        if winner is None:
-            raise  # the conflict was not the idempotency key
-        return winner
+    return script, request
 
 
 @dataclass(frozen=True)
@@ -318,44 +397,62 @@ def _find_by_key(session: Session, request: Request, tenant_id: int) -> Submissi
 def _store_job(script: ScriptText, request: Request, *, settings: Settings) -> Submission:
     uow = UnitOfWork(session_factory(settings), defer_send_errors=True)
     with uow:
-        session = uow.session
-        tenant_id = _tenant_id(session, request.tenant_id)
-        if request.key and (existing := _find_by_key(session, request, tenant_id)):
-            log.info("submit_deduplicated", job_id=existing.job_id, idempotency_key=request.key)
-            return existing
-        now = utcnow()
-        names = [s["name"] for s in script.sources]
-        job = Job(
-            project_id=_project_id(session, request.project, tenant_id),
-            tenant_id=tenant_id,
-            title=request.title,
-            status=Status.PENDING.value,
-            idempotency_key=request.key,
-            options=request.options,
-            meta={"files": names, "request_sha256": request.fingerprint},
-            callback_url=request.callback_url or _tenant_callback(session, tenant_id, settings),
-            created_at=now,
-            updated_at=now,
+        tenant_id = _tenant_id(uow.session, request.tenant_id)
+        done = _insert_job(uow, script, request, tenant_id=tenant_id, settings=settings)
+    return dataclasses.replace(done, dispatched=not uow.unsent) if done.created else done
+
+
+def _insert_job(
+    uow: UnitOfWork,
+    script: ScriptText,
+    request: Request,
+    *,
+    tenant_id: int,
+    settings: Settings,
+    projects: dict[str, int] | None = None,
+) -> Submission:
+    """Write a new job (or find its idempotency key's) in ``uow``; its first message goes after
+    the commit. ``projects`` remembers project ids across the jobs of one batch."""
+    session = uow.session
+    if request.key and (existing := _find_by_key(session, request, tenant_id)):
+        log.info("submit_deduplicated", job_id=existing.job_id, idempotency_key=request.key)
+        return existing
+    projects = {} if projects is None else projects
+    if request.project not in projects:
+        projects[request.project] = _project_id(session, request.project, tenant_id)
+    now = utcnow()
+    names = [s["name"] for s in script.sources]
+    job = Job(
+        id=new_id(),  # known now: the job, its script and its event go in one flush (a batch's: many)
+        project_id=projects[request.project],
+        tenant_id=tenant_id,
+        title=request.title,
+        status=Status.PENDING.value,
+        idempotency_key=request.key,
+        options=request.options,
+        meta={"files": names, "request_sha256": request.fingerprint},
+        callback_url=request.callback_url or _tenant_callback(session, tenant_id, settings),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.add(
+        ScriptContent(
+            job_id=job.id,
+            text=script.text,
+            sha256=script.sha256,
+            char_count=len(script.text),
+            byte_count=script.byte_count,
+            encoding=script.encoding,
+            sources=script.sources,
         )
-        session.add(job)
-        session.flush()
-        session.add(
-            ScriptContent(
-                job_id=job.id,
-                text=script.text,
-                sha256=script.sha256,
-                char_count=len(script.text),
-                byte_count=script.byte_count,
-                encoding=script.encoding,
-                sources=script.sources,
-            )
-        )
-        session.add(JobEvent(job_id=job.id, run=1, from_status="NEW", to_status=Status.PENDING.value, at=now))
-        uow.send_after_commit(stage_message(STAGES[0], job.id, job_options=request.options))
-        log.info(
-            "job_submitted", job_id=job.id, project=request.project, chars=len(script.text), files=len(names)
-        )
-    return Submission(job_id=job.id, project=request.project, created=True, dispatched=not uow.unsent)
+    )
+    session.add(JobEvent(job_id=job.id, run=1, from_status="NEW", to_status=Status.PENDING.value, at=now))
+    uow.send_after_commit(stage_message(STAGES[0], job.id, job_options=request.options))
+    log.info(
+        "job_submitted", job_id=job.id, project=request.project, chars=len(script.text), files=len(names)
+    )
+    return Submission(job_id=job.id, project=request.project, created=True)
 
 
 def _tenant_callback(session: Session, tenant_id: int, settings: Settings) -> str | None:

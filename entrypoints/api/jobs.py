@@ -13,11 +13,10 @@ from entrypoints.api.auth import Operator, Submitter, Viewer, settings_of, take_
 from entrypoints.api.problems import problem_body
 from entrypoints.api.uploads import SubmitBatch, body_limit, read_json, read_submission
 from pipeline import jobs
-from pipeline.errors import InputError, JubenError
+from pipeline.errors import InputError
 from pipeline.keys import Principal
 from pipeline.schemas import JobPage, JobView
 from pipeline.settings import Settings
-from pipeline.sources import script_from_text
 from stages.report.render import CSV_TABLES, REPORT_FORMATS, report_content
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -98,24 +97,29 @@ class BatchAnswer(BaseModel):
 
 
 def _submit_each(batch: SubmitBatch, who: Principal, settings: Settings) -> BatchAnswer:
-    items: list[BatchItem] = []
-    for index, item in enumerate(batch.jobs):
-        try:
-            script = script_from_text(item.text, name=item.name, max_bytes=settings.ingest.max_bytes)
-            done = jobs.submit_job(
-                script,
-                project=item.project,
-                title=item.title,
-                idempotency_key=item.idempotency_key,
-                options=item.options,
-                tenant_id=who.tenant_id,
-                callback_url=item.callback_url,
-                settings=settings,
-            )
-            items.append(BatchItem(index=index, status=202, job_id=done.job_id, created=done.created))
-        except JubenError as exc:
-            body = problem_body(exc)
-            items.append(BatchItem(index=index, status=body["status"], problem=body))
+    """The batch's scripts, stored in one transaction (:func:`pipeline.jobs.submit_many`)."""
+    outcomes = jobs.submit_many(
+        [
+            {
+                "script": item.text,
+                "name": item.name,
+                "project": item.project,
+                "title": item.title,
+                "idempotency_key": item.idempotency_key,
+                "options": item.options,
+                "callback_url": item.callback_url,
+            }
+            for item in batch.jobs
+        ],
+        tenant_id=who.tenant_id,
+        settings=settings,
+    )
+    items = [
+        BatchItem(index=index, status=202, job_id=done.job_id, created=done.created)
+        if isinstance(done, jobs.Submission)
+        else BatchItem(index=index, status=problem_body(done)["status"], problem=problem_body(done))
+        for index, done in enumerate(outcomes)
+    ]
     accepted = sum(1 for i in items if i.status == 202)
     return BatchAnswer(accepted=accepted, refused=len(items) - accepted, items=items)
 

@@ -195,7 +195,7 @@ def test_a_batch_answers_each_script_and_stores_the_good_ones(client, operator):
             "jobs": [
                 {"text": SCRIPT, "title": "a"},
                 {"text": ""},
-                {"text": EPISODE_2, "idempotency_key": "k"},
+                {"text": EPISODE_2, "idempotency_key": "k", "project": "p"},
             ]
         },
     )
@@ -205,6 +205,22 @@ def test_a_batch_answers_each_script_and_stores_the_good_ones(client, operator):
     assert [202, 422, 202] == [item["status"] for item in body["items"]]
     assert "empty" in body["items"][1]["problem"]["detail"]
     assert 2 == _jobs()
+
+    again = client.post(  # one transaction: a replayed key, a reused one, a new one
+        "/v1/jobs/batch",
+        headers=operator,
+        json={
+            "jobs": [
+                {"text": EPISODE_2, "idempotency_key": "k", "project": "p"},
+                {"text": SCRIPT, "idempotency_key": "k", "project": "p"},
+                {"text": SCRIPT + "\nMORE.\n", "name": "more.fountain"},
+            ]
+        },
+    ).json()
+    assert [202, 422, 202] == [item["status"] for item in again["items"]]
+    assert (False, body["items"][2]["job_id"]) == (again["items"][0]["created"], again["items"][0]["job_id"])
+    assert "idempotency-conflict" in again["items"][1]["problem"]["type"]
+    assert 3 == _jobs()
 
 
 def test_roles_nest_and_the_server_refuses_what_a_role_may_not_do(client, pg_settings):
