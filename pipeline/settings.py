@@ -215,6 +215,9 @@ class ApiSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
     #: uvicorn worker processes (the embedded mode always runs one).
     workers: int = Field(1, ge=1)
+    #: Threads per process that run the (synchronous) service calls; keep it within the database
+    #: pool (``database.pool_size`` + ``max_overflow``).
+    threads: int = Field(8, ge=1)
     #: Submissions per minute allowed per API key (0: no limit), with ``submit_burst`` at once.
     submits_per_minute: int = Field(600, ge=0)
     submit_burst: int = Field(60, ge=1)

@@ -20,6 +20,7 @@ from entrypoints.api import events as event_routes
 from entrypoints.api import jobs as job_routes
 from entrypoints.api import ops as ops_routes
 from entrypoints.api import problems
+from entrypoints.api.auth import KeyCache
 from entrypoints.api.problems import Kind, problem
 from pipeline.logs import get_logger
 from pipeline.settings import Settings, get_settings
@@ -115,16 +116,18 @@ def create_app(settings: Settings | None = None, *, connect: bool | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api.threads
         if connect:
             from pipeline.broker import setup_broker
             from pipeline.logs import configure_logging
 
             configure_logging(settings)
             setup_broker(settings, stub=False)
+        await app.state.event_hub.start()  # job events for streams, key changes for the key cache
         yield
-        hub = getattr(app.state, "event_hub", None)
-        if hub is not None:
-            hub.close()
+        app.state.event_hub.close()
         from pipeline.db import dispose_engines
 
         dispose_engines()
@@ -141,6 +144,8 @@ def create_app(settings: Settings | None = None, *, connect: bool | None = None)
         ],
     )
     app.state.settings = settings
+    app.state.event_hub = event_routes.EventHub(settings)
+    app.state.key_cache = KeyCache(app.state.event_hub)
     problems.install(app)
     app.add_middleware(RequestMetrics, slow_ms=settings.api.slow_request_ms)
     app.include_router(job_routes.router)

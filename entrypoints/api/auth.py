@@ -6,10 +6,11 @@ Every route under ``/v1`` depends on one of :data:`Viewer`, :data:`Submitter` or
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from pipeline.errors import Forbidden, Unauthorized
 from pipeline.keys import Principal, Role, authenticate
@@ -47,18 +48,65 @@ def take_submission(request: Request, who: Principal) -> None:
     quota.take(str(who.key_id))
 
 
-def principal(
+class KeyCache:
+    """The keys this process has checked, kept while they cannot have changed unseen.
+
+    A key is read from the database once; afterwards its principal comes from memory as long as
+    the process's LISTEN connection (:class:`entrypoints.api.events.EventHub`) has stayed up and
+    no key has changed meanwhile. Revoking a key fires a notification at its commit (migration
+    0009), which drops it here: the next request with it is checked against the database and
+    refused. While the connection is down nothing is cached and every request reads its key.
+    """
+
+    #: Keys kept at most (a process serving more keys checks the rest every time).
+    MAX = 10_000
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+        self._keys: dict[str, tuple[int, Principal]] = {}
+        hub.on_key_change.append(self.drop)
+
+    def get(self, key: str) -> Principal | None:
+        found = self._keys.get(key)
+        if found is None or not self.hub.listening or found[0] != self.hub.generation:
+            return None
+        return found[1]
+
+    def watermark(self) -> tuple[int, int]:
+        """Taken before a key is read from the database: :meth:`put` keeps the key only if no
+        key changed and the connection stayed up meanwhile."""
+        return self.hub.generation, self.hub.key_changes
+
+    def put(self, key: str, who: Principal, mark: tuple[int, int]) -> None:
+        if self.hub.listening and mark == self.watermark():
+            if len(self._keys) >= self.MAX:
+                self._keys.clear()
+            self._keys[key] = (mark[0], who)
+
+    def drop(self, prefix: str) -> None:
+        for key in [k for k, (_, who) in self._keys.items() if who.prefix == prefix]:
+            del self._keys[key]
+
+
+async def principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """The tenant and role of the request's key; the key is looked up on every request, so a
-    revoked key is refused at once.
+    """The tenant and role of the request's key: from the process's :class:`KeyCache`, else
+    read from the database (then cached). A revoked key is dropped from every API process's cache
+    by the revocation's notification and refused from then on.
 
     Raises:
         Unauthorized: no key, or a malformed, unknown or revoked one.
     """
     if credentials is None:
         raise Unauthorized("a valid API key is required (Authorization: Bearer jbn_…)")
-    found = authenticate(credentials.credentials, settings=settings_of(request))
+    key = credentials.credentials
+    cache: KeyCache = request.app.state.key_cache
+    found = cache.get(key)
+    if found is None:
+        mark = cache.watermark()
+        found = await run_in_threadpool(authenticate, key, settings=settings_of(request))
+        cache.put(key, found, mark)
     request.state.key = found.prefix  # for the request log
     return found
 
@@ -66,7 +114,7 @@ def principal(
 def requires(role: Role) -> object:
     """A dependency that lets through keys whose role includes ``role``."""
 
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if not who.may(role):
             raise Forbidden(f"this key is a {who.role.name}; this needs a {role.name} key")
         return who

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -39,6 +39,8 @@ from pipeline.states import TERMINAL, Status
 log = get_logger(__name__)
 
 CHANNEL = "juben_jobs"
+#: API key changes (migration 0009): the process's key cache drops the key.
+KEYS_CHANNEL = "juben_keys"
 #: Notifications a slow client may have waiting before its stream resyncs from the database.
 QUEUE_SIZE = 1000
 #: Seconds between attempts to get the LISTEN connection back.
@@ -48,7 +50,13 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 class EventHub:
-    """One LISTEN connection for the process; per job, the queues of its watchers."""
+    """One LISTEN connection for the process; per job, the queues of its watchers; and key changes
+    for the key cache (:class:`entrypoints.api.auth.KeyCache`).
+
+    ``generation`` counts (re)connections and ``key_changes`` the key notifications: a cached key
+    is trusted only while the connection that would have told of its revocation is the one that
+    was up when it was checked, and no key changed meanwhile.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -56,6 +64,9 @@ class EventHub:
         self._conn: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._starting: asyncio.Lock | None = None
+        self.generation = 0
+        self.key_changes = 0
+        self.on_key_change: list[Callable[[str], None]] = []
 
     @property
     def listening(self) -> bool:
@@ -75,6 +86,15 @@ class EventHub:
             if not watchers:
                 del self._watchers[job_id]
 
+    async def start(self) -> None:
+        """Listen now (the app's start); a database that does not answer is retried later."""
+        try:
+            await self._ensure_listening()
+        except Exception as exc:
+            log.warning("listen_unavailable", error=str(exc)[:200])
+            assert self._loop is not None
+            self._loop.create_task(self._reconnect())
+
     async def _ensure_listening(self) -> None:
         if self._conn is not None:
             return
@@ -85,6 +105,7 @@ class EventHub:
                 self._loop = asyncio.get_running_loop()
                 conn = await run_in_threadpool(self._connect)
                 self._conn = conn
+                self.generation += 1
                 self._loop.add_reader(conn.fileno(), self._on_readable)
 
     def _connect(self) -> Any:
@@ -96,7 +117,7 @@ class EventHub:
         conn = engine.dialect.dbapi.connect(*args, **{**kwargs, "application_name": "juben-api-listen"})  # type: ignore[union-attr]
         conn.autocommit = True
         with conn.cursor() as cursor:
-            cursor.execute(f"LISTEN {CHANNEL}")
+            cursor.execute(f"LISTEN {CHANNEL}; LISTEN {KEYS_CHANNEL}")
         return conn
 
     def _on_readable(self) -> None:
@@ -111,6 +132,11 @@ class EventHub:
             return
         while conn.notifies:
             note = conn.notifies.pop(0)
+            if note.channel == KEYS_CHANNEL:
+                self.key_changes += 1
+                for drop in self.on_key_change:
+                    drop(note.payload)
+                continue
             try:
                 payload = orjson.loads(note.payload)
             except orjson.JSONDecodeError:
@@ -128,6 +154,7 @@ class EventHub:
             queue.put_nowait({"k": "gap"})
 
     def _drop(self) -> None:
+        self.generation += 1  # nothing checked before this may be trusted from the cache
         if self._conn is not None and self._loop is not None:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(self._conn.fileno())
@@ -153,9 +180,7 @@ class EventHub:
 
 
 def hub_of(request: Request) -> EventHub:
-    hub: EventHub | None = getattr(request.app.state, "event_hub", None)
-    if hub is None:
-        hub = request.app.state.event_hub = EventHub(settings_of(request))
+    hub: EventHub = request.app.state.event_hub
     return hub
 
 

@@ -5,16 +5,17 @@ stored, roles, revoked keys, the rate limit, problem+json, reports and operation
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from entrypoints.api.app import create_app
 from entrypoints.testing import drain
-from models import DeadLetter, Job, ScriptContent
+from models import ApiKey, DeadLetter, Job, ScriptContent
 from pipeline import keys
 from pipeline.db import session_factory
 from pipeline.settings import Settings
@@ -234,14 +235,41 @@ def test_roles_nest_and_the_server_refuses_what_a_role_may_not_do(client, pg_set
     _problem(client.post("/v1/dead-letters/purge", headers=viewer, json={}), 403, "forbidden")
 
 
+def _refused_within(client, key: str, seconds: float) -> float:
+    """How long until a request with ``key`` is refused (asserting it is within ``seconds``)."""
+    start = time.monotonic()
+    while client.get("/v1/jobs", headers=_auth(key)).status_code == 200:
+        assert time.monotonic() - start < seconds, "the revoked key is still accepted"
+        time.sleep(0.005)
+    return time.monotonic() - start
+
+
 def test_a_revoked_key_is_refused_at_once_and_a_missing_one_is_401_with_the_scheme(client, pg_settings):
     info, key = keys.create_key("acme", "viewer")
-    assert 200 == client.get("/v1/jobs", headers=_auth(key)).status_code
+    assert 200 == client.get("/v1/jobs", headers=_auth(key)).status_code  # now in the key cache
     keys.revoke_key(info.prefix)
+    _refused_within(client, key, 1.0)  # the revocation's notification drops it at once
     _problem(client.get("/v1/jobs", headers=_auth(key)), 401, "unauthorized")
     missing = client.get("/v1/jobs")
     _problem(missing, 401, "unauthorized")
     assert missing.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_key_cached_while_the_notifications_were_lost_is_checked_again(client, pg_settings):
+    """The key cache trusts a key only while the LISTEN connection that would tell of its
+    revocation stays up: here it is cut, the revocation's notification is lost, and the key is
+    still refused (read again from the database)."""
+    info, key = keys.create_key("acme", "viewer")
+    assert 200 == client.get("/v1/jobs", headers=_auth(key)).status_code
+    with session_factory()() as s, s.begin():
+        s.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = 'juben-api-listen'"
+            )
+        )
+        s.execute(update(ApiKey).where(ApiKey.prefix == info.prefix).values(revoked_at=func.now()))
+    _refused_within(client, key, 2.0)
 
 
 def test_submissions_over_the_keys_rate_are_429_with_retry_after(stub_worker, pg_settings, operator):
