@@ -125,6 +125,9 @@ class Submission:
     #: ``False`` when the job is stored but its first message could not reach the broker; the
     #: reconciler sends it once the broker is back (``reconcile.ready_after_s``).
     dispatched: bool = True
+    #: A new job's view as stored (PENDING), so a caller need not read it back; ``None`` for a
+    #: job an idempotency key found (read its status).
+    view: JobView | None = None
 
 
 def default_project(script: Sequence[str | Path] | ScriptText | str, title: str | None) -> str:
@@ -452,7 +455,25 @@ def _insert_job(
     log.info(
         "job_submitted", job_id=job.id, project=request.project, chars=len(script.text), files=len(names)
     )
-    return Submission(job_id=job.id, project=request.project, created=True)
+    view = JobView(
+        id=job.id,
+        project=request.project,
+        title=request.title,
+        status=Status.PENDING.value,
+        run=1,
+        percent=0.0,
+        step=progress(Status.PENDING).step,
+        eta_s=None,
+        chunks_done=0,
+        chunks_total=0,
+        failed_stage=None,
+        error=None,
+        language=None,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+    )
+    return Submission(job_id=job.id, project=request.project, created=True, view=view)
 
 
 def _tenant_callback(session: Session, tenant_id: int, settings: Settings) -> str | None:

@@ -76,7 +76,11 @@ async def submit_job(
         callback_url=given.fields.callback_url,
         settings=settings,
     )
-    view = await run_in_threadpool(jobs.get_status, done.job_id, tenant_id=who.tenant_id, settings=settings)
+    view = done.view
+    if view is None:  # an idempotency key found an earlier job: as it is now
+        view = await run_in_threadpool(
+            jobs.get_status, done.job_id, tenant_id=who.tenant_id, settings=settings
+        )
     return _accepted(request, response, view, done.created)
 
 
