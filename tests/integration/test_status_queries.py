@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 import pipeline.jobs as api
 from models import Chunk, Job, JobEvent, Project, Tenant
-from pipeline.db import get_engine, session_factory
+from pipeline.db import read_engine, session_factory
 from pipeline.jobs import DEFAULT_TENANT
 from pipeline.settings import Settings
 from pipeline.states import STAGES, Status
@@ -209,7 +209,7 @@ def test_job_listing_reads_only_summary_columns(pg_settings):
 
     setup_broker(pg_settings, stub=True)
     ids = [api.submit("INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n", project="summary") for _ in range(3)]
-    engine = get_engine(pg_settings)
+    engine = read_engine(pg_settings)
     statements: list[str] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
@@ -260,7 +260,7 @@ def test_status_is_one_statement_cold_and_warm(pg_settings, session):
     session.commit()
     expected_times = _reference_stage_times(session)
     expected_usage = job_usage(session, llm)
-    engine = get_engine(pg_settings)
+    engine = read_engine(pg_settings)
     statements: list[str] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
