@@ -664,17 +664,22 @@ def get_status(job_id: str, *, tenant_id: int | None = None, settings: Settings 
     Raises:
         JobNotFound: no job has this id (in this tenant).
     """
-    scoped_ = tenant_id is not None
     with read_session_factory(settings)() as session:
-        times = _cached_stage_times()
-        if times is not None:
-            query = _JOB_VIEW_SCOPED if scoped_ else _JOB_VIEW
-        else:
-            query = _job_view_cold(_done_statuses(), scoped_)
-        params: dict[str, Any] = {"job_id": job_id}
-        if scoped_:
-            params["tenant_id"] = tenant_id
-        job = session.execute(query, params).one_or_none()
+        return _status(session, job_id, tenant_id)
+
+
+def _status(session: Session, job_id: str, tenant_id: int | None) -> JobView:
+    """:func:`get_status` in ``session``."""
+    scoped_ = tenant_id is not None
+    times = _cached_stage_times()
+    if times is not None:
+        query = _JOB_VIEW_SCOPED if scoped_ else _JOB_VIEW
+    else:
+        query = _job_view_cold(_done_statuses(), scoped_)
+    params: dict[str, Any] = {"job_id": job_id}
+    if scoped_:
+        params["tenant_id"] = tenant_id
+    job = session.execute(query, params).one_or_none()
     if job is None:
         raise JobNotFound(f"no job {job_id}")
     if times is None:
@@ -880,31 +885,32 @@ def count_jobs(*, tenant_id: int | None = None, settings: Settings | None = None
     return {status: n for status, n in rows}
 
 
-def job_events(
+def job_snapshot(
     job_id: str, *, after_id: int = 0, tenant_id: int | None = None, settings: Settings | None = None
-) -> list[dict[str, Any]]:
-    """A job's events after ``after_id``, oldest first (what an event stream replays on connect):
-    id, run, from, to, at and detail.
+) -> tuple[JobView, list[dict[str, Any]]]:
+    """A job's view and its events after ``after_id`` (oldest first: id, run, from, to, at,
+    detail) from one snapshot of the database (REPEATABLE READ), so the view is the state the
+    last event left: what an event stream sends on connect.
 
     Raises:
         JobNotFound: no job has this id (in ``tenant_id``, when given).
     """
-    with read_session_factory(settings)() as session:
-        if session.scalar(scoped(select(Job.id).where(Job.id == job_id), tenant_id)) is None:
-            raise JobNotFound(f"no job {job_id}")
+    columns = (
+        JobEvent.id,
+        JobEvent.run,
+        JobEvent.from_status,
+        JobEvent.to_status,
+        JobEvent.at,
+        JobEvent.detail,
+    )
+    with session_factory(settings)() as session:
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        view = _status(session, job_id, tenant_id)
         rows = session.execute(
-            select(
-                JobEvent.id,
-                JobEvent.run,
-                JobEvent.from_status,
-                JobEvent.to_status,
-                JobEvent.at,
-                JobEvent.detail,
-            )
-            .where(JobEvent.job_id == job_id, JobEvent.id > after_id)
-            .order_by(JobEvent.id)
+            select(*columns).where(JobEvent.job_id == job_id, JobEvent.id > after_id).order_by(JobEvent.id)
         ).all()
-    return [
+        session.rollback()
+    events = [
         {
             "id": r.id,
             "run": r.run,
@@ -915,6 +921,7 @@ def job_events(
         }
         for r in rows
     ]
+    return view, events
 
 
 def list_projects(*, tenant_id: int | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:

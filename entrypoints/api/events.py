@@ -269,11 +269,8 @@ async def _stream(
                 continue
             kind = payload.get("k")
             if kind == "gap":  # notifications were lost: what the database has since the last one
-                missed = await run_in_threadpool(
-                    jobs.job_events, job_id, after_id=last, tenant_id=tenant_id, settings=settings
-                )
-                fresh = await run_in_threadpool(
-                    jobs.get_status, job_id, tenant_id=tenant_id, settings=settings
+                fresh, missed = await run_in_threadpool(
+                    jobs.job_snapshot, job_id, after_id=last, tenant_id=tenant_id, settings=settings
                 )
                 job = _Job(fresh)
                 for event in missed:
@@ -307,7 +304,8 @@ async def _stream(
                     last,
                 )
                 ended = Status(job.status) in TERMINAL
-            elif kind == "p":
+            elif kind == "p":  # the row as that commit left it: its status with its counts
+                job.status, job.run = payload["s"], payload["r"]
                 job.done, job.total = payload["d"], payload["n"]
                 yield _sse(
                     "progress",
@@ -359,9 +357,8 @@ async def job_event_stream(
     hub = hub_of(request)
     queue = await hub.subscribe(job_id)  # before reading: nothing falls between replay and live
     try:
-        view = await run_in_threadpool(jobs.get_status, job_id, tenant_id=who.tenant_id, settings=settings)
-        replay = await run_in_threadpool(
-            jobs.job_events,
+        view, replay = await run_in_threadpool(  # one snapshot: the view is where the replay ends
+            jobs.job_snapshot,
             job_id,
             after_id=_last_id(last_event_id, after),
             tenant_id=who.tenant_id,
