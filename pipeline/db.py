@@ -105,6 +105,19 @@ def read_session_factory(settings: Settings | None = None) -> sessionmaker[Sessi
     return made[1]
 
 
+def listening_connection(settings: Settings, channels: tuple[str, ...], *, name: str) -> Any:
+    """A DBAPI connection of its own (not a pooled one), in autocommit, LISTENing on ``channels``:
+    for a process that waits on notifications (the API's event hub, the webhook dispatcher).
+    ``name`` is its ``application_name`` in ``pg_stat_activity``."""
+    engine = get_engine(settings)
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    conn = engine.dialect.dbapi.connect(*args, **{**kwargs, "application_name": name})  # type: ignore[union-attr]
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute("; ".join(f"LISTEN {channel}" for channel in channels))
+    return conn
+
+
 def read_engine(settings: Settings | None = None) -> Engine:
     """The engine :func:`read_session_factory`'s sessions use (its connections in autocommit)."""
     bind: Engine = read_session_factory(settings).kw["bind"]

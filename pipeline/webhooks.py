@@ -40,7 +40,7 @@ from sqlalchemy import text, update
 
 from models import Job, Tenant, WebhookDelivery
 from models.base import utcnow
-from pipeline.db import get_engine, session_factory
+from pipeline.db import listening_connection, session_factory
 from pipeline.egress import check_url
 from pipeline.errors import InputError, NotFound, PermanentError, TransientError
 from pipeline.logs import get_logger
@@ -276,13 +276,7 @@ class WebhookDispatcher(Middleware):
             self._thread.join(timeout=5)
 
     def _listen(self) -> Any:
-        engine = get_engine(self.settings)
-        args, kwargs = engine.dialect.create_connect_args(engine.url)
-        conn = engine.dialect.dbapi.connect(*args, **{**kwargs, "application_name": "juben-webhooks"})  # type: ignore[union-attr]
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(f"LISTEN {CHANNEL}")
-        return conn
+        return listening_connection(self.settings, (CHANNEL,), name="juben-webhooks")
 
     def _loop(self, broker: dramatiq.Broker) -> None:
         conn = None

@@ -30,6 +30,7 @@ from starlette.responses import StreamingResponse
 
 from entrypoints.api.auth import Viewer, settings_of
 from pipeline import jobs
+from pipeline.db import listening_connection
 from pipeline.logs import get_logger
 from pipeline.progress import progress
 from pipeline.schemas import JobView
@@ -109,16 +110,7 @@ class EventHub:
                 self._loop.add_reader(conn.fileno(), self._on_readable)
 
     def _connect(self) -> Any:
-        """A connection of its own (not the pool's), autocommit, LISTENing."""
-        from pipeline.db import get_engine
-
-        engine = get_engine(self.settings)
-        args, kwargs = engine.dialect.create_connect_args(engine.url)
-        conn = engine.dialect.dbapi.connect(*args, **{**kwargs, "application_name": "juben-api-listen"})  # type: ignore[union-attr]
-        conn.autocommit = True
-        with conn.cursor() as cursor:
-            cursor.execute(f"LISTEN {CHANNEL}; LISTEN {KEYS_CHANNEL}")
-        return conn
+        return listening_connection(self.settings, (CHANNEL, KEYS_CHANNEL), name="juben-api-listen")
 
     def _on_readable(self) -> None:
         conn = self._conn
@@ -237,6 +229,18 @@ def _event_data(job_id: str, event: dict[str, Any], job: _Job) -> dict[str, Any]
     }
 
 
+def _event_sse(job_id: str, event: dict[str, Any], job: _Job) -> bytes:
+    """A job event as sent: ``transition`` (a status change) or ``note``, its id the event's."""
+    kind = "transition" if event["from"] != event["to"] else "note"
+    return _sse(kind, _event_data(job_id, event, job), event["id"])
+
+
+def _snapshot(job_id: str, view: JobView, events: list[dict[str, Any]], job: _Job, last: int) -> bytes:
+    """What a stream sends from a database snapshot: the events read, then the job's view."""
+    sent = b"".join(_event_sse(job_id, event, job) for event in events)
+    return sent + _sse("status", view.model_dump(mode="json"), last)
+
+
 async def _stream(
     hub: EventHub,
     queue: asyncio.Queue[dict[str, Any]],
@@ -249,17 +253,10 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     keepalive_s = settings.api.sse_keepalive_s
     job = _Job(view)
-    last = 0
+    last = replay[-1]["id"] if replay else 0
     try:
         yield b"retry: 2000\n\n"
-        for event in replay:
-            last = event["id"]
-            yield _sse(
-                "transition" if event["from"] != event["to"] else "note",
-                _event_data(job_id, event, job),
-                last,
-            )
-        yield _sse("status", view.model_dump(mode="json"), last)
+        yield _snapshot(job_id, view, replay, job, last)
         ended = Status(job.status) in TERMINAL
         while not ended:
             try:
@@ -273,14 +270,8 @@ async def _stream(
                     jobs.job_snapshot, job_id, after_id=last, tenant_id=tenant_id, settings=settings
                 )
                 job = _Job(fresh)
-                for event in missed:
-                    last = event["id"]
-                    yield _sse(
-                        "transition" if event["from"] != event["to"] else "note",
-                        _event_data(job_id, event, job),
-                        last,
-                    )
-                yield _sse("status", fresh.model_dump(mode="json"), last)
+                last = missed[-1]["id"] if missed else last
+                yield _snapshot(job_id, fresh, missed, job, last)
                 ended = Status(job.status) in TERMINAL
             elif kind == "e":
                 if payload["i"] <= last:
@@ -298,11 +289,7 @@ async def _stream(
                     job.status, job.run = payload["t"], payload["r"]
                     if Status(job.status) in (Status.FAILED, Status.CANCELLED) and job.failed_stage is None:
                         job.failed_stage = _stage_before(payload["f"])
-                yield _sse(
-                    "transition" if payload["f"] != payload["t"] else "note",
-                    _event_data(job_id, event, job),
-                    last,
-                )
+                yield _event_sse(job_id, event, job)
                 ended = Status(job.status) in TERMINAL
             elif kind == "p":  # the row as that commit left it: its status with its counts
                 job.status, job.run = payload["s"], payload["r"]
