@@ -25,9 +25,10 @@ def make_engine(url: str, settings: Settings, *, autocommit: bool = False) -> En
     Args:
         url: SQLAlchemy database URL.
         settings: pool sizes, timeouts and echo come from ``settings.database``.
-        autocommit: connections in autocommit from the start, and half the pool (the read
-            engine's: reads are short, and the process's two pools together stay at 1.5 times
-            ``pool_size`` + ``max_overflow``).
+        autocommit: connections in autocommit from the start (the read engine's), with half
+            the overflow: reads are short. The pool keeps ``pool_size`` all the same: a
+            connection returned to a full pool is closed, so a pool smaller than the threads
+            that share it opens and closes a connection on most requests under load.
 
     Returns:
         A new engine; callers normally want :func:`get_engine` instead.
@@ -48,7 +49,7 @@ def make_engine(url: str, settings: Settings, *, autocommit: bool = False) -> En
         url,
         execution_options={prepared.OPTION: db.prepared_statements},
         echo=db.echo,
-        pool_size=max(db.pool_size // 2, 1) if autocommit else db.pool_size,
+        pool_size=db.pool_size,
         max_overflow=db.max_overflow // 2 if autocommit else db.max_overflow,
         pool_timeout=db.pool_timeout_s,
         connect_args=connect_args,
