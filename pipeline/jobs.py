@@ -14,13 +14,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, and_, bindparam, case, func, literal_column, or_, select, text, tuple_
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Job, JobEvent, Project, Report, ScriptContent, Tenant
 from models.base import new_id, utcnow
-from pipeline.db import as_utc, read_session_factory, session_factory
+from pipeline.db import as_utc, read_engine, read_session_factory, session_factory
 from pipeline.errors import IdempotencyConflict, InputError, JobNotFound, JubenError
 from pipeline.logs import get_logger
 from pipeline.progress import progress
@@ -664,11 +676,11 @@ def get_status(job_id: str, *, tenant_id: int | None = None, settings: Settings 
     Raises:
         JobNotFound: no job has this id (in this tenant).
     """
-    with read_session_factory(settings)() as session:
-        return _status(session, job_id, tenant_id)
+    with read_engine(settings).connect() as conn:
+        return _status(conn, job_id, tenant_id)
 
 
-def _status(session: Session, job_id: str, tenant_id: int | None) -> JobView:
+def _status(session: Session | Connection, job_id: str, tenant_id: int | None) -> JobView:
     """:func:`get_status` in ``session``."""
     scoped_ = tenant_id is not None
     times = _cached_stage_times()

@@ -58,6 +58,9 @@ class RequestMetrics:
         metrics = _request_metrics()
         self.requests = metrics["requests"]
         self.seconds = metrics["seconds"]
+        #: Each (method, route, status)'s counter and histogram, looked up once (``labels()``
+        #: validates and hashes its arguments on every call).
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,8 +81,14 @@ class RequestMetrics:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "(unmatched)"
             method = scope["method"]
-            self.requests.labels(method, route, str(status)).inc()
-            self.seconds.labels(method, route).observe(elapsed)
+            series = self._series.get((method, route, status))
+            if series is None:
+                series = self._series[(method, route, status)] = (
+                    self.requests.labels(method, route, str(status)),
+                    self.seconds.labels(method, route),
+                )
+            series[0].inc()
+            series[1].observe(elapsed)
             if elapsed >= self.slow_s:
                 params = scope.get("path_params") or {}
                 log.info(

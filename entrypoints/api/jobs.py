@@ -170,9 +170,12 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobView)
-def get_job(request: Request, who: Viewer, job_id: str) -> JobView:
+def get_job(request: Request, who: Viewer, job_id: str) -> Response:
     """Status, progress percentage, step, ETA, stage timings, error and LLM usage."""
-    return jobs.get_status(job_id, tenant_id=who.tenant_id, settings=settings_of(request))
+    view = jobs.get_status(job_id, tenant_id=who.tenant_id, settings=settings_of(request))
+    # The view was validated when it was made: answered as it is, not validated again against
+    # the response model (a tenth of a status request's time).
+    return Response(view.model_dump_json(), media_type="application/json")
 
 
 @router.get(
