@@ -235,6 +235,25 @@ def _event_sse(job_id: str, event: dict[str, Any], job: _Job) -> bytes:
     return _sse(kind, _event_data(job_id, event, job), event["id"])
 
 
+def _rendered(
+    job_id: str, payload: dict[str, Any], job: _Job, last: int, event: dict[str, Any] | None = None
+) -> bytes:
+    """A notification as a stream sends it (``event``: a job event's, else progress), rendered
+    once for all of the job's watchers that know the job alike: the hub hands each the same
+    payload, and a thousand watchers of a job made a thousand identical renderings of each."""
+    memo: dict[tuple[Any, ...], bytes] = payload.setdefault("_sent", {})
+    state = (job.status, job.run, job.done, job.total, job.failed_stage, last)
+    sent = memo.get(state)
+    if sent is None:
+        if event is not None:
+            sent = _event_sse(job_id, event, job)
+        else:
+            shown = {"job_id": job_id, "chunks_done": job.done, "chunks_total": job.total, **job.shown()}
+            sent = _sse("progress", shown, last)
+        memo[state] = sent
+    return sent
+
+
 def _snapshot(job_id: str, view: JobView, events: list[dict[str, Any]], job: _Job, last: int) -> bytes:
     """What a stream sends from a database snapshot: the events read, then the job's view."""
     sent = b"".join(_event_sse(job_id, event, job) for event in events)
@@ -260,7 +279,13 @@ async def _stream(
         ended = Status(job.status) in TERMINAL
         while not ended:
             try:
-                payload = await asyncio.wait_for(queue.get(), keepalive_s)
+                # Not asyncio.wait_for: it wraps the wait in a task of its own, a third of the
+                # process's time with a thousand watchers; a timeout scope costs a timer.
+                if queue.empty():
+                    async with asyncio.timeout(keepalive_s):
+                        payload = await queue.get()
+                else:
+                    payload = queue.get_nowait()
             except TimeoutError:
                 yield b": keep-alive\n\n"
                 continue
@@ -289,16 +314,12 @@ async def _stream(
                     job.status, job.run = payload["t"], payload["r"]
                     if Status(job.status) in (Status.FAILED, Status.CANCELLED) and job.failed_stage is None:
                         job.failed_stage = _stage_before(payload["f"])
-                yield _event_sse(job_id, event, job)
+                yield _rendered(job_id, payload, job, last, event)
                 ended = Status(job.status) in TERMINAL
             elif kind == "p":  # the row as that commit left it: its status with its counts
                 job.status, job.run = payload["s"], payload["r"]
                 job.done, job.total = payload["d"], payload["n"]
-                yield _sse(
-                    "progress",
-                    {"job_id": job_id, "chunks_done": job.done, "chunks_total": job.total, **job.shown()},
-                    last,
-                )
+                yield _rendered(job_id, payload, job, last)
         yield _sse("end", {"job_id": job_id, "status": job.status}, last)
     finally:
         hub.unsubscribe(job_id, queue)
