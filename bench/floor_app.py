@@ -3,7 +3,8 @@ server (uvicorn), driver (psycopg2 in a thread pool, as Juben's routes run) and 
 
 ``POST /items`` stores its body with one INSERT; ``GET /items/{id}`` reads one row by primary key.
 No framework, no validation, no auth. Run by ``bench.api_http`` as
-``uvicorn bench.floor_app:app`` with ``FLOOR_DSN`` naming the database.
+``uvicorn bench.floor_app:app`` with ``FLOOR_DSN`` naming the database. ``bench.floor_app:framework``
+is the same in FastAPI: the framework's own share of a request, measured beside it.
 """
 
 from __future__ import annotations
@@ -73,3 +74,30 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _send_json(send, 200 if row else 404, {"id": row[0], "body": row[1]} if row else {})
     else:
         await _send_json(send, 404, {})
+
+
+def _framework_app() -> Any:
+    """The same two routes in FastAPI (``uvicorn bench.floor_app:framework``): what the framework
+    Juben's API is written in costs by itself, with no auth, validation or service layer."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+    framework = FastAPI()
+
+    @framework.post("/items", status_code=201)
+    async def store(request: Request) -> JSONResponse:
+        body = (await request.body()).decode("utf-8", "replace")
+        row = await anyio.to_thread.run_sync(
+            _query, "INSERT INTO floor_items (body) VALUES (%s) RETURNING id", (body,)
+        )
+        return JSONResponse({"id": row[0]}, status_code=201)
+
+    @framework.get("/items/{item_id}")
+    def read(item_id: int) -> JSONResponse:
+        row = _query("SELECT id, body FROM floor_items WHERE id = %s", (item_id,))
+        return JSONResponse({"id": row[0], "body": row[1]} if row else {}, status_code=200 if row else 404)
+
+    return framework
+
+
+framework = _framework_app()
