@@ -159,6 +159,27 @@ def test_scripts_submitted_without_a_project_get_projects_of_their_own(pg_settin
         assert {"kitchen", "garden"} == set(s.scalars(select(Project.name)))
 
 
+def test_a_project_made_in_a_transaction_that_rolled_back_is_not_remembered(pg_settings: Settings):
+    """Submits remember project ids per process, but only ids of committed rows: a project made
+    in a transaction that rolled back is made again by the next submit (no dangling id)."""
+    from pipeline.broker import setup_broker
+
+    setup_broker(pg_settings, stub=True)
+    with session_factory()() as s:
+        tenant = jobs._tenant_id(s, None)
+        made = jobs._project_id(s, "ghost", tenant)
+        s.rollback()
+
+    done = jobs.submit_job(SCRIPT, project="ghost")
+    again = jobs.submit_job(OTHER, project="ghost")
+
+    with session_factory()() as s:
+        rows = s.execute(select(Project.id).where(Project.name == "ghost")).scalars().all()
+        owners = set(s.scalars(select(Job.project_id).where(Job.id.in_([done.job_id, again.job_id]))))
+    assert [made] != rows and len(rows) == 1
+    assert {rows[0]} == owners
+
+
 def test_submit_refuses_an_option_of_the_wrong_type(pg_settings: Settings):
     """max_chunk_chars=abc fails at submit, not later in chunk; nothing stored."""
     with pytest.raises(SettingsError, match="max_chunk_chars"):
