@@ -19,6 +19,12 @@ from typing import Any
 import anyio.to_thread
 import psycopg2
 
+# At module level: with ``from __future__ import annotations`` FastAPI resolves a route's
+# annotations in the module's globals (imported in the function, ``Request`` was read as a
+# query parameter and every POST was a 422).
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
 #: Threads per process for the statements, as Juben's API has (``api.threads``): with anyio's
 #: 40 and a connection kept per thread, the floors alone could hold 160 of PostgreSQL's 100.
 THREADS = 8
@@ -85,8 +91,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def _framework_app() -> Any:
     """The same two routes in FastAPI (``uvicorn bench.floor_app:framework``): what the framework
     Juben's API is written in costs by itself, with no auth, validation or service layer."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
 
     @contextlib.asynccontextmanager
     async def threads(_: Any) -> AsyncIterator[None]:
