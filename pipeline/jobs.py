@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 
 from models import Job, JobEvent, Project, Report, ScriptContent, Tenant
 from models.base import new_id, utcnow
-from pipeline.db import as_utc, read_engine, read_session_factory, session_factory
+from pipeline import prepared
+from pipeline.db import as_utc, connection_of, read_engine, read_session_factory, session_factory
 from pipeline.errors import IdempotencyConflict, InputError, JobNotFound, JubenError
 from pipeline.logs import get_logger
 from pipeline.progress import progress
@@ -774,7 +775,13 @@ def _status(session: Session | Connection, job_id: str, tenant_id: int | None) -
     params: dict[str, Any] = {"job_id": job_id}
     if scoped_:
         params["tenant_id"] = tenant_id
-    job = session.execute(query, params).one_or_none()
+    if times is not None:
+        # Prepared once per connection: PostgreSQL planned this statement in 0.14 ms and ran it
+        # in 0.04 (EXPLAIN ANALYZE, a job with its events), most of a status's server time. The
+        # cold one runs once per process (an `enqueue.py status`): as it is, one round trip.
+        job = prepared.execute(connection_of(session), query, params).one_or_none()
+    else:
+        job = session.execute(query, params).one_or_none()
     if job is None:
         raise JobNotFound(f"no job {job_id}")
     if times is None:
