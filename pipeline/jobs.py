@@ -1026,6 +1026,14 @@ def job_snapshot(
     return view, events
 
 
+def count_by_status(*, tenant_id: int | None = None, settings: Settings | None = None) -> dict[str, int]:
+    """How many jobs (one tenant's, or all for ``None``) are in each status, statuses in order."""
+    query = scoped(select(Job.status, func.count()).group_by(Job.status), tenant_id)
+    with read_engine(settings).connect() as conn:
+        found: dict[str, int] = {status: n for status, n in conn.execute(query)}
+    return {s.value: found[s.value] for s in Status if s.value in found}
+
+
 def list_projects(*, tenant_id: int | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:
     """The projects (one tenant's, or every tenant's for ``None``) with their job counts, by name."""
     query = (

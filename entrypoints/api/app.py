@@ -14,12 +14,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.responses import JSONResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from entrypoints.api import console, problems
 from entrypoints.api import events as event_routes
 from entrypoints.api import jobs as job_routes
 from entrypoints.api import ops as ops_routes
-from entrypoints.api import problems
 from entrypoints.api.auth import KeyCache
 from entrypoints.api.problems import Kind, problem
 from pipeline.logs import get_logger
@@ -160,6 +161,8 @@ def create_app(settings: Settings | None = None, *, connect: bool | None = None)
     app.include_router(job_routes.router)
     app.include_router(event_routes.router)
     app.include_router(ops_routes.router)
+    app.include_router(console.router)
+    app.mount("/ui/static", StaticFiles(directory=console.HERE / "static"), name="console-static")
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

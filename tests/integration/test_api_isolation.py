@@ -48,12 +48,37 @@ ID_CALL_BODIES: dict[tuple[str, str], dict[str, Any]] = {
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
+#: The console's routes (``/ui``), each with what it is: ``open`` (signing in, the redirect
+#: home), ``page`` (signed in: anonymous goes to the sign-in page; tenant A never sees B's data)
+#: or ``form`` (a POST that changes something: refused without the page's CSRF token). A console
+#: route missing here fails the test.
+CONSOLE: dict[tuple[str, str], str] = {
+    ("GET", "/ui"): "open",
+    ("GET", "/ui/"): "open",
+    ("GET", "/ui/login"): "open",
+    ("POST", "/ui/login"): "open",
+    ("POST", "/ui/logout"): "form",
+    ("GET", "/ui/jobs"): "page",
+}
+
+
+def _all_routes(app) -> list[tuple[str, str]]:
+    return sorted(
+        {(method, str(c.path)) for c in iter_route_contexts(app.routes) for method in c.methods or ()}
+    )
+
+
 def _routes(app) -> list[tuple[str, str]]:
-    """Every (method, path) of the app, included routers' too; all but :data:`PUBLIC` under /v1."""
-    found = [(method, str(c.path)) for c in iter_route_contexts(app.routes) for method in c.methods or ()]
-    outside = {path for _, path in found if not path.startswith("/v1/") and path not in PUBLIC}
+    """Every (method, path) of the app, included routers' too; all but :data:`PUBLIC` and the
+    console's (:data:`CONSOLE`, checked apart) under /v1."""
+    found = _all_routes(app)
+    outside = {
+        path
+        for _, path in found
+        if not path.startswith("/v1/") and path not in PUBLIC and not path.startswith("/ui")
+    }
     assert not outside, f"routes outside /v1 escape the tenant checks: {outside}"
-    return sorted((method, path) for method, path in found if path.startswith("/v1/"))
+    return [(method, path) for method, path in found if path.startswith("/v1/")]
 
 
 def _b_state(job_ids: list[str]) -> list[tuple[Any, ...]]:
@@ -116,3 +141,30 @@ def test_every_route_keeps_to_its_tenant(stub_worker, pg_settings, tenants):
             drain(broker, worker)
 
     assert before == _b_state(tenants["b_jobs"])  # B's jobs and letters untouched
+
+
+def test_every_console_route_keeps_to_its_tenant(stub_worker, pg_settings, tenants):
+    """The console's routes from the same table: signed-in pages send an anonymous visitor to
+    sign in and never show tenant B's jobs or projects to A; a form without the page's CSRF
+    token is refused; a console route this test does not know fails it."""
+    app = create_app(pg_settings, connect=False)
+    console = [r for r in _all_routes(app) if r[1].startswith("/ui")]
+    unknown = [r for r in console if r not in CONSOLE]
+    assert not unknown, f"say in CONSOLE what {unknown} is"
+    with serve(app) as client:
+        signed = client.post("/ui/login", data={"key": tenants["a"]}, follow_redirects=False)
+        assert 303 == signed.status_code and "juben_console" in signed.cookies
+        cookie = {"Cookie": f"juben_console={signed.cookies['juben_console']}"}
+        client.cookies.clear()  # each request below says whether it is signed in
+        for method, path in console:
+            kind = CONSOLE[(method, path)]
+            if kind == "page":
+                anonymous = client.request(method, path, follow_redirects=False)
+                assert 303 == anonymous.status_code and "/ui/login" in anonymous.headers["location"]
+                page = client.request(method, path, headers=cookie)
+                assert 200 == page.status_code, (path, page.text)
+                for secret in [*tenants["b_jobs"], "b-secret"]:
+                    assert secret not in page.text, (method, path)
+            elif kind == "form":
+                forged = client.request(method, path, headers=cookie, data={"csrf": "0" * 64})
+                assert 403 == forged.status_code, (method, path, forged.text)
