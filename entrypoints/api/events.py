@@ -73,10 +73,14 @@ class EventHub:
     def listening(self) -> bool:
         return self._conn is not None
 
-    async def subscribe(self, job_id: str) -> asyncio.Queue[dict[str, Any]]:
-        """A queue that gets every notification about ``job_id`` from now on."""
+    async def subscribe(
+        self, job_id: str, queue: asyncio.Queue[dict[str, Any]] | None = None
+    ) -> asyncio.Queue[dict[str, Any]]:
+        """A queue (``queue``, or a new one) that gets every notification about ``job_id`` from
+        now on; one queue may follow several jobs (a console page's rows)."""
         await self._ensure_listening()
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        if queue is None:
+            queue = asyncio.Queue(QUEUE_SIZE)
         self._watchers.setdefault(job_id, set()).add(queue)
         return queue
 
@@ -176,12 +180,12 @@ def hub_of(request: Request) -> EventHub:
     return hub
 
 
-def _sse(event: str, data: dict[str, Any], event_id: int | None) -> bytes:
+def sse_message(event: str, data: dict[str, Any], event_id: int | None) -> bytes:
     head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id is not None else "")
     return head.encode() + b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-class _Job:
+class JobState:
     """What a stream knows of its job between notifications: enough to tell percent and step."""
 
     def __init__(self, view: JobView) -> None:
@@ -190,6 +194,18 @@ class _Job:
         self.done = view.chunks_done
         self.total = view.chunks_total
         self.failed_stage = view.failed_stage
+
+    def apply(self, payload: dict[str, Any]) -> None:
+        """Take a notification of the job in: an event (``e``: a transition moves the status) or
+        progress (``p``: the row as that commit left it, its status with its counts)."""
+        kind = payload.get("k")
+        if kind == "e" and payload["f"] != payload["t"]:
+            self.status, self.run = payload["t"], payload["r"]
+            if Status(self.status) in (Status.FAILED, Status.CANCELLED) and self.failed_stage is None:
+                self.failed_stage = _stage_before(payload["f"])
+        elif kind == "p":
+            self.status, self.run = payload["s"], payload["r"]
+            self.done, self.total = payload["d"], payload["n"]
 
     def shown(self) -> dict[str, Any]:
         prog = progress(
@@ -201,7 +217,7 @@ class _Job:
         return {"status": self.status, "run": self.run, "percent": prog.percent, "step": prog.step}
 
 
-def _event_data(job_id: str, event: dict[str, Any], job: _Job) -> dict[str, Any]:
+def _event_data(job_id: str, event: dict[str, Any], job: JobState) -> dict[str, Any]:
     """An event as sent: the row, and the job's status, percent and step as of it (a transition
     replayed on connect shows where the job was then, not where it is now)."""
     at = event["at"]
@@ -229,14 +245,14 @@ def _event_data(job_id: str, event: dict[str, Any], job: _Job) -> dict[str, Any]
     }
 
 
-def _event_sse(job_id: str, event: dict[str, Any], job: _Job) -> bytes:
+def _event_sse(job_id: str, event: dict[str, Any], job: JobState) -> bytes:
     """A job event as sent: ``transition`` (a status change) or ``note``, its id the event's."""
     kind = "transition" if event["from"] != event["to"] else "note"
-    return _sse(kind, _event_data(job_id, event, job), event["id"])
+    return sse_message(kind, _event_data(job_id, event, job), event["id"])
 
 
 def _rendered(
-    job_id: str, payload: dict[str, Any], job: _Job, last: int, event: dict[str, Any] | None = None
+    job_id: str, payload: dict[str, Any], job: JobState, last: int, event: dict[str, Any] | None = None
 ) -> bytes:
     """A notification as a stream sends it (``event``: a job event's, else progress), rendered
     once for all of the job's watchers that know the job alike: the hub hands each the same
@@ -249,15 +265,15 @@ def _rendered(
             sent = _event_sse(job_id, event, job)
         else:
             shown = {"job_id": job_id, "chunks_done": job.done, "chunks_total": job.total, **job.shown()}
-            sent = _sse("progress", shown, last)
+            sent = sse_message("progress", shown, last)
         memo[state] = sent
     return sent
 
 
-def _snapshot(job_id: str, view: JobView, events: list[dict[str, Any]], job: _Job, last: int) -> bytes:
+def _snapshot(job_id: str, view: JobView, events: list[dict[str, Any]], job: JobState, last: int) -> bytes:
     """What a stream sends from a database snapshot: the events read, then the job's view."""
     sent = b"".join(_event_sse(job_id, event, job) for event in events)
-    return sent + _sse("status", view.model_dump(mode="json"), last)
+    return sent + sse_message("status", view.model_dump(mode="json"), last)
 
 
 async def _stream(
@@ -271,7 +287,7 @@ async def _stream(
     settings: Settings,
 ) -> AsyncIterator[bytes]:
     keepalive_s = settings.api.sse_keepalive_s
-    job = _Job(view)
+    job = JobState(view)
     last = replay[-1]["id"] if replay else 0
     try:
         yield b"retry: 2000\n\n"
@@ -294,7 +310,7 @@ async def _stream(
                 fresh, missed = await run_in_threadpool(
                     jobs.job_snapshot, job_id, after_id=last, tenant_id=tenant_id, settings=settings
                 )
-                job = _Job(fresh)
+                job = JobState(fresh)
                 last = missed[-1]["id"] if missed else last
                 yield _snapshot(job_id, fresh, missed, job, last)
                 ended = Status(job.status) in TERMINAL
@@ -310,17 +326,13 @@ async def _stream(
                     "at": payload["a"],
                     "detail": payload["d"],
                 }
-                if payload["f"] != payload["t"]:
-                    job.status, job.run = payload["t"], payload["r"]
-                    if Status(job.status) in (Status.FAILED, Status.CANCELLED) and job.failed_stage is None:
-                        job.failed_stage = _stage_before(payload["f"])
+                job.apply(payload)
                 yield _rendered(job_id, payload, job, last, event)
                 ended = Status(job.status) in TERMINAL
-            elif kind == "p":  # the row as that commit left it: its status with its counts
-                job.status, job.run = payload["s"], payload["r"]
-                job.done, job.total = payload["d"], payload["n"]
+            elif kind == "p":
+                job.apply(payload)
                 yield _rendered(job_id, payload, job, last)
-        yield _sse("end", {"job_id": job_id, "status": job.status}, last)
+        yield sse_message("end", {"job_id": job_id, "status": job.status}, last)
     finally:
         hub.unsubscribe(job_id, queue)
 

@@ -9,20 +9,23 @@ they are missing.
 
 from __future__ import annotations
 
-import contextlib
+import json
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tests.acceptance.test_api_server import _env, _key, api
-from tests.conftest import ROOT
+from tests.conftest import REDIS_URL, ROOT, _admin_execute, pg_url
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,7 +46,7 @@ def browser() -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or ""
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or ""), options=options)
     driver.implicitly_wait(0)
@@ -53,22 +56,63 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-@contextlib.contextmanager
-def _worker(env: dict[str, str]) -> Iterator[None]:
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "worker.py"), "--processes", "1", "--threads", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+class _Worker:
+    """`python worker.py` for the module's server: stopped and started again by a test that needs a
+    job to wait (its row shows PENDING until the worker is back)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py"), "--processes", "1", "--threads", "2"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+
+
+@dataclass
+class Console:
+    base: str
+    env: dict[str, str]
+    worker: _Worker
+    operator: str
+
+
+@pytest.fixture(scope="module")
+def console(pg_template: str) -> Iterator[Console]:
+    """One API server and one worker for the module's tests, on a database and a Redis namespace of
+    their own (starting them per test cost a minute of the suite)."""
+    name = f"juben_test_{uuid.uuid4().hex[:12]}"
+    namespace = f"juben-test-console-{uuid.uuid4().hex[:6]}"
+    _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    env = _env(JUBEN_DATABASE__URL=pg_url(name), JUBEN_BROKER__NAMESPACE=namespace)
+    worker = _Worker(env)
     try:
-        yield
+        with api(env) as (base, _):
+            worker.start()
+            try:
+                yield Console(base, env, worker, _key(env))
+            finally:
+                worker.stop()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        client = redis.Redis.from_url(REDIS_URL)
+        stale = list(client.scan_iter(match=f"{namespace}*", count=1000))
+        if stale:
+            client.delete(*stale)
+        client.close()
 
 
 def _shot(driver: Any, name: str) -> Path:
@@ -89,45 +133,169 @@ def _until(check, timeout_s: float = 60, every_s: float = 0.25):
         time.sleep(every_s)
 
 
-def test_sign_in_see_a_submitted_job_complete_filter_and_sign_out(browser, pg_database, redis_namespace):
+def _sign_in(browser: Any, base: str, key: str, path: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base}{path}")
+    browser.find_element(By.ID, "key").send_keys(key)
+    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    _until(lambda: browser.current_url.endswith(path), timeout_s=10)
+
+
+def test_sign_in_see_a_submitted_job_complete_filter_and_sign_out(browser, console):
     """Sign in with a key through the form; a job submitted through the API (titled like markup)
     shows in the jobs list as text and reaches COMPLETED at 100%; the filters go into the URL and
     the counts link to them; signing out (the form's CSRF token) ends the session."""
     from selenium.webdriver.common.by import By
 
-    env = _env(JUBEN_DATABASE__URL=pg_database, JUBEN_BROKER__NAMESPACE=redis_namespace)
-    key = _key(env)
-    with api(env) as (base, _), _worker(env):
-        headers = {"Authorization": f"Bearer {key}"}
-        job = httpx.post(
-            f"{base}/v1/jobs", headers=headers, json={"text": SCRIPT, "title": "<script>alert(1)</script>"}
-        ).json()["id"]
+    base, key = console.base, console.operator
+    headers = {"Authorization": f"Bearer {key}"}
+    job = httpx.post(
+        f"{base}/v1/jobs", headers=headers, json={"text": SCRIPT, "title": "<script>alert(1)</script>"}
+    ).json()["id"]
 
+    browser.get(f"{base}/ui/jobs?status=COMPLETED")
+    assert "/ui/login" in browser.current_url
+    _shot(browser, "login")
+    browser.find_element(By.ID, "key").send_keys(key)
+    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    _until(lambda: browser.current_url.endswith("/ui/jobs?status=COMPLETED"), timeout_s=10)
+
+    def completed_row():
         browser.get(f"{base}/ui/jobs?status=COMPLETED")
-        assert "/ui/login" in browser.current_url
-        _shot(browser, "login")
-        browser.find_element(By.ID, "key").send_keys(key)
-        browser.find_element(By.CSS_SELECTOR, "form.login button").click()
-        _until(lambda: browser.current_url.endswith("/ui/jobs?status=COMPLETED"), timeout_s=10)
+        rows = browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job}"]')
+        return rows[0] if rows else None
 
-        def completed_row():
-            browser.get(f"{base}/ui/jobs?status=COMPLETED")
-            rows = browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job}"]')
-            return rows[0] if rows else None
+    row = _until(completed_row)
+    assert "COMPLETED" in row.text and "100%" in row.text
+    assert "<script>alert(1)</script>" == row.find_element(By.CLASS_NAME, "title").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "tbody script")
+    assert browser.find_element(By.CSS_SELECTOR, 'input[value="COMPLETED"]').is_selected()
+    _shot(browser, "jobs")
 
-        row = _until(completed_row)
-        assert "COMPLETED" in row.text and "100%" in row.text
-        assert "<script>alert(1)</script>" == row.find_element(By.CLASS_NAME, "title").text
-        assert not browser.find_elements(By.CSS_SELECTOR, "tbody script")
-        assert browser.find_element(By.CSS_SELECTOR, 'input[value="COMPLETED"]').is_selected()
-        _shot(browser, "jobs")
+    browser.find_element(By.CSS_SELECTOR, 'input[name="title"]').send_keys("nothing like this")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    _until(lambda: "title=nothing+like+this" in browser.current_url, timeout_s=10)
+    assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job}"]')
 
-        browser.find_element(By.CSS_SELECTOR, 'input[name="title"]').send_keys("nothing like this")
-        browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
-        _until(lambda: "title=nothing+like+this" in browser.current_url, timeout_s=10)
-        assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job}"]')
+    browser.find_element(By.CSS_SELECTOR, "header form button").click()
+    _until(lambda: browser.current_url.endswith("/ui/login"), timeout_s=10)
+    browser.get(f"{base}/ui/jobs")
+    assert "/ui/login" in browser.current_url
 
-        browser.find_element(By.CSS_SELECTOR, "header form button").click()
-        _until(lambda: browser.current_url.endswith("/ui/login"), timeout_s=10)
-        browser.get(f"{base}/ui/jobs")
-        assert "/ui/login" in browser.current_url
+
+def test_a_rows_progress_reaches_100_percent_without_a_reload(browser, console):
+    """The jobs page holds one event stream for its rows: a job submitted through the API while no
+    worker runs shows PENDING; once a worker starts, its row moves to COMPLETED and 100% in place
+    (the page is never reloaded: a mark set in it survives)."""
+    from selenium.webdriver.common.by import By
+
+    base, key = console.base, console.operator
+    console.worker.stop()
+    try:
+        job, *others = (
+            httpx.post(
+                f"{base}/v1/jobs", headers={"Authorization": f"Bearer {key}"}, json={"text": SCRIPT}
+            ).json()["id"]
+            for _ in range(3)
+        )
+        # Count the event streams the page opens (before its scripts run).
+        browser.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {"source": "window.jubenStreams = 0; const Original = window.EventSource;"
+             " window.EventSource = function (url, init) { window.jubenStreams += 1; return new Original(url, init); };"},
+        )  # fmt: skip
+        _sign_in(browser, base, key, "/ui/jobs")
+        row = browser.find_element(By.CSS_SELECTOR, f'tr[data-job="{job}"]')
+        assert "PENDING" == row.find_element(By.CLASS_NAME, "status").text
+        assert all(browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{other}"]') for other in others)
+        browser.execute_script("window.jubenSamePage = true;")
+        assert 1 == browser.execute_script("return window.jubenStreams;")  # three live rows, one stream
+    finally:
+        console.worker.start()
+    _until(lambda: "100%" == row.find_element(By.CLASS_NAME, "percent").text, timeout_s=90)
+    assert "COMPLETED" == row.find_element(By.CLASS_NAME, "status").text
+    assert "100" == row.find_element(By.TAG_NAME, "progress").get_attribute("value")
+    assert browser.execute_script("return window.jubenSamePage === true;")
+    _shot(browser, "jobs-live")
+
+
+def _completed(base: str, key: str, **fields: Any) -> str:
+    """Submit through the API and wait until the job completes; its id."""
+    headers = {"Authorization": f"Bearer {key}"}
+    job = httpx.post(f"{base}/v1/jobs", headers=headers, json={"text": SCRIPT, **fields}).json()["id"]
+    _until(lambda: httpx.get(f"{base}/v1/jobs/{job}", headers=headers).json()["status"] == "COMPLETED")
+    return str(job)
+
+
+def test_rerun_a_completed_job_from_dedup_after_the_preview_by_keyboard(browser, console):
+    """On a completed job's page an operator reaches the re-run form with the keyboard alone,
+    previews the cost of re-running from dedup, confirms, and the job runs again to COMPLETED
+    (run 2) while the page shows it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, key = console.base, console.operator
+    job = _completed(base, key, title="Kitchen")
+    _sign_in(browser, base, key, f"/ui/jobs/{job}")
+    _shot(browser, "job")
+
+    reached = []
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.click()
+    for _ in range(40):  # Tab through the page: every action is reachable without a mouse
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        element = browser.switch_to.active_element
+        reached.append((element.tag_name, element.get_attribute("name") or element.text))
+    assert ("select", "from_stage") in reached and ("button", "dry_run") in reached, reached
+
+    stage = browser.find_element(By.NAME, "from_stage")
+    stage.send_keys("dedup")  # a select takes typed text as its choice
+    browser.find_element(By.CSS_SELECTOR, 'button[name="dry_run"]').send_keys(Keys.ENTER)
+    preview = _until(lambda: browser.find_elements(By.CSS_SELECTOR, "section.preview"), timeout_s=10)[0]
+    assert "Re-run from dedup" in preview.text and "LLM calls" in preview.text
+    _shot(browser, "job-rerun-preview")
+    preview.find_element(By.CSS_SELECTOR, 'button[name="confirm"]').send_keys(Keys.ENTER)
+    _until(lambda: "Re-running from dedup" in browser.page_source, timeout_s=10)
+
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def again() -> bool:
+        view = httpx.get(f"{base}/v1/jobs/{job}", headers=headers).json()
+        return bool(view["status"] == "COMPLETED" and view["run"] == 2)
+
+    _until(again)
+    browser.get(f"{base}/ui/jobs/{job}")
+    assert "run 2" in browser.find_element(By.TAG_NAME, "main").text
+
+
+def test_a_viewer_sees_no_actions_and_is_refused_them_and_another_tenants_job_is_not_found(browser, console):
+    """A viewer key's pages have no action buttons, and a POST it forges anyway (with its own
+    session and the right CSRF token) is refused; a job of another tenant is not found."""
+    from selenium.webdriver.common.by import By
+
+    from entrypoints.api.console import csrf_token
+
+    base, operator, viewer = console.base, console.operator, _key(console.env, "viewer")
+    job = _completed(base, operator)
+    _sign_in(browser, base, viewer, f"/ui/jobs/{job}")
+    assert not browser.find_elements(By.CSS_SELECTOR, "main form, main button")
+    assert "COMPLETED" in browser.find_element(By.TAG_NAME, "main").text
+    _shot(browser, "job-viewer")
+    cookie = {"Cookie": f"juben_console={viewer}"}
+    forged = httpx.post(
+        f"{base}/ui/jobs/{job}/rerun",
+        headers=cookie,
+        data={"csrf": csrf_token(viewer), "from_stage": "dedup", "confirm": "1"},
+    )
+    assert 403 == forged.status_code and "viewer" in forged.text
+
+    other = subprocess.run(
+        [sys.executable, str(ROOT / "enqueue.py"), "keys", "create", "--tenant", "rival", "--role", "operator", "--json"],
+        env=console.env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    rival = json.loads(other.stdout)["key"]
+    browser.find_element(By.CSS_SELECTOR, "header form button").click()
+    _until(lambda: browser.current_url.endswith("/ui/login"), timeout_s=10)
+    _sign_in(browser, base, rival, f"/ui/jobs/{job}")
+    assert "Not found" in browser.find_element(By.TAG_NAME, "h1").text

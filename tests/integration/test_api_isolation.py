@@ -17,6 +17,7 @@ from fastapi.routing import iter_route_contexts
 from sqlalchemy import select
 
 from entrypoints.api.app import create_app
+from entrypoints.api.console import csrf_token
 from entrypoints.testing import drain
 from models import DeadLetter, Job
 from pipeline import jobs, keys
@@ -49,8 +50,9 @@ PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oa
 
 
 #: The console's routes (``/ui``), each with what it is: ``open`` (signing in, the redirect
-#: home), ``page`` (signed in: anonymous goes to the sign-in page; tenant A never sees B's data)
-#: or ``form`` (a POST that changes something: refused without the page's CSRF token). A console
+#: home), ``page`` (signed in: anonymous goes to the sign-in page; tenant A never sees B's data),
+#: ``stream`` (a page's live rows: anonymous is 401; asked for B's jobs, A gets none of them) or
+#: ``form`` (a POST that changes something: refused without the page's CSRF token). A console
 #: route missing here fails the test.
 CONSOLE: dict[tuple[str, str], str] = {
     ("GET", "/ui"): "open",
@@ -59,6 +61,11 @@ CONSOLE: dict[tuple[str, str], str] = {
     ("POST", "/ui/login"): "open",
     ("POST", "/ui/logout"): "form",
     ("GET", "/ui/jobs"): "page",
+    ("GET", "/ui/events"): "stream",
+    ("GET", "/ui/jobs/{job_id}"): "page",
+    ("GET", "/ui/jobs/{job_id}/report"): "page",
+    ("POST", "/ui/jobs/{job_id}/cancel"): "form",
+    ("POST", "/ui/jobs/{job_id}/rerun"): "form",
 }
 
 
@@ -156,15 +163,28 @@ def test_every_console_route_keeps_to_its_tenant(stub_worker, pg_settings, tenan
         assert 303 == signed.status_code and "juben_console" in signed.cookies
         cookie = {"Cookie": f"juben_console={signed.cookies['juben_console']}"}
         client.cookies.clear()  # each request below says whether it is signed in
-        for method, path in console:
-            kind = CONSOLE[(method, path)]
+        before = _b_state(tenants["b_jobs"])
+        for method, template in console:
+            kind = CONSOLE[(method, template)]
+            path = template.replace("{job_id}", tenants["b_jobs"][0])  # B's job, asked by A
             if kind == "page":
                 anonymous = client.request(method, path, follow_redirects=False)
                 assert 303 == anonymous.status_code and "/ui/login" in anonymous.headers["location"]
                 page = client.request(method, path, headers=cookie)
-                assert 200 == page.status_code, (path, page.text)
-                for secret in [*tenants["b_jobs"], "b-secret"]:
+                assert (404 if "{" in template else 200) == page.status_code, (path, page.text)
+                for secret in [*tenants["b_jobs"][1:], "b-secret"]:
                     assert secret not in page.text, (method, path)
+            elif kind == "stream":
+                asked = {"job": tenants["b_jobs"]}
+                assert 401 == client.request(method, path, params=asked).status_code
+                stream = client.request(method, path, params=asked, headers=cookie)
+                assert 200 == stream.status_code and "event: end" in stream.text, stream.text
+                assert not [j for j in tenants["b_jobs"] if j in stream.text], stream.text
             elif kind == "form":
                 forged = client.request(method, path, headers=cookie, data={"csrf": "0" * 64})
                 assert 403 == forged.status_code, (method, path, forged.text)
+                if "{" in template:  # with the right token: B's job is not found, and untouched
+                    data = {"csrf": csrf_token(tenants["a"]), "from_stage": "dedup", "confirm": "1"}
+                    acted = client.request(method, path, headers=cookie, data=data)
+                    assert 404 == acted.status_code, (method, path, acted.text)
+        assert before == _b_state(tenants["b_jobs"])

@@ -10,8 +10,10 @@ with autoescaping: a script called ``<script>`` stays text.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,16 @@ from fastapi import APIRouter, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from entrypoints.api.auth import principal, settings_of
-from pipeline import jobs
-from pipeline.errors import InputError, JubenError, Unauthorized
+from entrypoints.api.events import JobState, hub_of, sse_message
+from pipeline import jobs, reruns
+from pipeline.errors import InputError, JobNotFound, JubenError, Unauthorized
 from pipeline.keys import Principal, Role
-from pipeline.states import Status
+from pipeline.settings import Settings
+from pipeline.states import STAGES, TERMINAL, Status
+from stages.report.render import REPORT_FORMATS, report_content
 
 HERE = Path(__file__).parent
 #: The session cookie: the API key itself, never readable by the page's scripts.
@@ -48,6 +53,16 @@ def csrf_token(key: str) -> str:
     """The token a signed-in page's forms carry: an HMAC of a fixed label under the key, so it
     tells nothing of the key and a page of another origin cannot know it."""
     return hmac.new(key.encode(), b"juben-console-csrf", hashlib.sha256).hexdigest()
+
+
+def _csrf_ok(request: Request, form: Any) -> bool:
+    """Whether a form carries the CSRF token of the session it was posted with."""
+    key = request.cookies.get(COOKIE) or ""
+    return bool(key) and hmac.compare_digest(str(form.get("csrf") or ""), csrf_token(key))
+
+
+def _bad_csrf() -> Response:
+    return PlainTextResponse("The form's CSRF token is missing or wrong: reload the page.", status_code=403)
 
 
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -120,9 +135,8 @@ async def login(request: Request) -> Response:
 @router.post("/logout", response_class=HTMLResponse)
 async def logout(request: Request) -> Response:
     form = await request.form()
-    key = request.cookies.get(COOKIE) or ""
-    if key and not hmac.compare_digest(str(form.get("csrf") or ""), csrf_token(key)):
-        return HTMLResponse("The form's CSRF token is missing or wrong: reload the page.", status_code=403)
+    if request.cookies.get(COOKIE) and not _csrf_ok(request, form):
+        return _bad_csrf()
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
     return response
@@ -180,3 +194,240 @@ async def jobs_page(request: Request) -> Response:
         else None,
         may_act=who.may(Role.operator),
     )
+
+
+def _states(job_ids: list[str], tenant_id: int, settings: Settings) -> dict[str, JobState]:
+    """The tenant's jobs among ``job_ids`` as they are now (another tenant's are left out)."""
+    found = {}
+    for job_id in job_ids:
+        try:
+            found[job_id] = JobState(jobs.get_status(job_id, tenant_id=tenant_id, settings=settings))
+        except JobNotFound:
+            continue
+    return found
+
+
+def _row(job_id: str, state: JobState) -> bytes:
+    return sse_message("row", {"job_id": job_id, **state.shown()}, None)
+
+
+@router.get("/events")
+async def rows_stream(request: Request) -> Response:
+    """The live rows of a page: one event stream for all of its jobs (``?job=…`` each, at most a
+    page's worth), through the process's one LISTEN; ``row`` events (status, percent, step) until
+    every job has ended, then ``end``."""
+    who = await _signed_in(request)
+    if who is None:
+        return PlainTextResponse("sign in first", status_code=401)
+    wanted = list(dict.fromkeys(j for j in request.query_params.getlist("job") if j))[:PAGE_ROWS]
+    settings = settings_of(request)
+    hub = hub_of(request)
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
+    for job_id in wanted:  # before reading: nothing falls between the read and the live rows
+        await hub.subscribe(job_id, queue)
+    try:
+        states = await run_in_threadpool(_states, wanted, who.tenant_id, settings)
+    except BaseException:
+        for job_id in wanted:
+            hub.unsubscribe(job_id, queue)
+        raise
+    for job_id in set(wanted) - set(states):
+        hub.unsubscribe(job_id, queue)
+
+    async def rows() -> AsyncIterator[bytes]:
+        keepalive_s = settings.api.sse_keepalive_s
+        try:
+            yield b"retry: 2000\n\n" + b"".join(_row(j, s) for j, s in states.items())
+            while any(Status(s.status) not in TERMINAL for s in states.values()):
+                try:
+                    async with asyncio.timeout(keepalive_s):
+                        payload = await queue.get()
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if payload.get("k") == "gap":  # notifications were lost: read the rows again
+                    states.update(await run_in_threadpool(_states, list(states), who.tenant_id, settings))
+                    yield b"".join(_row(j, s) for j, s in states.items())
+                    continue
+                job_id = payload.get("j", "")
+                state = states.get(job_id)
+                if state is not None:
+                    state.apply(payload)
+                    yield _row(job_id, state)
+            yield sse_message("end", {}, None)
+        finally:
+            for job_id in states:
+                hub.unsubscribe(job_id, queue)
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _timeline(view: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The current run's stages as bars on one time axis (server-made SVG): where each started and
+    how long it took, with the run's notes (retries, re-claims) as ticks."""
+    timed = [t for t in view.timings if t.started_at is not None]
+    if not timed:
+        return {"bars": [], "ticks": [], "span_s": 0.0}
+    start = min(t.started_at for t in timed)
+    ends = [t.finished_at or view.updated_at for t in timed]
+    span = max((max(ends) - start).total_seconds(), 0.001)
+    bars = []
+    for t, end in zip(timed, ends, strict=True):
+        left = (t.started_at - start).total_seconds() / span
+        width = max((end - t.started_at).total_seconds() / span, 0.004)
+        left = min(left, 1 - max(width, 0.005))  # a short last stage stays inside the track
+        bars.append({"stage": t.stage, "x": round(left * 100, 2), "w": round(width * 100, 2),
+                     "seconds": t.duration_s, "open": t.finished_at is None})  # fmt: skip
+    ticks = [
+        {"x": round((e["at"] - start).total_seconds() / span * 100, 2), "detail": e["detail"] or ""}
+        for e in events
+        if e["run"] == view.run and e["from"] == e["to"] and e["at"] >= start
+    ]
+    return {"bars": bars, "ticks": ticks, "span_s": span}
+
+
+def _not_found(request: Request, message: str) -> HTMLResponse:
+    return _render(request, "not_found.html", status=404, message=message)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+async def job_page(request: Request, job_id: str, stage: str = "extract") -> Response:
+    """One job: status, progress, ETA and run; its stages on a time line; every event (retries and
+    errors included); LLM use; the report; cancel and re-run (with a cost preview) for operators."""
+    who = await _signed_in(request)
+    if who is None:
+        return _to_login(request)
+    try:
+        view, events = await run_in_threadpool(
+            jobs.job_snapshot, job_id, tenant_id=who.tenant_id, settings=settings_of(request)
+        )
+    except JobNotFound as exc:
+        return _not_found(request, str(exc))
+    return _job_page(
+        request,
+        view,
+        events,
+        may_act=who.may(Role.operator),
+        stage=stage,
+        notice=request.query_params.get("notice"),
+    )
+
+
+def _job_page(
+    request: Request,
+    view: Any,
+    events: list[dict[str, Any]],
+    *,
+    may_act: bool,
+    stage: str,
+    preview: dict[str, Any] | None = None,
+    notice: str | None = None,
+) -> HTMLResponse:
+    return _render(
+        request,
+        "job.html",
+        job=view,
+        events=list(reversed(events)),
+        timeline=_timeline(view, events),
+        stages=list(STAGES.names),
+        chosen_stage=stage,
+        may_act=may_act,
+        ended=Status(view.status) in TERMINAL,
+        preview=preview,
+        notice=notice,
+    )
+
+
+async def _acting(request: Request, role: Role = Role.operator) -> tuple[Principal, Any] | Response:
+    """A signed-in form post: its principal and its form, once the form's CSRF token matches the
+    session's and the key's role allows the action; else the answer that refuses it."""
+    who = await _signed_in(request)
+    if who is None:
+        return _to_login(request)
+    form = await request.form()
+    if not _csrf_ok(request, form):
+        return _bad_csrf()
+    if not who.may(role):
+        return PlainTextResponse(
+            f"This key is a {who.role.name}; this needs an {role.name} key.", status_code=403
+        )
+    return who, form
+
+
+def _back(job_id: str, notice: str) -> RedirectResponse:
+    return RedirectResponse(f"/ui/jobs/{job_id}?{urlencode({'notice': notice})}", status_code=303)
+
+
+@router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
+async def cancel_job(request: Request, job_id: str) -> Response:
+    acting = await _acting(request)
+    if isinstance(acting, Response):
+        return acting
+    who, _ = acting
+    try:
+        done = await run_in_threadpool(
+            jobs.cancel, job_id, tenant_id=who.tenant_id, settings=settings_of(request)
+        )
+    except JobNotFound as exc:
+        return _not_found(request, str(exc))
+    return _back(job_id, "Cancelled." if done else "The job had ended already.")
+
+
+@router.post("/jobs/{job_id}/rerun", response_class=HTMLResponse)
+async def rerun_job(request: Request, job_id: str) -> Response:
+    """Preview (``dry_run``: the page again, with the cost) or, confirmed, re-run from a stage."""
+    acting = await _acting(request)
+    if isinstance(acting, Response):
+        return acting
+    who, form = acting
+    settings = settings_of(request)
+    from_stage = str(form.get("from_stage") or "")
+    force = bool(form.get("force"))
+    try:
+        if form.get("confirm"):
+            [outcome] = await run_in_threadpool(
+                reruns.rerun_many,
+                [job_id],
+                from_stage,
+                force=force,
+                actor=f"console {who.prefix}",
+                tenant_id=who.tenant_id,
+                settings=settings,
+            )
+            if not outcome.found:
+                raise JobNotFound(outcome.reason or f"no job {job_id}")
+            return _back(job_id, f"Re-running from {from_stage}." if outcome.done else outcome.reason or "")
+        plan = await run_in_threadpool(
+            reruns.preview, [job_id], from_stage, tenant_id=who.tenant_id, settings=settings
+        )
+        if plan.not_found:
+            raise JobNotFound(f"no job {job_id}")
+        view, events = await run_in_threadpool(
+            jobs.job_snapshot, job_id, tenant_id=who.tenant_id, settings=settings
+        )
+    except JobNotFound as exc:
+        return _not_found(request, str(exc))
+    except InputError as exc:  # an unknown stage
+        return PlainTextResponse(str(exc), status_code=400)
+    preview = {"from_stage": from_stage, "force": force, "total": plan.total}
+    return _job_page(request, view, events, may_act=True, stage=from_stage, preview=preview)
+
+
+@router.get("/jobs/{job_id}/report")
+async def job_report(request: Request, job_id: str, format: str = "html", table: str = "scenes") -> Response:
+    """The report, as the API's route gives it (HTML inline; JSON and CSV as files)."""
+    who = await _signed_in(request)
+    if who is None:
+        return _to_login(request)
+    try:
+        content = await run_in_threadpool(report_content, job_id, format, table, tenant_id=who.tenant_id)
+    except JobNotFound as exc:
+        return _not_found(request, str(exc))
+    except InputError as exc:
+        return PlainTextResponse(str(exc), status_code=400)
+    headers = {} if format == "html" else {"Content-Disposition": f'attachment; filename="{job_id}.{format}"'}
+    return Response(content, media_type=REPORT_FORMATS[format], headers=headers)
