@@ -429,5 +429,11 @@ async def job_report(request: Request, job_id: str, format: str = "html", table:
         return _not_found(request, str(exc))
     except InputError as exc:
         return PlainTextResponse(str(exc), status_code=400)
-    headers = {} if format == "html" else {"Content-Disposition": f'attachment; filename="{job_id}.{format}"'}
+    # The HTML report escapes every value of the script; served on the console's origin it is also
+    # sandboxed (no script runs, no request leaves it), in case one day a value is not.
+    headers = (
+        {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"}
+        if format == "html"
+        else {"Content-Disposition": f'attachment; filename="{job_id}.{format}"'}
+    )
     return Response(content, media_type=REPORT_FORMATS[format], headers=headers)

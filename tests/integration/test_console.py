@@ -1,0 +1,54 @@
+"""The console's server side without a browser: signing in (a bad key, where it goes after), the
+report's links (the HTML sandboxed, the rest as files), bad input answered in plain text."""
+
+from __future__ import annotations
+
+import pytest
+
+from entrypoints.api.app import create_app
+from entrypoints.api.console import COOKIE, csrf_token
+from entrypoints.testing import drain
+from pipeline import jobs, keys
+from tests.api_support import serve
+
+SCRIPT = "INT. KITCHEN - NIGHT\n\nMARY pours coffee.\n\nMARY\nWho's there?\n"
+
+
+@pytest.fixture
+def signed_in(stub_worker, pg_settings):
+    broker, worker = stub_worker
+    _, key = keys.create_key("acme", "operator")
+    who = keys.authenticate(key)
+    job = jobs.submit("<b>bold</b> " + SCRIPT, project="p", tenant_id=who.tenant_id)
+    drain(broker, worker)
+    with serve(create_app(pg_settings, connect=False)) as client:
+        yield client, key, job
+
+
+def test_a_bad_key_is_refused_on_the_page_and_next_never_leaves_the_console(signed_in):
+    client, key, _ = signed_in
+    refused = client.post("/ui/login", data={"key": "jbn_nope"})
+    assert 401 == refused.status_code and "API key" in refused.text
+    assert COOKIE not in refused.cookies
+    for target, lands in [("https://evil.example/", "/ui/jobs"), ("//evil.example", "/ui/jobs"),
+                          ("/ui/jobs?status=FAILED", "/ui/jobs?status=FAILED")]:  # fmt: skip
+        signed = client.post("/ui/login", data={"key": key, "next": target}, follow_redirects=False)
+        assert 303 == signed.status_code and lands == signed.headers["location"], target
+        cookie = signed.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
+
+
+def test_the_report_html_is_sandboxed_json_and_csv_are_files_bad_input_is_plain_text(signed_in):
+    client, key, job = signed_in
+    client.cookies.set(COOKIE, key)
+    html = client.get(f"/ui/jobs/{job}/report", params={"format": "html"})
+    assert 200 == html.status_code and "sandbox" in html.headers["content-security-policy"]
+    assert "<b>bold</b>" not in html.text  # the script's markup is escaped in the report
+    data = client.get(f"/ui/jobs/{job}/report", params={"format": "json"})
+    assert 200 == data.status_code and "attachment" in data.headers["content-disposition"]
+    bad = client.get(f"/ui/jobs/{job}/report", params={"format": "<svg onload=x>"})
+    assert 400 == bad.status_code and bad.headers["content-type"].startswith("text/plain")
+    stage = client.post(
+        f"/ui/jobs/{job}/rerun", data={"csrf": csrf_token(key), "from_stage": "<i>nope</i>", "dry_run": "1"}
+    )
+    assert 400 == stage.status_code and stage.headers["content-type"].startswith("text/plain")
