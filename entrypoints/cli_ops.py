@@ -25,25 +25,13 @@ from entrypoints.cli_common import (
     say,
 )
 from pipeline import deadletters, reruns
-from pipeline.errors import InputError
 from pipeline.reconciler import reconcile as run_reconcile
+from pipeline.settings import parse_option_pairs
 from pipeline.states import STAGES
 from pipeline.when import parse_duration, parse_when
 
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead letters: inspect, group, re-drive, purge.")
 app.add_typer(dlq_app, name="dlq")
-
-
-def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs → a dict of strings, converted and checked by the service layer
-    (:func:`pipeline.settings.validate_job_options`) against the settings' own types."""
-    result: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--set takes KEY=VALUE, got {pair!r}")
-        result[key.strip()] = value
-    return result
 
 
 def _who() -> str:
@@ -183,7 +171,7 @@ def dlq_retry(
         all_=all_,
         stage=stage,
         dry_run=dry_run,
-        overrides=parse_sets(set_),
+        overrides=parse_option_pairs(set_),
         actor=_who(),
     )
     if as_json:
@@ -264,7 +252,7 @@ def rerun(
     if dry_run:
         _rerun_plan(selected, from_stage, no_cache=no_cache, as_json=as_json)
         return
-    options = parse_sets(set_)
+    options = parse_option_pairs(set_)
     if no_cache:
         options["no_cache"] = True
     from pipeline.settings import validate_job_options

@@ -82,6 +82,7 @@ def _filtered(
     since: datetime | None,
     resolved: bool,
     *,
+    fingerprint: str | None = None,
     tenant_id: int | None = None,
 ) -> Select[DeadLetter, str]:
     query = (
@@ -102,6 +103,8 @@ def _filtered(
         query = query.where(Project.name == project)
     if since:
         query = query.where(DeadLetter.created_at >= since)
+    if fingerprint:
+        query = query.where(DeadLetter.fingerprint == fingerprint)
     return query
 
 
@@ -130,13 +133,15 @@ def list_dead_letters(
     project: str | None = None,
     since: datetime | None = None,
     resolved: bool = False,
+    fingerprint: str | None = None,
     limit: int = 100,
     tenant_id: int | None = None,
     settings: Settings | None = None,
 ) -> list[DeadLetterView]:
-    """Dead letters, newest first (unresolved only unless ``resolved``; one tenant's if given)."""
+    """Dead letters, newest first (unresolved only unless ``resolved``; one fingerprint's and one
+    tenant's if given)."""
     query = (
-        _filtered(stage, error, project, since, resolved, tenant_id=tenant_id)
+        _filtered(stage, error, project, since, resolved, fingerprint=fingerprint, tenant_id=tenant_id)
         .order_by(DeadLetter.id.desc())
         .limit(limit)
     )

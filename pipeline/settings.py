@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from pipeline.errors import SettingsError
+from pipeline.errors import InputError, SettingsError
 
 #: The settings file shipped with the code, used when neither JUBEN_SETTINGS nor ./settings.toml exist.
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "settings.toml"
@@ -369,6 +370,22 @@ def _option_adapter(key: str) -> TypeAdapter[Any]:
     """The validator of one job option: its setting's type and bounds (built once per key)."""
     model, name = JOB_OPTIONS[key]
     return TypeAdapter(model.model_fields[name].rebuild_annotation())
+
+
+def parse_option_pairs(pairs: Iterable[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (the CLI's ``--set``, the console's overrides) → a dict of strings,
+    converted and checked by :func:`validate_job_options` against the settings' own types.
+
+    Raises:
+        InputError: a pair without ``=`` or without a key.
+    """
+    result: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set takes KEY=VALUE, got {pair!r}")
+        result[key.strip()] = value
+    return result
 
 
 def validate_job_options(options: dict[str, Any]) -> dict[str, Any]:

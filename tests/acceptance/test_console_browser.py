@@ -9,6 +9,7 @@ they are missing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -90,14 +91,19 @@ class Console:
     operator: str
 
 
-@pytest.fixture(scope="module")
-def console(pg_template: str) -> Iterator[Console]:
-    """One API server and one worker for the module's tests, on a database and a Redis namespace of
-    their own (starting them per test cost a minute of the suite)."""
+@contextlib.contextmanager
+def _served(pg_template: str, **extra: str) -> Iterator[Console]:
+    """`python api.py` and `python worker.py` on a database and a Redis namespace of their own."""
     name = f"juben_test_{uuid.uuid4().hex[:12]}"
     namespace = f"juben-test-console-{uuid.uuid4().hex[:6]}"
     _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    env = _env(JUBEN_DATABASE__URL=pg_url(name), JUBEN_BROKER__NAMESPACE=namespace)
+    # No metrics port: two of these at once (the module's and a test's own) would both want it.
+    env = _env(
+        JUBEN_DATABASE__URL=pg_url(name),
+        JUBEN_BROKER__NAMESPACE=namespace,
+        JUBEN_METRICS__ENABLED="false",
+        **extra,
+    )
     worker = _Worker(env)
     try:
         with api(env) as (base, _):
@@ -113,6 +119,14 @@ def console(pg_template: str) -> Iterator[Console]:
         if stale:
             client.delete(*stale)
         client.close()
+
+
+@pytest.fixture(scope="module")
+def console(pg_template: str) -> Iterator[Console]:
+    """One API server and one worker for the module's tests (starting them per test cost a
+    minute of the suite)."""
+    with _served(pg_template) as served:
+        yield served
 
 
 def _shot(driver: Any, name: str) -> Path:
@@ -299,3 +313,49 @@ def test_a_viewer_sees_no_actions_and_is_refused_them_and_another_tenants_job_is
     _until(lambda: browser.current_url.endswith("/ui/login"), timeout_s=10)
     _sign_in(browser, base, rival, f"/ui/jobs/{job}")
     assert "Not found" in browser.find_element(By.TAG_NAME, "h1").text
+
+
+def test_a_failed_jobs_dead_letter_is_found_in_its_group_and_retried_from_the_page(browser, pg_template):
+    """A model that refuses the key (401) fails the job into a dead letter; the letter is found in
+    its fingerprint group with the model's error; once the cause is fixed, retrying it from the
+    page (preview, then confirm) completes the job."""
+    from selenium.webdriver.common.by import By
+
+    from tests.fakes.llm_server import FakeLLM
+
+    with (
+        FakeLLM(seed=3, api_key="sk-right") as fake,
+        _served(
+            pg_template,
+            JUBEN_EXTRACT__PROVIDER="openai",
+            JUBEN_EXTRACT__BASE_URL=fake.url,
+            JUBEN_EXTRACT__API_KEY_ENV="CONSOLE_TEST_LLM_KEY",
+            CONSOLE_TEST_LLM_KEY="sk-wrong",
+            JUBEN_RECONCILE__ENABLED="false",
+        ) as served,
+    ):
+        base, key = served.base, served.operator
+        headers = {"Authorization": f"Bearer {key}"}
+        job = httpx.post(f"{base}/v1/jobs", headers=headers, json={"text": SCRIPT}).json()["id"]
+        _until(lambda: httpx.get(f"{base}/v1/jobs/{job}", headers=headers).json()["status"] == "FAILED")
+
+        _sign_in(browser, base, key, "/ui/dead-letters")
+        group = browser.find_element(By.CSS_SELECTOR, "tr[data-fingerprint]")
+        assert "extract" in group.text and "1" in group.text
+        _shot(browser, "dead-letters")
+        group.find_element(By.TAG_NAME, "a").click()
+        letter = _until(lambda: browser.find_elements(By.CSS_SELECTOR, "tr[data-letter]"), timeout_s=10)[0]
+        assert job in letter.text
+        letter.find_element(By.TAG_NAME, "a").click()
+        _until(lambda: "Dead letter #" in browser.find_element(By.TAG_NAME, "h1").text, timeout_s=10)
+        assert "401" in browser.find_element(By.CSS_SELECTOR, "dd.error").text
+        _shot(browser, "dead-letter")
+
+        fake.configure(api_key=None)  # the cause fixed: the model takes the key now
+        browser.find_element(By.CSS_SELECTOR, "form.retry button").click()
+        row = _until(lambda: browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job}"]'), timeout_s=10)[0]
+        assert "yes" == row.find_element(By.CLASS_NAME, "done").text  # the preview: it would go
+        assert "FAILED" == httpx.get(f"{base}/v1/jobs/{job}", headers=headers).json()["status"]
+        browser.find_element(By.CSS_SELECTOR, 'button[name="confirm"]').click()
+        _until(lambda: "Retried" in browser.find_element(By.TAG_NAME, "h1").text, timeout_s=10)
+        _until(lambda: httpx.get(f"{base}/v1/jobs/{job}", headers=headers).json()["status"] == "COMPLETED")

@@ -66,6 +66,10 @@ CONSOLE: dict[tuple[str, str], str] = {
     ("GET", "/ui/jobs/{job_id}/report"): "page",
     ("POST", "/ui/jobs/{job_id}/cancel"): "form",
     ("POST", "/ui/jobs/{job_id}/rerun"): "form",
+    ("GET", "/ui/dead-letters"): "page",
+    ("GET", "/ui/dead-letters/{letter_id}"): "page",
+    ("POST", "/ui/dead-letters/retry"): "form",
+    ("POST", "/ui/dead-letters/purge"): "form",
 }
 
 
@@ -166,7 +170,9 @@ def test_every_console_route_keeps_to_its_tenant(stub_worker, pg_settings, tenan
         before = _b_state(tenants["b_jobs"])
         for method, template in console:
             kind = CONSOLE[(method, template)]
-            path = template.replace("{job_id}", tenants["b_jobs"][0])  # B's job, asked by A
+            path = template.replace("{job_id}", tenants["b_jobs"][0]).replace(  # B's, asked by A
+                "{letter_id}", str(tenants["b_letter"])
+            )
             if kind == "page":
                 anonymous = client.request(method, path, follow_redirects=False)
                 assert 303 == anonymous.status_code and "/ui/login" in anonymous.headers["location"]
@@ -187,4 +193,9 @@ def test_every_console_route_keeps_to_its_tenant(stub_worker, pg_settings, tenan
                     data = {"csrf": csrf_token(tenants["a"]), "from_stage": "dedup", "confirm": "1"}
                     acted = client.request(method, path, headers=cookie, data=data)
                     assert 404 == acted.status_code, (method, path, acted.text)
+                else:  # a collection action, confirmed, naming B's letter: B's letters stay
+                    data = {"csrf": csrf_token(tenants["a"]), "ids": str(tenants["b_letter"]),
+                            "older_than": "0s", "confirm": "1"}  # fmt: skip
+                    acted = client.request(method, path, headers=cookie, data=data, follow_redirects=False)
+                    assert acted.status_code < 500 and "b-secret" not in acted.text, (path, acted.text)
         assert before == _b_state(tenants["b_jobs"])

@@ -65,14 +65,14 @@ def _bad_csrf() -> Response:
     return PlainTextResponse("The form's CSRF token is missing or wrong: reload the page.", status_code=403)
 
 
-def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     key = request.cookies.get(COOKIE)
     context.setdefault("who", getattr(request.state, "console_who", None))
     context["csrf"] = csrf_token(key) if key else ""
     return HTMLResponse(_templates.get_template(name).render(request=request, **context), status_code=status)
 
 
-async def _signed_in(request: Request) -> Principal | None:
+async def signed_in(request: Request) -> Principal | None:
     """The principal of the request's console cookie; ``None`` when there is none or its key
     is unknown or revoked."""
     key = request.cookies.get(COOKIE)
@@ -86,7 +86,7 @@ async def _signed_in(request: Request) -> Principal | None:
     return who
 
 
-def _to_login(request: Request) -> RedirectResponse:
+def to_login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     response = RedirectResponse(f"/ui/login?{urlencode({'next': target})}", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
@@ -108,7 +108,7 @@ async def home() -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str | None = None) -> Response:
-    return _render(request, "login.html", next=_safe_next(next), error=None, who=None)
+    return render(request, "login.html", next=_safe_next(next), error=None, who=None)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -119,7 +119,7 @@ async def login(request: Request) -> Response:
     try:
         await principal(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials=key))
     except Unauthorized as exc:
-        return _render(request, "login.html", status=401, next=target, error=str(exc), who=None)
+        return render(request, "login.html", status=401, next=target, error=str(exc), who=None)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE,
@@ -142,7 +142,7 @@ async def logout(request: Request) -> Response:
     return response
 
 
-def _when(value: str | None) -> datetime | None:
+def when_given(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
@@ -154,9 +154,9 @@ def _when(value: str | None) -> datetime | None:
 @router.get("/jobs", response_class=HTMLResponse)
 async def jobs_page(request: Request) -> Response:
     """Jobs, newest first: the filters live in the URL (bookmark a view, share it)."""
-    who = await _signed_in(request)
+    who = await signed_in(request)
     if who is None:
-        return _to_login(request)
+        return to_login(request)
     query = request.query_params
     chosen = [s for s in query.getlist("status") if s]
     fields = {name: query.get(name) or "" for name in ("project", "title", "since", "until")}
@@ -169,8 +169,8 @@ async def jobs_page(request: Request) -> Response:
             status=chosen or None,
             project=fields["project"] or None,
             title=fields["title"] or None,
-            since=_when(fields["since"]),
-            until=_when(fields["until"]),
+            since=when_given(fields["since"]),
+            until=when_given(fields["until"]),
             cursor=query.get("cursor") or None,
             limit=PAGE_ROWS,
             tenant_id=who.tenant_id,
@@ -180,7 +180,7 @@ async def jobs_page(request: Request) -> Response:
         error = str(exc)
     counts = await run_in_threadpool(jobs.count_by_status, tenant_id=who.tenant_id, settings=settings)
     kept = [("status", s) for s in chosen] + [(k, v) for k, v in fields.items() if v]
-    return _render(
+    return render(
         request,
         "jobs.html",
         status=400 if error else 200,
@@ -216,7 +216,7 @@ async def rows_stream(request: Request) -> Response:
     """The live rows of a page: one event stream for all of its jobs (``?job=…`` each, at most a
     page's worth), through the process's one LISTEN; ``row`` events (status, percent, step) until
     every job has ended, then ``end``."""
-    who = await _signed_in(request)
+    who = await signed_in(request)
     if who is None:
         return PlainTextResponse("sign in first", status_code=401)
     wanted = list(dict.fromkeys(j for j in request.query_params.getlist("job") if j))[:PAGE_ROWS]
@@ -290,23 +290,23 @@ def _timeline(view: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
     return {"bars": bars, "ticks": ticks, "span_s": span}
 
 
-def _not_found(request: Request, message: str) -> HTMLResponse:
-    return _render(request, "not_found.html", status=404, message=message)
+def not_found(request: Request, message: str) -> HTMLResponse:
+    return render(request, "not_found.html", status=404, message=message)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 async def job_page(request: Request, job_id: str, stage: str = "extract") -> Response:
     """One job: status, progress, ETA and run; its stages on a time line; every event (retries and
     errors included); LLM use; the report; cancel and re-run (with a cost preview) for operators."""
-    who = await _signed_in(request)
+    who = await signed_in(request)
     if who is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         view, events = await run_in_threadpool(
             jobs.job_snapshot, job_id, tenant_id=who.tenant_id, settings=settings_of(request)
         )
     except JobNotFound as exc:
-        return _not_found(request, str(exc))
+        return not_found(request, str(exc))
     return _job_page(
         request,
         view,
@@ -327,7 +327,7 @@ def _job_page(
     preview: dict[str, Any] | None = None,
     notice: str | None = None,
 ) -> HTMLResponse:
-    return _render(
+    return render(
         request,
         "job.html",
         job=view,
@@ -342,12 +342,12 @@ def _job_page(
     )
 
 
-async def _acting(request: Request, role: Role = Role.operator) -> tuple[Principal, Any] | Response:
+async def acting_form(request: Request, role: Role = Role.operator) -> tuple[Principal, Any] | Response:
     """A signed-in form post: its principal and its form, once the form's CSRF token matches the
     session's and the key's role allows the action; else the answer that refuses it."""
-    who = await _signed_in(request)
+    who = await signed_in(request)
     if who is None:
-        return _to_login(request)
+        return to_login(request)
     form = await request.form()
     if not _csrf_ok(request, form):
         return _bad_csrf()
@@ -364,7 +364,7 @@ def _back(job_id: str, notice: str) -> RedirectResponse:
 
 @router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
 async def cancel_job(request: Request, job_id: str) -> Response:
-    acting = await _acting(request)
+    acting = await acting_form(request)
     if isinstance(acting, Response):
         return acting
     who, _ = acting
@@ -373,14 +373,14 @@ async def cancel_job(request: Request, job_id: str) -> Response:
             jobs.cancel, job_id, tenant_id=who.tenant_id, settings=settings_of(request)
         )
     except JobNotFound as exc:
-        return _not_found(request, str(exc))
+        return not_found(request, str(exc))
     return _back(job_id, "Cancelled." if done else "The job had ended already.")
 
 
 @router.post("/jobs/{job_id}/rerun", response_class=HTMLResponse)
 async def rerun_job(request: Request, job_id: str) -> Response:
     """Preview (``dry_run``: the page again, with the cost) or, confirmed, re-run from a stage."""
-    acting = await _acting(request)
+    acting = await acting_form(request)
     if isinstance(acting, Response):
         return acting
     who, form = acting
@@ -410,7 +410,7 @@ async def rerun_job(request: Request, job_id: str) -> Response:
             jobs.job_snapshot, job_id, tenant_id=who.tenant_id, settings=settings
         )
     except JobNotFound as exc:
-        return _not_found(request, str(exc))
+        return not_found(request, str(exc))
     except InputError as exc:  # an unknown stage
         return PlainTextResponse(str(exc), status_code=400)
     preview = {"from_stage": from_stage, "force": force, "total": plan.total}
@@ -420,13 +420,13 @@ async def rerun_job(request: Request, job_id: str) -> Response:
 @router.get("/jobs/{job_id}/report")
 async def job_report(request: Request, job_id: str, format: str = "html", table: str = "scenes") -> Response:
     """The report, as the API's route gives it (HTML inline; JSON and CSV as files)."""
-    who = await _signed_in(request)
+    who = await signed_in(request)
     if who is None:
-        return _to_login(request)
+        return to_login(request)
     try:
         content = await run_in_threadpool(report_content, job_id, format, table, tenant_id=who.tenant_id)
     except JobNotFound as exc:
-        return _not_found(request, str(exc))
+        return not_found(request, str(exc))
     except InputError as exc:
         return PlainTextResponse(str(exc), status_code=400)
     # The HTML report escapes every value of the script; served on the console's origin it is also
@@ -437,3 +437,7 @@ async def job_report(request: Request, job_id: str, format: str = "html", table:
         else {"Content-Disposition": f'attachment; filename="{job_id}.{format}"'}
     )
     return Response(content, media_type=REPORT_FORMATS[format], headers=headers)
+
+
+# Last: the dead letters' pages add their routes to this router.
+from entrypoints.api.console import letters  # noqa: E402, F401
