@@ -67,7 +67,7 @@ def _serve_embedded(host: str, port: int) -> int:
     with EmbeddedRuntime(load_settings(mode="embedded")) as runtime:
         key = local_key(runtime.settings)
         print(  # noqa: T201 (what the user needs to start: the URL and the key)
-            f"Juben API (embedded) on http://{host}:{port}/  docs: http://{host}:{port}/docs\n"
+            f"Juben API (embedded) on http://{host}:{port}/  docs: http://{host}:{port}/docs  console: http://{host}:{port}/ui/\n"
             f"local operator key (tenant default; kept in {LOCAL_KEY_FILE}):\n  {key}",
             flush=True,
         )
