@@ -33,7 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Job, JobEvent, Project, Report, ScriptContent, Tenant
+from models import Chunk, Job, JobEvent, Project, Report, ScriptContent, Tenant
 from models.base import new_id, utcnow
 from pipeline import prepared
 from pipeline.db import as_utc, connection_of, read_engine, read_session_factory, session_factory
@@ -1032,6 +1032,26 @@ def count_by_status(*, tenant_id: int | None = None, settings: Settings | None =
     with read_engine(settings).connect() as conn:
         found: dict[str, int] = {status: n for status, n in conn.execute(query)}
     return {s.value: found[s.value] for s in Status if s.value in found}
+
+
+def chunk_grid(
+    job_id: str, *, tenant_id: int | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """A job's chunks in order (its current run's), as the console's grid shows them: scenes,
+    status, attempts, provider, tokens, whether the cache answered, calls, latency and error.
+
+    Raises:
+        JobNotFound: no job has this id (in ``tenant_id``, when given).
+    """
+    columns = (
+        Chunk.number, Chunk.first_scene, Chunk.last_scene, Chunk.status, Chunk.attempts, Chunk.provider,
+        Chunk.prompt_tokens, Chunk.completion_tokens, Chunk.cached, Chunk.calls, Chunk.latency_ms, Chunk.error,
+    )  # fmt: skip
+    with read_engine(settings).connect() as conn:
+        if conn.execute(scoped(select(Job.id).where(Job.id == job_id), tenant_id)).first() is None:
+            raise JobNotFound(f"no job {job_id}")
+        rows = conn.execute(select(*columns).where(Chunk.job_id == job_id).order_by(Chunk.number)).mappings()
+        return [dict(row) for row in rows]
 
 
 def list_projects(*, tenant_id: int | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:

@@ -52,3 +52,14 @@ def test_the_report_html_is_sandboxed_json_and_csv_are_files_bad_input_is_plain_
         f"/ui/jobs/{job}/rerun", data={"csrf": csrf_token(key), "from_stage": "<i>nope</i>", "dry_run": "1"}
     )
     assert 400 == stage.status_code and stage.headers["content-type"].startswith("text/plain")
+
+
+def test_the_job_page_shows_its_chunks_stages_and_events_and_escapes_the_script(signed_in):
+    client, key, job = signed_in
+    client.cookies.set(COOKIE, key)
+    page = client.get(f"/ui/jobs/{job}")
+    assert 200 == page.status_code
+    assert 'class="chunk chunk-done' in page.text and ">1</li>" in page.text  # the grid: chunk 1 done
+    assert page.text.count('class="lane"') == 6  # a bar per stage on the time line
+    assert "REPORTING → COMPLETED" in page.text and "<b>bold</b>" not in page.text
+    assert "Re-run from" in page.text  # an operator's actions

@@ -301,10 +301,12 @@ async def job_page(request: Request, job_id: str, stage: str = "extract") -> Res
     who = await signed_in(request)
     if who is None:
         return to_login(request)
+    settings = settings_of(request)
     try:
         view, events = await run_in_threadpool(
-            jobs.job_snapshot, job_id, tenant_id=who.tenant_id, settings=settings_of(request)
+            jobs.job_snapshot, job_id, tenant_id=who.tenant_id, settings=settings
         )
+        chunks = await run_in_threadpool(jobs.chunk_grid, job_id, tenant_id=who.tenant_id, settings=settings)
     except JobNotFound as exc:
         return not_found(request, str(exc))
     return _job_page(
@@ -314,6 +316,7 @@ async def job_page(request: Request, job_id: str, stage: str = "extract") -> Res
         may_act=who.may(Role.operator),
         stage=stage,
         notice=request.query_params.get("notice"),
+        chunks=chunks,
     )
 
 
@@ -326,6 +329,7 @@ def _job_page(
     stage: str,
     preview: dict[str, Any] | None = None,
     notice: str | None = None,
+    chunks: list[dict[str, Any]] | None = None,
 ) -> HTMLResponse:
     return render(
         request,
@@ -339,6 +343,7 @@ def _job_page(
         ended=Status(view.status) in TERMINAL,
         preview=preview,
         notice=notice,
+        chunks=chunks or [],
     )
 
 
