@@ -11,7 +11,7 @@ import time
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -1052,6 +1052,29 @@ def chunk_grid(
             raise JobNotFound(f"no job {job_id}")
         rows = conn.execute(select(*columns).where(Chunk.job_id == job_id).order_by(Chunk.number)).mappings()
         return [dict(row) for row in rows]
+
+
+def finished_per_hour(
+    hours: int = 24, *, tenant_id: int | None = None, settings: Settings | None = None
+) -> list[dict[str, Any]]:
+    """Jobs that ended in each of the last ``hours`` hours (oldest first, empty hours too), by how
+    they ended: ``{"hour": datetime, "COMPLETED": n, "FAILED": n, "CANCELLED": n}``."""
+    now = utcnow().replace(minute=0, second=0, microsecond=0)
+    first = now - timedelta(hours=hours - 1)
+    hour = func.date_trunc(
+        "hour", func.timezone("UTC", Job.finished_at)
+    )  # UTC hours, whatever the session's zone
+    query = scoped(
+        select(hour, Job.status, func.count()).where(Job.finished_at >= first).group_by(hour, Job.status),
+        tenant_id,
+    )
+    with read_engine(settings).connect() as conn:
+        counts = {(as_utc(h), status): n for h, status, n in conn.execute(query)}
+    ended = (Status.COMPLETED.value, Status.FAILED.value, Status.CANCELLED.value)
+    return [
+        {"hour": at, **{status: counts.get((at, status), 0) for status in ended}}
+        for at in (first + timedelta(hours=n) for n in range(hours))
+    ]
 
 
 def list_projects(*, tenant_id: int | None = None, settings: Settings | None = None) -> list[dict[str, Any]]:

@@ -192,6 +192,10 @@ def test_sign_in_see_a_submitted_job_complete_filter_and_sign_out(browser, conso
     _until(lambda: "title=nothing+like+this" in browser.current_url, timeout_s=10)
     assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job}"]')
 
+    browser.find_element(By.LINK_TEXT, "Overview").click()
+    _until(lambda: browser.find_elements(By.CSS_SELECTOR, "svg.chart"), timeout_s=10)
+    _shot(browser, "overview")
+
     browser.find_element(By.CSS_SELECTOR, "header form button").click()
     _until(lambda: browser.current_url.endswith("/ui/login"), timeout_s=10)
     browser.get(f"{base}/ui/jobs")

@@ -67,6 +67,7 @@ CONSOLE: dict[tuple[str, str], str] = {
     ("POST", "/ui/jobs/{job_id}/cancel"): "form",
     ("POST", "/ui/jobs/{job_id}/rerun"): "form",
     ("GET", "/ui/dead-letters"): "page",
+    ("GET", "/ui/overview"): "page",
     ("GET", "/ui/dead-letters/{letter_id}"): "page",
     ("POST", "/ui/dead-letters/retry"): "form",
     ("POST", "/ui/dead-letters/purge"): "form",

@@ -63,3 +63,14 @@ def test_the_job_page_shows_its_chunks_stages_and_events_and_escapes_the_script(
     assert page.text.count('class="lane"') == 6  # a bar per stage on the time line
     assert "REPORTING → COMPLETED" in page.text and "<b>bold</b>" not in page.text
     assert "Re-run from" in page.text  # an operator's actions
+
+
+def test_the_overview_draws_the_tenants_figures(signed_in):
+    """Jobs by status, jobs ended in the last hour, stage durations and LLM use, as SVG bars."""
+    client, key, _ = signed_in
+    client.cookies.set(COOKIE, key)
+    page = client.get("/ui/overview")
+    assert 200 == page.status_code
+    assert "<title>COMPLETED: 1</title>" in page.text  # jobs by status
+    assert "1 completed, 0 failed, 0 cancelled</title>" in page.text  # this hour's bar
+    assert "extract p50" in page.text and "Prompt tokens" in page.text

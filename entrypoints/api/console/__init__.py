@@ -32,6 +32,7 @@ from pipeline.errors import InputError, JobNotFound, JubenError, Unauthorized
 from pipeline.keys import Principal, Role
 from pipeline.settings import Settings
 from pipeline.states import STAGES, TERMINAL, Status
+from pipeline.stats import collect_stats
 from stages.report.render import REPORT_FORMATS, report_content
 
 HERE = Path(__file__).parent
@@ -442,6 +443,19 @@ async def job_report(request: Request, job_id: str, format: str = "html", table:
         else {"Content-Disposition": f'attachment; filename="{job_id}.{format}"'}
     )
     return Response(content, media_type=REPORT_FORMATS[format], headers=headers)
+
+
+@router.get("/overview", response_class=HTMLResponse)
+async def overview_page(request: Request) -> Response:
+    """The tenant at a glance: jobs by status, jobs ended per hour over the last day, stage
+    durations (p50, p95), unresolved dead letters by stage, LLM tokens and cache hits."""
+    who = await signed_in(request)
+    if who is None:
+        return to_login(request)
+    settings = settings_of(request)
+    figures = await run_in_threadpool(collect_stats, settings, tenant_id=who.tenant_id)
+    hours = await run_in_threadpool(jobs.finished_per_hour, 24, tenant_id=who.tenant_id, settings=settings)
+    return render(request, "overview.html", active="overview", stats=figures, hours=hours)
 
 
 # Last: the dead letters' pages add their routes to this router.
