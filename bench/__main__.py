@@ -14,6 +14,7 @@ Scenarios (``--only`` takes these names; ``--list`` prints them):
     dedup          dedup of 10k and 100k extraction records (bench/dedup_scale.py)
     rerun          re-run of an unchanged script from extract: LLM calls and wall time (bench/rerun.py)
     api            the HTTP API beside a floor ASGI app under wrk and hey (bench/api_http.py)
+    console        the ops console's jobs page at 100k jobs, each filter (bench/console.py)
 
 Each scenario runs in its own Python process (``python -m bench --child NAME``) so settings,
 brokers and imported actors never leak between scenarios, and a scenario that crashes or times
@@ -50,6 +51,7 @@ SCENARIOS = {
     "dedup": "bench.dedup_scale",
     "rerun": "bench.rerun",
     "api": "bench.api_http",
+    "console": "bench.console",
 }
 #: Other spellings ``--only`` accepts.
 ALIASES = {"status_scale": "status", "dedup_scale": "dedup", "big": "big_input", "orch": "orchestration"}
