@@ -42,12 +42,17 @@ def _seconds(value: str, unit: str) -> float:
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
+def _clean_rate(run: dict[str, float]) -> float:
+    """A run's rate, or 0 when any answer was not 2xx (errors are fast and count for nothing)."""
+    return run["rps"] if not run["non_2xx"] else 0.0
+
+
 def best(url: str, *, script: Path | None = None, duration: str = "10s") -> dict[str, float]:
     """:func:`wrk`'s best rate over :data:`CONNECTIONS` (with the connections it took)."""
     runs = [
         {**wrk(url, script=script, duration=duration, connections=c), "connections": c} for c in CONNECTIONS
     ]
-    return max(runs, key=lambda r: r["rps"] if not r["non_2xx"] else 0.0)
+    return max(runs, key=_clean_rate)
 
 
 def wrk(
@@ -171,8 +176,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 runs["ws"].append(best(f"{framework}/items/{item}", duration=duration))
                 runs["at"].append(best(f"{api}/v1/jobs/{job}", script=get_api, duration=duration))
             floor_insert, framework_insert, api_submit, floor_select, framework_select, api_status = (
-                max(runs[k], key=lambda r: r["rps"] if not r["non_2xx"] else 0.0)
-                for k in ("fi", "wi", "as", "fs", "ws", "at")
+                max(runs[k], key=_clean_rate) for k in ("fi", "wi", "as", "fs", "ws", "at")
             )
             body_file = box.tmp / "submit.json"
             body_file.write_text(submit_body)

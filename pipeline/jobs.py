@@ -1031,7 +1031,19 @@ def count_by_status(*, tenant_id: int | None = None, settings: Settings | None =
     query = scoped(select(Job.status, func.count()).group_by(Job.status), tenant_id)
     with read_engine(settings).connect() as conn:
         found: dict[str, int] = {status: n for status, n in conn.execute(query)}
-    return {s.value: found[s.value] for s in Status if s.value in found}
+    return {s.value: found[s.value] for s in STAGES.statuses if s.value in found}
+
+
+def progress_of(
+    job_ids: Sequence[str], *, tenant_id: int | None = None, settings: Settings | None = None
+) -> list[Any]:
+    """What progress is made of (id, status, run, chunks done and total, failed stage) for those
+    of ``job_ids`` that exist (in ``tenant_id``, when given), in one query: a page's live rows."""
+    if not job_ids:
+        return []
+    columns = (Job.id, Job.status, Job.run, Job.chunks_done, Job.chunks_total, Job.failed_stage)
+    with read_engine(settings).connect() as conn:
+        return list(conn.execute(scoped(select(*columns).where(Job.id.in_(list(job_ids))), tenant_id)))
 
 
 def chunk_grid(

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from models import Chunk, DeadLetter, Job, JobEvent
 from pipeline.db import session_factory
+from pipeline.jobs import count_by_status
 from pipeline.settings import Settings
 from pipeline.states import STAGES
 
@@ -30,10 +31,8 @@ def collect_stats(settings: Settings | None = None, *, tenant_id: int | None = N
     def of_tenant(query: Any, job_id: Any) -> Any:
         return query if tenant_id is None else query.where(job_id.in_(mine))
 
+    jobs = count_by_status(tenant_id=tenant_id, settings=settings)
     with session_factory(settings)() as session:
-        jobs = dict(
-            session.execute(of_tenant(select(Job.status, func.count()), Job.id).group_by(Job.status)).all()
-        )
         letters = dict(
             session.execute(
                 of_tenant(select(DeadLetter.stage, func.count()), DeadLetter.job_id)
@@ -72,7 +71,7 @@ def collect_stats(settings: Settings | None = None, *, tenant_id: int | None = N
             )
         ).one()
     return {
-        "jobs": {s.value: jobs.get(s.value, 0) for s in STAGES.statuses},
+        "jobs": {s.value: jobs.get(s.value, 0) for s in STAGES.statuses},  # zeros too
         "dead_letters_unresolved": {k or "": v for k, v in letters.items()},
         "stage_durations": durations,
         "retries": retries or 0,

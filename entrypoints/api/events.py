@@ -175,6 +175,19 @@ class EventHub:
         self._drop()
 
 
+async def next_notification(queue: asyncio.Queue[dict[str, Any]], timeout_s: float) -> dict[str, Any] | None:
+    """A stream's next notification, or ``None`` after ``timeout_s`` without one (time for a
+    keep-alive). Not asyncio.wait_for: it wraps the wait in a task of its own, a third of the
+    process's time with a thousand watchers; a timeout scope costs a timer."""
+    if not queue.empty():
+        return queue.get_nowait()
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await queue.get()
+    except TimeoutError:
+        return None
+
+
 def hub_of(request: Request) -> EventHub:
     hub: EventHub = request.app.state.event_hub
     return hub
@@ -188,7 +201,7 @@ def sse_message(event: str, data: dict[str, Any], event_id: int | None) -> bytes
 class JobState:
     """What a stream knows of its job between notifications: enough to tell percent and step."""
 
-    def __init__(self, view: JobView) -> None:
+    def __init__(self, view: JobView | Any) -> None:  # a JobView, or a row with its fields
         self.status = view.status
         self.run = view.run
         self.done = view.chunks_done
@@ -294,15 +307,8 @@ async def _stream(
         yield _snapshot(job_id, view, replay, job, last)
         ended = Status(job.status) in TERMINAL
         while not ended:
-            try:
-                # Not asyncio.wait_for: it wraps the wait in a task of its own, a third of the
-                # process's time with a thousand watchers; a timeout scope costs a timer.
-                if queue.empty():
-                    async with asyncio.timeout(keepalive_s):
-                        payload = await queue.get()
-                else:
-                    payload = queue.get_nowait()
-            except TimeoutError:
+            payload = await next_notification(queue, keepalive_s)
+            if payload is None:
                 yield b": keep-alive\n\n"
                 continue
             kind = payload.get("k")

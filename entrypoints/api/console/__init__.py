@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from entrypoints.api.auth import principal, settings_of
-from entrypoints.api.events import JobState, hub_of, sse_message
+from entrypoints.api.events import JobState, hub_of, next_notification, sse_message
 from pipeline import jobs, reruns
 from pipeline.errors import InputError, JobNotFound, JubenError, Unauthorized
 from pipeline.keys import Principal, Role
@@ -198,14 +198,10 @@ async def jobs_page(request: Request) -> Response:
 
 
 def _states(job_ids: list[str], tenant_id: int, settings: Settings) -> dict[str, JobState]:
-    """The tenant's jobs among ``job_ids`` as they are now (another tenant's are left out)."""
-    found = {}
-    for job_id in job_ids:
-        try:
-            found[job_id] = JobState(jobs.get_status(job_id, tenant_id=tenant_id, settings=settings))
-        except JobNotFound:
-            continue
-    return found
+    """The tenant's jobs among ``job_ids`` as they are now, in one query (another tenant's are
+    left out)."""
+    rows = jobs.progress_of(job_ids, tenant_id=tenant_id, settings=settings)
+    return {row.id: JobState(row) for row in rows}
 
 
 def _row(job_id: str, state: JobState) -> bytes:
@@ -240,10 +236,8 @@ async def rows_stream(request: Request) -> Response:
         try:
             yield b"retry: 2000\n\n" + b"".join(_row(j, s) for j, s in states.items())
             while any(Status(s.status) not in TERMINAL for s in states.values()):
-                try:
-                    async with asyncio.timeout(keepalive_s):
-                        payload = await queue.get()
-                except TimeoutError:
+                payload = await next_notification(queue, keepalive_s)
+                if payload is None:
                     yield b": keep-alive\n\n"
                     continue
                 if payload.get("k") == "gap":  # notifications were lost: read the rows again
