@@ -285,7 +285,7 @@ def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json:
 
     plan = reruns.preview(targets, from_stage, use_cache=not no_cache)
     rows = [{"job_id": job_id, **dataclasses.asdict(cost)} for job_id, cost in plan.jobs.items()]
-    totals = {k: v for k, v in dataclasses.asdict(plan.total).items() if k != "provider"}
+    totals = plan.totals()
     if as_json:
         emit_json(
             {
@@ -304,7 +304,7 @@ def _rerun_plan(targets: list[str], from_stage: str, *, no_cache: bool, as_json:
 
 
 def _print_plan(
-    targets: list[str], from_stage: str, rows: list[dict[str, Any]], totals: dict[str, int]
+    targets: list[str], from_stage: str, rows: list[dict[str, Any]], totals: dict[str, Any]
 ) -> None:
     table = Table("provider", "chunks", "LLM calls", "from cache", "est. tokens (prompt + completion)")
     table.add_column("job", no_wrap=True, min_width=32)  # ids are copied from here: never truncate
@@ -322,6 +322,7 @@ def _print_plan(
     out.print(
         f"total: {totals['llm_calls']} LLM calls, {totals['from_cache']} chunks from cache, "
         f"~{totals['est_prompt_tokens'] + totals['est_completion_tokens']:,} tokens"
+        + (f", ~{totals['est_cost']:,.4f} {totals['currency']}" if "est_cost" in totals else "")
     )
 
 

@@ -761,10 +761,12 @@ def get_status(job_id: str, *, tenant_id: int | None = None, settings: Settings 
         JobNotFound: no job has this id (in this tenant).
     """
     with read_engine(settings).connect() as conn:
-        return _status(conn, job_id, tenant_id)
+        return _status(conn, job_id, tenant_id, settings)
 
 
-def _status(session: Session | Connection, job_id: str, tenant_id: int | None) -> JobView:
+def _status(
+    session: Session | Connection, job_id: str, tenant_id: int | None, settings: Settings | None
+) -> JobView:
     """:func:`get_status` in ``session``."""
     scoped_ = tenant_id is not None
     times = _cached_stage_times()
@@ -786,7 +788,8 @@ def _status(session: Session | Connection, job_id: str, tenant_id: int | None) -
         raise JobNotFound(f"no job {job_id}")
     if times is None:
         times = _cache_stage_times(_stage_times_from_rows(job.stage_times or []))
-    usage = usage_from_sums(job.usage, job.meta) if job.usage is not None else None
+    prices = (settings or get_settings()).extract
+    usage = usage_from_sums(job.usage, job.meta, prices) if job.usage is not None else None
     return _view(job, job.project, times, _timings(job.events or []), usage)
 
 
@@ -1007,7 +1010,7 @@ def job_snapshot(
     )
     with session_factory(settings)() as session:
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        view = _status(session, job_id, tenant_id)
+        view = _status(session, job_id, tenant_id, settings)
         rows = session.execute(
             select(*columns).where(JobEvent.job_id == job_id, JobEvent.id > after_id).order_by(JobEvent.id)
         ).all()
@@ -1026,22 +1029,35 @@ def job_snapshot(
     return view, events
 
 
+def count_by_status_query(tenant_id: int | None = None) -> Select[Any]:
+    """The statement :func:`count_by_status` runs: an index-only scan of (tenant_id, status)."""
+    return cast(Select[Any], scoped(select(Job.status, func.count()).group_by(Job.status), tenant_id))
+
+
 def count_by_status(*, tenant_id: int | None = None, settings: Settings | None = None) -> dict[str, int]:
     """How many jobs (one tenant's, or all for ``None``) are in each status, statuses in order."""
-    query = scoped(select(Job.status, func.count()).group_by(Job.status), tenant_id)
     with read_engine(settings).connect() as conn:
-        found: dict[str, int] = {status: n for status, n in conn.execute(query)}
+        found: dict[str, int] = {status: n for status, n in conn.execute(count_by_status_query(tenant_id))}
     return {s.value: found[s.value] for s in STAGES.statuses if s.value in found}
 
 
 def progress_of(
     job_ids: Sequence[str], *, tenant_id: int | None = None, settings: Settings | None = None
 ) -> list[Any]:
-    """What progress is made of (id, status, run, chunks done and total, failed stage) for those
-    of ``job_ids`` that exist (in ``tenant_id``, when given), in one query: a page's live rows."""
+    """What progress is made of (id, status, run, chunks done and total, failed stage, when the
+    running stage began) for those of ``job_ids`` that exist (in ``tenant_id``, when given), in
+    one query: a page's live rows."""
     if not job_ids:
         return []
-    columns = (Job.id, Job.status, Job.run, Job.chunks_done, Job.chunks_total, Job.failed_stage)
+    columns = (
+        Job.id,
+        Job.status,
+        Job.run,
+        Job.chunks_done,
+        Job.chunks_total,
+        Job.failed_stage,
+        Job.stage_started_at,
+    )
     with read_engine(settings).connect() as conn:
         return list(conn.execute(scoped(select(*columns).where(Job.id.in_(list(job_ids))), tenant_id)))
 

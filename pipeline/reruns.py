@@ -8,6 +8,7 @@ stage and every later one are deleted, and the stage's message is sent after com
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,10 +20,11 @@ from sqlalchemy.orm import Session
 from models import Job, Project
 from models.base import Base
 from pipeline.errors import InputError, JobBusy, JobNotFound
-from pipeline.settings import Settings, validate_job_options
+from pipeline.settings import Settings, get_settings, validate_job_options
 from pipeline.states import RERUNNABLE, STAGES, Status, stage_after, stage_of
 from pipeline.transitions import force_transition, transition
 from pipeline.uow import UnitOfWork, stage_message
+from pipeline.usage import cost_of
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,22 @@ class RerunPreview:
     from_stage: str
     jobs: dict[str, Cost]
     not_found: list[str]
+    #: The total's estimated tokens at the prices in settings (``extract.price_per_million_*``),
+    #: in ``currency``; ``None`` when no price is set.
+    est_cost: float | None = None
+    currency: str | None = None
 
     @property
     def total(self) -> Cost:
         return _sum(list(self.jobs.values()))
+
+    def totals(self) -> dict[str, Any]:
+        """The total as the CLI's JSON and the API show it: chunks, calls, cache hits, tokens, and
+        the estimated cost when tokens are priced."""
+        shown: dict[str, Any] = {k: v for k, v in dataclasses.asdict(self.total).items() if k != "provider"}
+        if self.est_cost is not None:
+            shown["est_cost"], shown["currency"] = self.est_cost, self.currency
+        return shown
 
 
 def _sum(costs: list[Cost]) -> Cost:
@@ -237,7 +251,16 @@ def preview(
         known = set(session.scalars(scoped(select(Job.id).where(Job.id.in_(job_ids)), tenant_id)))
         for job_id in (j for j in job_ids if j in known):
             jobs[job_id] = _sum([_COSTS[stage](session, job_id, use_cache) for stage in later])
-    return RerunPreview(from_stage, jobs, [j for j in job_ids if j not in known])
+    total = _sum(list(jobs.values()))
+    prices = (settings or get_settings()).extract
+    cost = cost_of(total.est_prompt_tokens, total.est_completion_tokens, prices)
+    return RerunPreview(
+        from_stage,
+        jobs,
+        [j for j in job_ids if j not in known],
+        cost,
+        prices.currency if cost is not None else None,
+    )
 
 
 @dataclass(frozen=True)

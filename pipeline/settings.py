@@ -116,6 +116,11 @@ class ExtractSettings(_Section):
     rpm: int = Field(0, ge=0)
     tpm: int = Field(0, ge=0)
     roster_size: int = Field(40, ge=0)
+    #: What the model's tokens cost, per million (0: not priced, no cost is shown), in ``currency``:
+    #: a job's LLM use then shows its cost, the tokens times these prices.
+    price_per_million_prompt_tokens: float = Field(0.0, ge=0)
+    price_per_million_completion_tokens: float = Field(0.0, ge=0)
+    currency: str = Field("USD", min_length=1, max_length=8)
 
 
 class DedupSettings(_Section):

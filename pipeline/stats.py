@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from models import Chunk, DeadLetter, Job, JobEvent
 from pipeline.db import session_factory
 from pipeline.jobs import count_by_status
-from pipeline.settings import Settings
+from pipeline.settings import Settings, get_settings
 from pipeline.states import STAGES
+from pipeline.usage import cost_of
 
 #: Recent stage-ending events per stage the duration percentiles are taken over.
 DURATION_SAMPLE = 500
@@ -70,11 +71,16 @@ def collect_stats(settings: Settings | None = None, *, tenant_id: int | None = N
                 Chunk.job_id,
             )
         ).one()
+    usage: dict[str, Any] = {"prompt_tokens": llm[0], "completion_tokens": llm[1], "cache_hits": llm[2]}
+    prices = (settings or get_settings()).extract
+    cost = cost_of(llm[0], llm[1], prices)
+    if cost is not None:
+        usage["cost"], usage["currency"] = cost, prices.currency
     return {
         "jobs": {s.value: jobs.get(s.value, 0) for s in STAGES.statuses},  # zeros too
         "dead_letters_unresolved": {k or "": v for k, v in letters.items()},
         "stage_durations": durations,
         "retries": retries or 0,
         "reconciler_redrives": redrives or 0,
-        "llm": {"prompt_tokens": llm[0], "completion_tokens": llm[1], "cache_hits": llm[2]},
+        "llm": usage,
     }

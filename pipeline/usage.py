@@ -9,6 +9,7 @@ from sqlalchemy import and_, bindparam, case, func, select
 
 from models import Chunk
 from pipeline.db import Db, connection_of
+from pipeline.settings import ExtractSettings
 
 #: A job's LLM work summed from its chunks: chunks, calls, prompt and completion tokens, cache
 #: hits, milliseconds in calls. Chunks extracted by the rules provider count as nothing.
@@ -33,7 +34,9 @@ def usage_sums_of(job_id: Any) -> Any:
     )
 
 
-def job_usage(db: Db, job_id: str, meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def job_usage(
+    db: Db, job_id: str, meta: dict[str, Any] | None = None, prices: ExtractSettings | None = None
+) -> dict[str, Any] | None:
     """Calls, tokens, cache hits and time in calls of a job's LLM work; ``None`` if it used no model.
 
     Sums the chunks' extraction (those extracted by the rules provider count as nothing; a chunk
@@ -41,11 +44,14 @@ def job_usage(db: Db, job_id: str, meta: dict[str, Any] | None = None) -> dict[s
     ``meta``, an LLM storyboard's calls (``storyboard`` holds those on their own too).
     """
     row = connection_of(db).execute(_USAGE, {"job_id": job_id}).one()
-    return usage_from_sums(row, meta)
+    return usage_from_sums(row, meta, prices)
 
 
-def usage_from_sums(sums: Sequence[Any], meta: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """:func:`job_usage` from :data:`USAGE_SUMS` read already (``status`` reads them with its job)."""
+def usage_from_sums(
+    sums: Sequence[Any], meta: dict[str, Any] | None = None, prices: ExtractSettings | None = None
+) -> dict[str, Any] | None:
+    """:func:`job_usage` from :data:`USAGE_SUMS` read already (``status`` reads them with its job);
+    with ``prices`` that price tokens, also the ``cost`` (:func:`cost_of`) and its ``currency``."""
     chunks, calls, prompt, completion, hits, latency_ms = (int(v) for v in sums)
     board = (meta or {}).get("storyboard_llm")
     if not chunks and not board:
@@ -62,4 +68,21 @@ def usage_from_sums(sums: Sequence[Any], meta: dict[str, Any] | None = None) -> 
         usage["storyboard"] = dict(board)
         for key in ("calls", "prompt_tokens", "completion_tokens", "cache_hits"):
             usage[key] += int(board.get(key, 0))
+    cost = cost_of(usage["prompt_tokens"], usage["completion_tokens"], prices)
+    if cost is not None and prices is not None:
+        usage["cost"], usage["currency"] = cost, prices.currency
     return usage
+
+
+def cost_of(prompt_tokens: float, completion_tokens: float, prices: ExtractSettings | None) -> float | None:
+    """What tokens cost at the prices in settings (``extract.price_per_million_*``), rounded to
+    a millionth; ``None`` when no price is set. The prices of now, not of when the calls were made."""
+    if prices is None or not (
+        prices.price_per_million_prompt_tokens or prices.price_per_million_completion_tokens
+    ):
+        return None
+    cost = (
+        prompt_tokens * prices.price_per_million_prompt_tokens
+        + completion_tokens * prices.price_per_million_completion_tokens
+    ) / 1_000_000
+    return round(cost, 6)

@@ -52,7 +52,7 @@ def rerun_answer(
             "dry_run": True,
             "from_stage": body.from_stage,
             "jobs": [{"job_id": job_id, **dataclasses.asdict(cost)} for job_id, cost in plan.jobs.items()],
-            "total": {k: v for k, v in dataclasses.asdict(plan.total).items() if k != "provider"},
+            "total": plan.totals(),
             "not_found": plan.not_found,
         }
     outcomes = reruns.rerun_many(

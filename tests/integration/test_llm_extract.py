@@ -124,6 +124,46 @@ def test_jobs_complete_with_the_llm_and_account_for_every_token(llm_worker, fake
     assert "大模型用量" in jobs.get_report(chinese, "html")
 
 
+def test_priced_tokens_show_their_cost_in_the_view_the_rerun_preview_and_the_stats(llm_worker, fake):
+    """With ``extract.price_per_million_*`` set, a job's LLM use carries its cost (its tokens at
+    those prices) and the currency, a re-run's dry run its estimated cost, the stats the cost of
+    all tokens; unpriced, none of them shows a cost."""
+    from pipeline.settings import get_settings
+    from pipeline.stats import collect_stats
+
+    broker, worker, _ = llm_worker
+    job = jobs.submit(ENGLISH, project="priced")
+    drain(broker, worker)
+    settings = get_settings()
+    prices = {
+        "price_per_million_prompt_tokens": 0.15,
+        "price_per_million_completion_tokens": 0.6,
+        "currency": "EUR",
+    }
+    priced = settings.model_copy(update={"extract": settings.extract.model_copy(update=prices)})
+
+    def cost(prompt: int, completion: int) -> float:
+        return round((prompt * 0.15 + completion * 0.6) / 1_000_000, 6)
+
+    unpriced = jobs.get_status(job).llm
+    used = jobs.get_status(job, settings=priced).llm
+    assert unpriced is not None and used is not None and "cost" not in unpriced
+    assert (cost(used["prompt_tokens"], used["completion_tokens"]), "EUR") == (used["cost"], used["currency"])
+    assert used["cost"] > 0
+
+    plan = reruns.preview([job], "extract", use_cache=False, settings=priced).totals()
+    assert (cost(plan["est_prompt_tokens"], plan["est_completion_tokens"]), "EUR") == (
+        plan["est_cost"],
+        plan["currency"],
+    )
+    assert plan["est_cost"] > 0
+    assert "est_cost" not in reruns.preview([job], "extract", use_cache=False).totals()
+
+    llm = collect_stats(priced)["llm"]
+    assert cost(llm["prompt_tokens"], llm["completion_tokens"]) == llm["cost"] > 0
+    assert "cost" not in collect_stats()["llm"]
+
+
 def test_rerun_of_an_unchanged_script_makes_no_calls_unless_told_not_to_cache(llm_worker, fake):
     broker, worker, _ = llm_worker
     first = jobs.submit(ENGLISH, project="cache")

@@ -413,7 +413,9 @@ async def rerun_job(request: Request, job_id: str) -> Response:
         return not_found(request, str(exc))
     except InputError as exc:  # an unknown stage
         return PlainTextResponse(str(exc), status_code=400)
-    preview = {"from_stage": from_stage, "force": force, "total": plan.total}
+    preview = {
+        "from_stage": from_stage, "force": force, "total": plan.total, "est_cost": plan.est_cost, "currency": plan.currency
+    }  # fmt: skip
     return _job_page(request, view, events, may_act=True, stage=from_stage, preview=preview)
 
 
