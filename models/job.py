@@ -32,6 +32,11 @@ class Job(Base):
         Index("ix_jobs_created_at_id", "created_at", "id"),
         Index("ix_jobs_status_created_at_id", "status", "created_at", "id"),
         Index("ix_jobs_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
+        # The console's counts per status (index-only) and its title search (pg_trgm; migration 0010).
+        Index("ix_jobs_tenant_id_status", "tenant_id", "status"),
+        Index(
+            "ix_jobs_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

@@ -58,7 +58,8 @@ class TooLarge(InputError):
 
 
 class RateLimited(JubenError):
-    """Too many submissions with this API key; try again after ``retry_after_s`` seconds."""
+    """Over a rate limit (submissions per API key, sign-ins per address); try again after
+    ``retry_after_s`` seconds."""
 
     def __init__(self, message: str | None = None, *, retry_after_s: float = 1.0) -> None:
         super().__init__(message)

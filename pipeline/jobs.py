@@ -44,7 +44,7 @@ from pipeline.queries import json_rows
 from pipeline.schemas import JobPage, JobSummary, JobView, StageTiming
 from pipeline.settings import Settings, get_settings, validate_job_options
 from pipeline.sources import ScriptText, read_scripts, script_from_text
-from pipeline.states import STAGES, Status, stage_after, stage_of
+from pipeline.states import STAGES, TERMINAL, Status, stage_after, stage_of
 from pipeline.transitions import force_transition
 from pipeline.uow import UnitOfWork, stage_message
 from pipeline.usage import usage_from_sums, usage_sums_of
@@ -592,6 +592,15 @@ def stage_times(session: Session, *, ttl_s: float = STAGE_TIMES_TTL_S) -> dict[s
     return _cache_stage_times(_stage_times_one_query(session))
 
 
+def current_stage_times(settings: Settings | None = None) -> dict[str, float]:
+    """:func:`stage_times` from this process's cache, or read (a session of its own)."""
+    cached = _cached_stage_times()
+    if cached is not None:
+        return cached
+    with read_session_factory(settings)() as session:
+        return stage_times(session)
+
+
 def _cached_stage_times(ttl_s: float = STAGE_TIMES_TTL_S) -> dict[str, float] | None:
     stamp, cached = _times_cache
     return cached if time.monotonic() - stamp < ttl_s else None
@@ -814,6 +823,7 @@ _SUMMARY_COLUMNS = (
     Job.chunks_done,
     Job.chunks_total,
     Job.failed_stage,
+    Job.stage_started_at,
     Job.created_at,
     Job.updated_at,
 )
@@ -910,13 +920,19 @@ def list_jobs(
     )
     with read_session_factory(settings)() as session:
         rows = session.execute(query).all()
+        times = stage_times(session) if any(Status(j.status) not in TERMINAL for j in rows) else {}
     items = []
+    now = utcnow()
     for job in rows[:limit]:
         prog = progress(
             Status(job.status),
             chunks_done=job.chunks_done,
             chunks_total=job.chunks_total,
             failed_stage=job.failed_stage,
+            times=times,
+            elapsed_in_stage_s=(now - as_utc(job.stage_started_at)).total_seconds()
+            if job.stage_started_at
+            else 0.0,
         )
         items.append(
             JobSummary(
@@ -926,6 +942,7 @@ def list_jobs(
                 status=job.status,
                 percent=prog.percent,
                 step=prog.step,
+                eta_s=prog.eta_s,
                 created_at=as_utc(job.created_at),
                 updated_at=as_utc(job.updated_at),
             )

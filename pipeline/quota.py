@@ -1,10 +1,11 @@
-"""Per-key submission limits for the HTTP API: GCRA (a leaky bucket kept as one timestamp).
+"""Rate limits of the HTTP API: GCRA (a leaky bucket kept as one timestamp).
 
-Each key may submit ``per_minute`` jobs a minute, up to ``burst`` at once: the state is the
-key's "theoretical arrival time" (TAT); a submission is allowed when TAT − burst tolerance ≤
-now, and moves TAT one interval on. Refused, the caller learns how long to wait (``Retry-After``).
+Submissions per API key, and the console's sign-in attempts per client address. Each subject
+may act ``per_minute`` times a minute, up to ``burst`` at once: the state is the subject's
+"theoretical arrival time" (TAT); an action is allowed when TAT − burst tolerance ≤ now, and
+moves TAT one interval on. Refused, the caller learns how long to wait (``Retry-After``).
 Server mode keeps TAT in Redis (one script call, clock: Redis's ``TIME``), so every API process
-on every machine shares one limit per key; the embedded mode keeps it in the process.
+on every machine shares one limit per subject; the embedded mode keeps it in the process.
 """
 
 from __future__ import annotations
@@ -30,49 +31,57 @@ return '0'
 """
 
 
-class SubmitQuota:
-    """``per_minute`` submissions a minute per key, ``burst`` at once; 0 per minute: no limit.
+class RateLimit:
+    """``per_minute`` actions a minute per subject, ``burst`` at once; 0 per minute: no limit.
 
     Args:
+        name: what is limited, in the Redis key (``submit``: per API key; ``sign-in``: per address).
+        refusal: the start of the refusal's message (``…; retry in N s`` follows).
         client: a Redis client (server mode), or ``None`` to keep the state in this process.
     """
 
     def __init__(
-        self, per_minute: int, burst: int, *, client: Any = None, namespace: str = "juben", clock: Any = None
+        self,
+        per_minute: int,
+        burst: int,
+        *,
+        name: str = "submit",
+        refusal: str = "too many requests",
+        client: Any = None,
+        namespace: str = "juben",
+        clock: Any = None,
     ) -> None:
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self.tolerance = self.interval * (max(burst, 1) - 1)
+        self.refusal = refusal
         self._client = client
-        self._prefix = f"{namespace}:api:submit-tat:"
+        self._prefix = f"{namespace}:api:{name}-tat:"
         self._script = client.register_script(_ALLOW) if client is not None else None
         self._tat: dict[str, float] = {}
         self._lock = threading.Lock()
         self._clock = clock or time.monotonic
 
-    def take(self, key: str) -> None:
-        """Count one submission request for ``key`` (a batch is one request).
+    def take(self, subject: str) -> None:
+        """Count one action of ``subject`` (a key's submission request, a batch being one; an
+        address's sign-in attempt).
 
         Raises:
             RateLimited: over the limit; nothing counted. ``retry_after_s`` says when to retry.
         """
         if not self.interval:
             return
-        wait = self._allow(key)
+        wait = self._allow(subject)
         if wait > 0:
-            raise RateLimited(
-                f"too many submissions with this key (api.submits_per_minute = {60 / self.interval:g});"
-                f" retry in {wait:.1f} s",
-                retry_after_s=wait,
-            )
+            raise RateLimited(f"{self.refusal}; retry in {wait:.1f} s", retry_after_s=wait)
 
-    def _allow(self, key: str) -> float:
+    def _allow(self, subject: str) -> float:
         if self._script is not None:
-            return float(self._script(keys=[self._prefix + key], args=[self.interval, self.tolerance]))
+            return float(self._script(keys=[self._prefix + subject], args=[self.interval, self.tolerance]))
         with self._lock:
             now = self._clock()
-            tat = max(self._tat.get(key, 0.0), now)
+            tat = max(self._tat.get(subject, 0.0), now)
             wait = tat - self.tolerance - now
             if wait > 0:
                 return wait
-            self._tat[key] = tat + self.interval
+            self._tat[subject] = tat + self.interval
             return 0.0

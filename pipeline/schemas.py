@@ -49,6 +49,8 @@ class JobSummary(BaseModel):
     status: str
     percent: float
     step: str
+    #: Seconds until the job should end, from recent stage times; ``None`` without them or once ended.
+    eta_s: float | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -227,6 +227,10 @@ class ApiSettings(_Section):
     #: Submissions per minute allowed per API key (0: no limit), with ``submit_burst`` at once.
     submits_per_minute: int = Field(600, ge=0)
     submit_burst: int = Field(60, ge=1)
+    #: Console sign-in attempts per minute allowed per client address (0: no limit), with
+    #: ``sign_in_burst`` at once.
+    sign_ins_per_minute: int = Field(10, ge=0)
+    sign_in_burst: int = Field(10, ge=1)
     #: Requests slower than this are logged with route, status and duration (ms; 0: every request).
     slow_request_ms: int = Field(500, ge=0)
     #: Seconds between keep-alive comments on an idle event stream.

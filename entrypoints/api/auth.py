@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pipeline.errors import Forbidden, Unauthorized
 from pipeline.keys import Principal, Role, authenticate
-from pipeline.quota import SubmitQuota
+from pipeline.quota import RateLimit
 from pipeline.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `enqueue.py keys create`.")
@@ -26,26 +26,58 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+def _limit(request: Request, name: str) -> RateLimit:
+    """The app's rate limit ``name`` (``submit`` or ``sign-in``), made on first use from the
+    settings: in Redis (shared by every API process) when the broker is Redis's, else in this
+    process."""
+    limits: dict[str, RateLimit] | None = getattr(request.app.state, "rate_limits", None)
+    if limits is None:
+        limits = request.app.state.rate_limits = {}
+    limit = limits.get(name)
+    if limit is None:
+        from pipeline.broker import current_broker
+
+        api = settings_of(request).api
+        per_minute, burst, refusal = {
+            "submit": (
+                api.submits_per_minute,
+                api.submit_burst,
+                f"too many submissions with this key (api.submits_per_minute = {api.submits_per_minute})",
+            ),
+            "sign-in": (
+                api.sign_ins_per_minute,
+                api.sign_in_burst,
+                f"too many sign-in attempts from this address (api.sign_ins_per_minute = {api.sign_ins_per_minute})",
+            ),
+        }[name]
+        limit = limits[name] = RateLimit(
+            per_minute,
+            burst,
+            name=name,
+            refusal=refusal,
+            client=getattr(current_broker(), "client", None),
+            namespace=settings_of(request).broker.namespace,
+        )
+    return limit
+
+
 def take_submission(request: Request, who: Principal) -> None:
-    """Count a submission against the key's rate (``api.submits_per_minute``), made on first use:
-    in Redis (shared by every API process) when the broker is Redis's, else in this process.
+    """Count a submission against the key's rate (``api.submits_per_minute``).
 
     Raises:
         RateLimited: over the rate (429 with Retry-After).
     """
-    quota: SubmitQuota | None = getattr(request.app.state, "quota", None)
-    if quota is None:
-        from pipeline.broker import current_broker
+    _limit(request, "submit").take(str(who.key_id))
 
-        settings = settings_of(request)
-        quota = SubmitQuota(
-            settings.api.submits_per_minute,
-            settings.api.submit_burst,
-            client=getattr(current_broker(), "client", None),
-            namespace=settings.broker.namespace,
-        )
-        request.app.state.quota = quota
-    quota.take(str(who.key_id))
+
+def take_sign_in(request: Request) -> None:
+    """Count a console sign-in attempt against the client address's rate
+    (``api.sign_ins_per_minute``): guessing keys through the form is slowed to a crawl.
+
+    Raises:
+        RateLimited: over the rate (429 with Retry-After).
+    """
+    _limit(request, "sign-in").take(request.client.host if request.client else "unknown")
 
 
 class KeyCache:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -30,7 +30,7 @@ from starlette.responses import StreamingResponse
 
 from entrypoints.api.auth import Viewer, settings_of
 from pipeline import jobs
-from pipeline.db import listening_connection
+from pipeline.db import as_utc, listening_connection
 from pipeline.logs import get_logger
 from pipeline.progress import progress
 from pipeline.schemas import JobView
@@ -77,7 +77,8 @@ class EventHub:
         self, job_id: str, queue: asyncio.Queue[dict[str, Any]] | None = None
     ) -> asyncio.Queue[dict[str, Any]]:
         """A queue (``queue``, or a new one) that gets every notification about ``job_id`` from
-        now on; one queue may follow several jobs (a console page's rows)."""
+        now on; one queue may follow several jobs (a console page's rows). ``job_id`` may be a
+        :func:`tenant_topic`: every change of status of the tenant's jobs."""
         await self._ensure_listening()
         if queue is None:
             queue = asyncio.Queue(QUEUE_SIZE)
@@ -137,7 +138,11 @@ class EventHub:
                 payload = orjson.loads(note.payload)
             except orjson.JSONDecodeError:
                 continue
-            for queue in self._watchers.get(payload.get("j", ""), ()):
+            queues = self._watchers.get(payload.get("j", ""), set())
+            owner = payload.get("o")
+            if owner is not None and payload.get("f") != payload.get("t"):  # a tenant's job changed status
+                queues = queues | self._watchers.get(tenant_topic(owner), set())
+            for queue in queues:
                 self._put(queue, payload)
 
     @staticmethod
@@ -188,6 +193,12 @@ async def next_notification(queue: asyncio.Queue[dict[str, Any]], timeout_s: flo
         return None
 
 
+def tenant_topic(tenant_id: int) -> str:
+    """What to :meth:`EventHub.subscribe` to for every change of status of a tenant's jobs (its
+    counts per status); never a job id (those are hex)."""
+    return f"tenant:{tenant_id}"
+
+
 def hub_of(request: Request) -> EventHub:
     hub: EventHub = request.app.state.event_hub
     return hub
@@ -207,6 +218,8 @@ class JobState:
         self.done = view.chunks_done
         self.total = view.chunks_total
         self.failed_stage = view.failed_stage
+        #: When the running stage began (a row of ``progress_of`` has it; a view does not).
+        self.stage_started_at: datetime | None = getattr(view, "stage_started_at", None)
 
     def apply(self, payload: dict[str, Any]) -> None:
         """Take a notification of the job in: an event (``e``: a transition moves the status) or
@@ -214,20 +227,28 @@ class JobState:
         kind = payload.get("k")
         if kind == "e" and payload["f"] != payload["t"]:
             self.status, self.run = payload["t"], payload["r"]
+            self.stage_started_at = datetime.fromisoformat(payload["a"]) if payload.get("a") else None
             if Status(self.status) in (Status.FAILED, Status.CANCELLED) and self.failed_stage is None:
                 self.failed_stage = _stage_before(payload["f"])
         elif kind == "p":
             self.status, self.run = payload["s"], payload["r"]
             self.done, self.total = payload["d"], payload["n"]
 
-    def shown(self) -> dict[str, Any]:
+    def shown(self, times: dict[str, float] | None = None) -> dict[str, Any]:
+        """Status, run, percent and step; with recent stage ``times``, the ETA (``eta_s``) too."""
+        started = self.stage_started_at
         prog = progress(
             Status(self.status),
             chunks_done=self.done,
             chunks_total=self.total,
             failed_stage=self.failed_stage,
+            times=times,
+            elapsed_in_stage_s=(datetime.now(UTC) - as_utc(started)).total_seconds() if started else 0.0,
         )
-        return {"status": self.status, "run": self.run, "percent": prog.percent, "step": prog.step}
+        shown = {"status": self.status, "run": self.run, "percent": prog.percent, "step": prog.step}
+        if times is not None:
+            shown["eta_s"] = prog.eta_s
+        return shown
 
 
 def _event_data(job_id: str, event: dict[str, Any], job: JobState) -> dict[str, Any]:

@@ -137,14 +137,47 @@ def _shot(driver: Any, name: str) -> Path:
 
 
 def _until(check, timeout_s: float = 60, every_s: float = 0.25):
+    """What ``check`` returns once it is truthy. An element missing or gone stale counts as not yet:
+    after a click the browser may still be between two pages."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout_s
     while True:
-        found = check()
+        try:
+            found = check()
+        except (NoSuchElementException, StaleElementReferenceException):
+            found = None
         if found:
             return found
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(every_s)
+
+
+def _by_keyboard(browser: Any) -> list[str]:
+    """Tab through the page from its top and check that the keyboard alone reaches every control
+    shown (each link, button, field, checkbox, select and disclosure); the controls reached, in order."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    controls = browser.execute_script(
+        "const all = [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')]"
+        "  .filter(e => !e.disabled && e.getClientRects().length > 0);"
+        " all.forEach((e, i) => { e.dataset.control = i; });"
+        " document.activeElement.blur(); window.scrollTo(0, 0);"
+        " return all.map(e => e.outerHTML.slice(0, 120));"
+    )
+    reached: list[int] = []
+    for _ in range(2 * len(controls) + 40):  # room for what an inline report holds
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        mark = browser.execute_script("return document.activeElement.dataset.control ?? null;")
+        if mark is not None and int(mark) not in reached:
+            reached.append(int(mark))
+        if len(reached) == len(controls):
+            break
+    missing = [html for n, html in enumerate(controls) if n not in reached]
+    assert controls and not missing, missing
+    return [controls[n] for n in reached]
 
 
 def _sign_in(browser: Any, base: str, key: str, path: str) -> None:
@@ -185,6 +218,7 @@ def test_sign_in_see_a_submitted_job_complete_filter_and_sign_out(browser, conso
     assert "<script>alert(1)</script>" == row.find_element(By.CLASS_NAME, "title").text
     assert not browser.find_elements(By.CSS_SELECTOR, "tbody script")
     assert browser.find_element(By.CSS_SELECTOR, 'input[value="COMPLETED"]').is_selected()
+    _by_keyboard(browser)
     _shot(browser, "jobs")
 
     browser.find_element(By.CSS_SELECTOR, 'input[name="title"]').send_keys("nothing like this")
@@ -194,6 +228,7 @@ def test_sign_in_see_a_submitted_job_complete_filter_and_sign_out(browser, conso
 
     browser.find_element(By.LINK_TEXT, "Overview").click()
     _until(lambda: browser.find_elements(By.CSS_SELECTOR, "svg.chart"), timeout_s=10)
+    _by_keyboard(browser)
     _shot(browser, "overview")
 
     browser.find_element(By.CSS_SELECTOR, "header form button").click()
@@ -203,9 +238,10 @@ def test_sign_in_see_a_submitted_job_complete_filter_and_sign_out(browser, conso
 
 
 def test_a_rows_progress_reaches_100_percent_without_a_reload(browser, console):
-    """The jobs page holds one event stream for its rows: a job submitted through the API while no
-    worker runs shows PENDING; once a worker starts, its row moves to COMPLETED and 100% in place
-    (the page is never reloaded: a mark set in it survives)."""
+    """The jobs page holds one event stream for its rows and counts: a job submitted through the
+    API while no worker runs shows PENDING; once a worker starts, its row moves to COMPLETED and
+    100% in place, and the counts per status follow (the page is never reloaded: a mark set in it
+    survives)."""
     from selenium.webdriver.common.by import By
 
     base, key = console.base, console.operator
@@ -229,13 +265,28 @@ def test_a_rows_progress_reaches_100_percent_without_a_reload(browser, console):
         assert all(browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{other}"]') for other in others)
         browser.execute_script("window.jubenSamePage = true;")
         assert 1 == browser.execute_script("return window.jubenStreams;")  # three live rows, one stream
+        completed_before = _shown_counts(browser).get("COMPLETED", 0)
+        assert 3 <= _shown_counts(browser)["PENDING"]
     finally:
         console.worker.start()
     _until(lambda: "100%" == row.find_element(By.CLASS_NAME, "percent").text, timeout_s=90)
     assert "COMPLETED" == row.find_element(By.CLASS_NAME, "status").text
     assert "100" == row.find_element(By.TAG_NAME, "progress").get_attribute("value")
+    # The counts per status move too: the three are counted COMPLETED, none is PENDING any more.
+    _until(lambda: _shown_counts(browser).get("COMPLETED") == completed_before + 3, timeout_s=30)
+    assert "PENDING" not in _shown_counts(browser)
     assert browser.execute_script("return window.jubenSamePage === true;")
     _shot(browser, "jobs-live")
+
+
+def _shown_counts(browser: Any) -> dict[str, int]:
+    """The jobs page's counts per status, as shown."""
+    from selenium.webdriver.common.by import By
+
+    return {
+        li.get_attribute("data-status"): int(li.find_element(By.TAG_NAME, "b").text)
+        for li in browser.find_elements(By.CSS_SELECTOR, "ul.counts li[data-status]")
+    }
 
 
 def _completed(base: str, key: str, **fields: Any) -> str:
@@ -258,14 +309,8 @@ def test_rerun_a_completed_job_from_dedup_after_the_preview_by_keyboard(browser,
     _sign_in(browser, base, key, f"/ui/jobs/{job}")
     _shot(browser, "job")
 
-    reached = []
-    body = browser.find_element(By.TAG_NAME, "body")
-    body.click()
-    for _ in range(40):  # Tab through the page: every action is reachable without a mouse
-        browser.switch_to.active_element.send_keys(Keys.TAB)
-        element = browser.switch_to.active_element
-        reached.append((element.tag_name, element.get_attribute("name") or element.text))
-    assert ("select", "from_stage") in reached and ("button", "dry_run") in reached, reached
+    reached = _by_keyboard(browser)  # every action, the re-run form's among them
+    assert any('name="from_stage"' in c for c in reached) and any('name="dry_run"' in c for c in reached)
 
     stage = browser.find_element(By.NAME, "from_stage")
     stage.send_keys("dedup")  # a select takes typed text as its choice
@@ -322,8 +367,10 @@ def test_a_viewer_sees_no_actions_and_is_refused_them_and_another_tenants_job_is
 def test_a_failed_jobs_dead_letter_is_found_in_its_group_and_retried_from_the_page(browser, pg_template):
     """A model that refuses the key (401) fails the job into a dead letter; the letter is found in
     its fingerprint group with the model's error; once the cause is fixed, retrying it from the
-    page (preview, then confirm) completes the job."""
+    page (preview, then confirm) completes the job; purging resolved letters then takes it. All by
+    keyboard, every page's controls reached by Tab."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     from tests.fakes.llm_server import FakeLLM
 
@@ -343,23 +390,44 @@ def test_a_failed_jobs_dead_letter_is_found_in_its_group_and_retried_from_the_pa
         job = httpx.post(f"{base}/v1/jobs", headers=headers, json={"text": SCRIPT}).json()["id"]
         _until(lambda: httpx.get(f"{base}/v1/jobs/{job}", headers=headers).json()["status"] == "FAILED")
 
+        # From here on, the keyboard alone: every page's controls are reached by Tab, links and
+        # buttons are pressed with Enter.
         _sign_in(browser, base, key, "/ui/dead-letters")
+        _by_keyboard(browser)
         group = browser.find_element(By.CSS_SELECTOR, "tr[data-fingerprint]")
         assert "extract" in group.text and "1" in group.text
         _shot(browser, "dead-letters")
-        group.find_element(By.TAG_NAME, "a").click()
+        group.find_element(By.TAG_NAME, "a").send_keys(Keys.ENTER)
         letter = _until(lambda: browser.find_elements(By.CSS_SELECTOR, "tr[data-letter]"), timeout_s=10)[0]
         assert job in letter.text
-        letter.find_element(By.TAG_NAME, "a").click()
+        _by_keyboard(browser)
+        letter.find_element(By.TAG_NAME, "a").send_keys(Keys.ENTER)
         _until(lambda: "Dead letter #" in browser.find_element(By.TAG_NAME, "h1").text, timeout_s=10)
         assert "401" in browser.find_element(By.CSS_SELECTOR, "dd.error").text
+        _by_keyboard(browser)
         _shot(browser, "dead-letter")
 
         fake.configure(api_key=None)  # the cause fixed: the model takes the key now
-        browser.find_element(By.CSS_SELECTOR, "form.retry button").click()
+        browser.find_element(By.CSS_SELECTOR, "form.retry button").send_keys(Keys.ENTER)
         row = _until(lambda: browser.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job}"]'), timeout_s=10)[0]
         assert "yes" == row.find_element(By.CLASS_NAME, "done").text  # the preview: it would go
         assert "FAILED" == httpx.get(f"{base}/v1/jobs/{job}", headers=headers).json()["status"]
-        browser.find_element(By.CSS_SELECTOR, 'button[name="confirm"]').click()
+        _by_keyboard(browser)
+        browser.find_element(By.CSS_SELECTOR, 'button[name="confirm"]').send_keys(Keys.ENTER)
         _until(lambda: "Retried" in browser.find_element(By.TAG_NAME, "h1").text, timeout_s=10)
         _until(lambda: httpx.get(f"{base}/v1/jobs/{job}", headers=headers).json()["status"] == "COMPLETED")
+
+        # The retried letter is resolved: purging resolved letters (preview, then confirm) takes it.
+        browser.get(f"{base}/ui/dead-letters")
+        _by_keyboard(browser)
+        browser.find_element(By.CSS_SELECTOR, 'form[action="/ui/dead-letters/purge"] button').send_keys(
+            Keys.ENTER
+        )
+        _until(lambda: "Purge: a preview" in browser.find_element(By.TAG_NAME, "h1").text, timeout_s=10)
+        assert "1 dead letters" in browser.find_element(By.TAG_NAME, "main").text
+        _by_keyboard(browser)
+        browser.find_element(By.CSS_SELECTOR, 'button[name="confirm"]').send_keys(Keys.ENTER)
+        _until(
+            lambda: [] == httpx.get(f"{base}/v1/dead-letters?resolved=true", headers=headers).json(),
+            timeout_s=10,
+        )

@@ -74,3 +74,42 @@ def test_the_overview_draws_the_tenants_figures(signed_in):
     assert "<title>COMPLETED: 1</title>" in page.text  # jobs by status
     assert "1 completed, 0 failed, 0 cancelled</title>" in page.text  # this hour's bar
     assert "extract p50" in page.text and "Prompt tokens" in page.text
+
+
+def test_sign_in_attempts_over_the_addresss_rate_are_429_with_retry_after(stub_worker, pg_settings):
+    """Guessing keys through the form is slowed: past ``api.sign_ins_per_minute`` (and the burst)
+    the page refuses every attempt from the address, a right key's too, with 429 and Retry-After,
+    in words; submissions through the API are another limit and go on."""
+    _, key = keys.create_key("acme", "operator")
+    limited = pg_settings.model_copy(
+        update={"api": pg_settings.api.model_copy(update={"sign_ins_per_minute": 1, "sign_in_burst": 2})}
+    )
+    with serve(create_app(limited, connect=False)) as client:
+        assert [401, 401] == [
+            client.post("/ui/login", data={"key": f"jbn_guess{n}"}).status_code for n in range(2)
+        ]
+        refused = client.post("/ui/login", data={"key": key}, follow_redirects=False)
+        assert 429 == refused.status_code and COOKIE not in refused.cookies
+        assert 50 <= int(refused.headers["retry-after"]) <= 60
+        assert "too many sign-in attempts from this address" in refused.text
+        submitted = client.post("/v1/jobs", headers={"Authorization": f"Bearer {key}"}, json={"text": SCRIPT})
+        assert 202 == submitted.status_code
+
+
+def test_a_waiting_jobs_row_shows_the_eta_its_status_gives(signed_in):
+    """The listing's ETA (the API's `GET /v1/jobs` items and the console's rows) is the one
+    `status` gives, from the same recent stage times; an ended job's row shows none."""
+    client, key, done = signed_in
+    who = keys.authenticate(key)
+    waiting = jobs.submit(SCRIPT + "\nMARY leaves.\n", project="p", tenant_id=who.tenant_id)
+
+    items = {item.id: item for item in jobs.list_jobs(tenant_id=who.tenant_id).items}
+
+    assert items[waiting].eta_s is not None
+    assert jobs.get_status(waiting).eta_s == items[waiting].eta_s
+    client.cookies.set(COOKIE, key)
+    page = client.get("/ui/jobs").text
+    row = page[page.index(f'<tr data-job="{waiting}"') :]
+    assert f'<td class="eta">ETA {int(items[waiting].eta_s + 0.5)} s</td>' in row[: row.index("</tr>")]
+    ended = page[page.index(f'<tr data-job="{done}"') :]
+    assert '<td class="eta"></td>' in ended[: ended.index("</tr>")]

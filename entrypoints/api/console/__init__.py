@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +26,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
-from entrypoints.api.auth import principal, settings_of
-from entrypoints.api.events import JobState, hub_of, next_notification, sse_message
+from entrypoints.api.auth import principal, settings_of, take_sign_in
+from entrypoints.api.events import JobState, hub_of, next_notification, sse_message, tenant_topic
 from pipeline import jobs, reruns
-from pipeline.errors import InputError, JobNotFound, JubenError, Unauthorized
+from pipeline.errors import InputError, JobNotFound, JubenError, RateLimited, Unauthorized
 from pipeline.keys import Principal, Role
 from pipeline.settings import Settings
 from pipeline.states import STAGES, TERMINAL, Status
@@ -40,6 +41,8 @@ HERE = Path(__file__).parent
 COOKIE = "juben_console"
 #: Rows per page of the jobs list.
 PAGE_ROWS = 50
+#: Seconds between two countings of a page's live counts per status while jobs change status.
+RECOUNT_S = 1.0
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 _templates = Environment(
@@ -118,7 +121,12 @@ async def login(request: Request) -> Response:
     key = str(form.get("key") or "").strip()
     target = _safe_next(str(form.get("next") or ""))
     try:
+        await run_in_threadpool(take_sign_in, request)
         await principal(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials=key))
+    except RateLimited as exc:
+        refused = render(request, "login.html", status=429, next=target, error=str(exc), who=None)
+        refused.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return refused
     except Unauthorized as exc:
         return render(request, "login.html", status=401, next=target, error=str(exc), who=None)
     response = RedirectResponse(target, status_code=303)
@@ -190,6 +198,7 @@ async def jobs_page(request: Request) -> Response:
         filters={"status": chosen, **fields},
         counts=counts,
         statuses=[s.value for s in Status],
+        ended={s.value for s in TERMINAL},
         next_url=f"/ui/jobs?{urlencode([*kept, ('cursor', page.next_cursor)])}"
         if page and page.next_cursor
         else None,
@@ -204,61 +213,145 @@ def _states(job_ids: list[str], tenant_id: int, settings: Settings) -> dict[str,
     return {row.id: JobState(row) for row in rows}
 
 
-def _row(job_id: str, state: JobState) -> bytes:
-    return sse_message("row", {"job_id": job_id, **state.shown()}, None)
+def _row(job_id: str, state: JobState, times: dict[str, float]) -> bytes:
+    return sse_message("row", {"job_id": job_id, **state.shown(times)}, None)
 
 
 @router.get("/events")
 async def rows_stream(request: Request) -> Response:
-    """The live rows of a page: one event stream for all of its jobs (``?job=…`` each, at most a
-    page's worth), through the process's one LISTEN; ``row`` events (status, percent, step) until
-    every job has ended, then ``end``."""
+    """The live parts of a page, on one event stream through the process's one LISTEN: its rows
+    (``?job=…`` each, at most a page's worth) as ``row`` events (status, percent, step); with
+    ``?counts=1``, the tenant's jobs per status as ``counts`` events, counted again at most every
+    :data:`RECOUNT_S` while its jobs change status. Without counts the stream ends (``end``) once
+    every row's job has ended."""
     who = await signed_in(request)
     if who is None:
         return PlainTextResponse("sign in first", status_code=401)
     wanted = list(dict.fromkeys(j for j in request.query_params.getlist("job") if j))[:PAGE_ROWS]
-    settings = settings_of(request)
-    hub = hub_of(request)
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
-    for job_id in wanted:  # before reading: nothing falls between the read and the live rows
-        await hub.subscribe(job_id, queue)
-    try:
-        states = await run_in_threadpool(_states, wanted, who.tenant_id, settings)
-    except BaseException:
-        for job_id in wanted:
-            hub.unsubscribe(job_id, queue)
-        raise
-    for job_id in set(wanted) - set(states):
-        hub.unsubscribe(job_id, queue)
-
-    async def rows() -> AsyncIterator[bytes]:
-        keepalive_s = settings.api.sse_keepalive_s
-        try:
-            yield b"retry: 2000\n\n" + b"".join(_row(j, s) for j, s in states.items())
-            while any(Status(s.status) not in TERMINAL for s in states.values()):
-                payload = await next_notification(queue, keepalive_s)
-                if payload is None:
-                    yield b": keep-alive\n\n"
-                    continue
-                if payload.get("k") == "gap":  # notifications were lost: read the rows again
-                    states.update(await run_in_threadpool(_states, list(states), who.tenant_id, settings))
-                    yield b"".join(_row(j, s) for j, s in states.items())
-                    continue
-                job_id = payload.get("j", "")
-                state = states.get(job_id)
-                if state is not None:
-                    state.apply(payload)
-                    yield _row(job_id, state)
-            yield sse_message("end", {}, None)
-        finally:
-            for job_id in states:
-                hub.unsubscribe(job_id, queue)
-
+    counting = request.query_params.get("counts") == "1" and who.tenant_id is not None
+    shared = getattr(request.app.state, "console_counts", None)
+    if shared is None:
+        shared = request.app.state.console_counts = {}
+    page = _LivePage(who, settings_of(request), hub_of(request), counting, shared)
+    await page.follow(wanted)
     return StreamingResponse(
-        rows(),
+        page.events(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class _LivePage:
+    """One page's event stream (:func:`rows_stream`): the states of its rows' jobs, kept by the
+    notifications of one queue, and when its counts per status are due again.
+
+    ``shared`` holds, per tenant, the last counting a page of this process began (when, and its
+    future): pages of one tenant open at once count once between them.
+    """
+
+    def __init__(
+        self,
+        who: Principal,
+        settings: Settings,
+        hub: Any,
+        counting: bool,
+        shared: dict[Any, tuple[float, asyncio.Future[dict[str, int]]]],
+    ) -> None:
+        self.who, self.settings, self.hub, self.counting, self.shared = who, settings, hub, counting, shared
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(1000)
+        self.topics: list[str] = []
+        self.states: dict[str, JobState] = {}
+        self.recount_at: float | None = None  # when the counts are next sent (None: unchanged)
+        self.changed_at = 0.0  # when the first change not yet in the counts sent was seen
+        self.times: dict[str, float] = {}  # recent stage times, for the rows' ETAs
+        self.times_at = -jobs.STAGE_TIMES_TTL_S
+
+    async def follow(self, job_ids: list[str]) -> None:
+        """Subscribe before reading (nothing falls between the read and the live rows), then
+        read the rows' jobs and keep following only those found (the tenant's)."""
+        tenant = self.who.tenant_id
+        self.topics = [*job_ids, *([tenant_topic(tenant)] if self.counting and tenant is not None else [])]
+        for topic in self.topics:
+            await self.hub.subscribe(topic, self.queue)
+        self.changed_at = asyncio.get_running_loop().time()  # the first counts: any made from now on
+        try:
+            self.states = await run_in_threadpool(_states, job_ids, tenant, self.settings)
+        except BaseException:
+            self._unsubscribe()
+            raise
+        for job_id in set(job_ids) - set(self.states):
+            self.hub.unsubscribe(job_id, self.queue)
+            self.topics.remove(job_id)
+
+    def _unsubscribe(self) -> None:
+        for topic in self.topics:
+            self.hub.unsubscribe(topic, self.queue)
+
+    async def _counts(self) -> bytes:
+        """The counts message, counted after the last change this page saw: another page of the
+        tenant's counting (done or under way) begun since then serves for this one too."""
+        tenant = self.who.tenant_id
+        known = self.shared.get(tenant)
+        if known is None or known[0] < self.changed_at or (known[1].done() and known[1].exception()):
+            counting = asyncio.ensure_future(
+                run_in_threadpool(jobs.count_by_status, tenant_id=tenant, settings=self.settings)
+            )
+            known = self.shared[tenant] = (asyncio.get_running_loop().time(), counting)
+        return sse_message("counts", await asyncio.shield(known[1]), None)
+
+    async def _row(self, job_id: str, state: JobState) -> bytes:
+        now = asyncio.get_running_loop().time()
+        if now - self.times_at >= jobs.STAGE_TIMES_TTL_S:  # the ETAs' figures, read again now and then
+            self.times = await run_in_threadpool(jobs.current_stage_times, self.settings)
+            self.times_at = now
+        return _row(job_id, state, self.times)
+
+    async def _rows(self) -> bytes:
+        return b"".join([await self._row(j, s) for j, s in self.states.items()])
+
+    async def events(self) -> AsyncIterator[bytes]:
+        keepalive_s = self.settings.api.sse_keepalive_s
+        clock = asyncio.get_running_loop().time
+        try:
+            yield b"retry: 2000\n\n" + await self._rows()
+            if self.counting:
+                yield await self._counts()
+            while self.counting or any(Status(s.status) not in TERMINAL for s in self.states.values()):
+                if self.recount_at is not None and clock() >= self.recount_at:
+                    self.recount_at = None
+                    yield await self._counts()
+                wait_s = keepalive_s if self.recount_at is None else max(self.recount_at - clock(), 0.0)
+                payload = await next_notification(self.queue, wait_s)
+                if payload is None:
+                    if self.recount_at is None:
+                        yield b": keep-alive\n\n"
+                elif payload.get("k") == "gap":  # notifications were lost: read the rows again
+                    fresh = await run_in_threadpool(
+                        _states, list(self.states), self.who.tenant_id, self.settings
+                    )
+                    self.states.update(fresh)
+                    yield await self._rows()
+                    if self.counting:
+                        self.recount_at = self.changed_at = clock()
+                else:
+                    if (state := self.states.get(payload.get("j", ""))) is not None:
+                        state.apply(payload)
+                        yield await self._row(payload["j"], state)
+                    if (
+                        self.counting
+                        and self.recount_at is None
+                        and _changes_status_in(payload, self.who.tenant_id)
+                    ):
+                        self.changed_at = clock()
+                        self.recount_at = self.changed_at + RECOUNT_S
+            yield sse_message("end", {}, None)
+        finally:
+            self._unsubscribe()
+
+
+def _changes_status_in(payload: dict[str, Any], tenant_id: int | None) -> bool:
+    """Whether a notification is a job of ``tenant_id`` changing status (its counts change)."""
+    return payload.get("k") == "e" and payload.get("o") == tenant_id and payload.get("f") != payload.get("t")
 
 
 def _timeline(view: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
