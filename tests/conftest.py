@@ -109,8 +109,17 @@ def pg_settings(pg_database: str, redis_namespace: str) -> Iterator[Settings]:
         },
     )
     set_settings(settings)
+    _forget_stage_times()
     yield settings
     set_settings(None)
+
+
+def _forget_stage_times() -> None:
+    """Drop the process's recent stage times (ETAs): a test's new database has its own, and a
+    test process runs many tests in turn."""
+    from pipeline import jobs
+
+    jobs._times_cache = (0.0, {})
 
 
 @pytest.fixture
@@ -122,6 +131,7 @@ def embedded_settings(tmp_path: Path) -> Iterator[Settings]:
         report={"dir": str(tmp_path / "reports")},
     )
     set_settings(settings)
+    _forget_stage_times()
     yield settings
     dispose_engines()
     set_settings(None)
