@@ -96,19 +96,26 @@ def test_sign_in_attempts_over_the_addresss_rate_are_429_with_retry_after(stub_w
         assert 202 == submitted.status_code
 
 
-def test_a_waiting_jobs_row_shows_the_eta_its_status_gives(signed_in):
+def test_a_waiting_jobs_row_shows_the_eta_its_status_gives(signed_in, stub_worker):
     """The listing's ETA (the API's `GET /v1/jobs` items and the console's rows) is the one
     `status` gives, from the same recent stage times; an ended job's row shows none."""
     client, key, done = signed_in
+    _, worker = stub_worker
     who = keys.authenticate(key)
-    waiting = jobs.submit(SCRIPT + "\nMARY leaves.\n", project="p", tenant_id=who.tenant_id)
+    worker.pause()  # the job waits, PENDING, while the test looks
+    try:
+        waiting = jobs.submit(SCRIPT + "\nMARY leaves.\n", project="p", tenant_id=who.tenant_id)
+        items = {item.id: item for item in jobs.list_jobs(tenant_id=who.tenant_id).items}
+        client.cookies.set(COOKIE, key)
+        page = client.get("/ui/jobs").text
+        status = jobs.get_status(waiting)
+    finally:
+        worker.resume()
 
-    items = {item.id: item for item in jobs.list_jobs(tenant_id=who.tenant_id).items}
+    assert "PENDING" == status.status == items[waiting].status
 
     assert items[waiting].eta_s is not None
-    assert jobs.get_status(waiting).eta_s == items[waiting].eta_s
-    client.cookies.set(COOKIE, key)
-    page = client.get("/ui/jobs").text
+    assert status.eta_s == items[waiting].eta_s
     row = page[page.index(f'<tr data-job="{waiting}"') :]
     assert f'<td class="eta">ETA {int(items[waiting].eta_s + 0.5)} s</td>' in row[: row.index("</tr>")]
     ended = page[page.index(f'<tr data-job="{done}"') :]
