@@ -592,6 +592,12 @@ def stage_times(session: Session, *, ttl_s: float = STAGE_TIMES_TTL_S) -> dict[s
     return _cache_stage_times(_stage_times_one_query(session))
 
 
+def cached_stage_times() -> dict[str, float] | None:
+    """:func:`stage_times` if this process has them fresh (no I/O); ``None``: read them with
+    :func:`current_stage_times`."""
+    return _cached_stage_times()
+
+
 def current_stage_times(settings: Settings | None = None) -> dict[str, float]:
     """:func:`stage_times` from this process's cache, or read (a session of its own)."""
     cached = _cached_stage_times()

@@ -11,7 +11,7 @@ from pipeline.db import session_factory
 from pipeline.jobs import count_by_status
 from pipeline.settings import Settings, get_settings
 from pipeline.states import STAGES
-from pipeline.usage import cost_of
+from pipeline.usage import with_cost
 
 #: Recent stage-ending events per stage the duration percentiles are taken over.
 DURATION_SAMPLE = 500
@@ -71,16 +71,12 @@ def collect_stats(settings: Settings | None = None, *, tenant_id: int | None = N
                 Chunk.job_id,
             )
         ).one()
-    usage: dict[str, Any] = {"prompt_tokens": llm[0], "completion_tokens": llm[1], "cache_hits": llm[2]}
-    prices = (settings or get_settings()).extract
-    cost = cost_of(llm[0], llm[1], prices)
-    if cost is not None:
-        usage["cost"], usage["currency"] = cost, prices.currency
+    usage = {"prompt_tokens": llm[0], "completion_tokens": llm[1], "cache_hits": llm[2]}
     return {
         "jobs": {s.value: jobs.get(s.value, 0) for s in STAGES.statuses},  # zeros too
         "dead_letters_unresolved": {k or "": v for k, v in letters.items()},
         "stage_durations": durations,
         "retries": retries or 0,
         "reconciler_redrives": redrives or 0,
-        "llm": usage,
+        "llm": with_cost(usage, (settings or get_settings()).extract),
     }

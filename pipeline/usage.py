@@ -68,6 +68,12 @@ def usage_from_sums(
         usage["storyboard"] = dict(board)
         for key in ("calls", "prompt_tokens", "completion_tokens", "cache_hits"):
             usage[key] += int(board.get(key, 0))
+    return with_cost(usage, prices)
+
+
+def with_cost(usage: dict[str, Any], prices: ExtractSettings | None) -> dict[str, Any]:
+    """``usage`` (its ``prompt_tokens`` and ``completion_tokens``) with its ``cost`` and
+    ``currency`` added when ``prices`` price tokens (a job's use, all tokens in ``stats``)."""
     cost = cost_of(usage["prompt_tokens"], usage["completion_tokens"], prices)
     if cost is not None and prices is not None:
         usage["cost"], usage["currency"] = cost, prices.currency

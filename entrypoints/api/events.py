@@ -139,8 +139,8 @@ class EventHub:
             except orjson.JSONDecodeError:
                 continue
             queues = self._watchers.get(payload.get("j", ""), set())
-            owner = payload.get("o")
-            if owner is not None and payload.get("f") != payload.get("t"):  # a tenant's job changed status
+            owner = status_change_of(payload)
+            if owner is not None:
                 queues = queues | self._watchers.get(tenant_topic(owner), set())
             for queue in queues:
                 self._put(queue, payload)
@@ -191,6 +191,14 @@ async def next_notification(queue: asyncio.Queue[dict[str, Any]], timeout_s: flo
             return await queue.get()
     except TimeoutError:
         return None
+
+
+def status_change_of(payload: dict[str, Any]) -> int | None:
+    """The tenant of a notification's job when it is a change of status (an event naming its
+    tenant, from one status to another); ``None`` for anything else (progress, a note)."""
+    if payload.get("k") == "e" and payload.get("f") != payload.get("t"):
+        return payload.get("o")
+    return None
 
 
 def tenant_topic(tenant_id: int) -> str:

@@ -27,7 +27,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from entrypoints.api.auth import principal, settings_of, take_sign_in
-from entrypoints.api.events import JobState, hub_of, next_notification, sse_message, tenant_topic
+from entrypoints.api.events import (
+    JobState,
+    hub_of,
+    next_notification,
+    sse_message,
+    status_change_of,
+    tenant_topic,
+)
 from pipeline import jobs, reruns
 from pipeline.errors import InputError, JobNotFound, JubenError, RateLimited, Unauthorized
 from pipeline.keys import Principal, Role
@@ -263,8 +270,6 @@ class _LivePage:
         self.states: dict[str, JobState] = {}
         self.recount_at: float | None = None  # when the counts are next sent (None: unchanged)
         self.changed_at = 0.0  # when the first change not yet in the counts sent was seen
-        self.times: dict[str, float] = {}  # recent stage times, for the rows' ETAs
-        self.times_at = -jobs.STAGE_TIMES_TTL_S
 
     async def follow(self, job_ids: list[str]) -> None:
         """Subscribe before reading (nothing falls between the read and the live rows), then
@@ -300,11 +305,10 @@ class _LivePage:
         return sse_message("counts", await asyncio.shield(known[1]), None)
 
     async def _row(self, job_id: str, state: JobState) -> bytes:
-        now = asyncio.get_running_loop().time()
-        if now - self.times_at >= jobs.STAGE_TIMES_TTL_S:  # the ETAs' figures, read again now and then
-            self.times = await run_in_threadpool(jobs.current_stage_times, self.settings)
-            self.times_at = now
-        return _row(job_id, state, self.times)
+        times = jobs.cached_stage_times()  # the ETAs' figures: the process's, read when stale
+        if times is None:
+            times = await run_in_threadpool(jobs.current_stage_times, self.settings)
+        return _row(job_id, state, times)
 
     async def _rows(self) -> bytes:
         return b"".join([await self._row(j, s) for j, s in self.states.items()])
@@ -340,18 +344,13 @@ class _LivePage:
                     if (
                         self.counting
                         and self.recount_at is None
-                        and _changes_status_in(payload, self.who.tenant_id)
+                        and status_change_of(payload) == self.who.tenant_id
                     ):
                         self.changed_at = clock()
                         self.recount_at = self.changed_at + RECOUNT_S
             yield sse_message("end", {}, None)
         finally:
             self._unsubscribe()
-
-
-def _changes_status_in(payload: dict[str, Any], tenant_id: int | None) -> bool:
-    """Whether a notification is a job of ``tenant_id`` changing status (its counts change)."""
-    return payload.get("k") == "e" and payload.get("o") == tenant_id and payload.get("f") != payload.get("t")
 
 
 def _timeline(view: Any, events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -506,9 +505,7 @@ async def rerun_job(request: Request, job_id: str) -> Response:
         return not_found(request, str(exc))
     except InputError as exc:  # an unknown stage
         return PlainTextResponse(str(exc), status_code=400)
-    preview = {
-        "from_stage": from_stage, "force": force, "total": plan.total, "est_cost": plan.est_cost, "currency": plan.currency
-    }  # fmt: skip
+    preview = {"from_stage": from_stage, "force": force, "total": plan.totals()}
     return _job_page(request, view, events, may_act=True, stage=from_stage, preview=preview)
 
 
