@@ -656,6 +656,7 @@ _VIEW_COLUMNS = (
     "stats",
     "options",
     "meta",
+    "tenant_id",
 )
 #: An event as :func:`_timings` reads it.
 _TIMING_COLUMNS = (JobEvent.to_status, JobEvent.from_status, JobEvent.at, JobEvent.duration_s)
@@ -775,14 +776,48 @@ def get_status(job_id: str, *, tenant_id: int | None = None, settings: Settings 
     Raises:
         JobNotFound: no job has this id (in this tenant).
     """
+    return view_of(job_record(job_id, tenant_id=tenant_id, settings=settings), settings)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """What a job's view is made of, as read: its row (with the project's name), its run's stage
+    timings and its LLM usage. :func:`view_of` makes the view at the moment it is shown (percent
+    and ETA move with the clock), so a record may be kept (the API's status cache) while the job
+    does not change."""
+
+    row: Any
+    tenant_id: int
+    timings: tuple[StageTiming, ...]
+    llm: dict[str, Any] | None
+
+
+def job_record(job_id: str, *, tenant_id: int | None = None, settings: Settings | None = None) -> JobRecord:
+    """A job's :class:`JobRecord` (one statement; see :func:`get_status`).
+
+    Raises:
+        JobNotFound: no job has this id (in this tenant).
+    """
     with read_engine(settings).connect() as conn:
-        return _status(conn, job_id, tenant_id, settings)
+        return _record(conn, job_id, tenant_id, settings)
 
 
-def _status(
-    session: Session | Connection, job_id: str, tenant_id: int | None, settings: Settings | None
+def view_of(
+    record: JobRecord, settings: Settings | None = None, times: dict[str, float] | None = None
 ) -> JobView:
-    """:func:`get_status` in ``session``."""
+    """The job's view now, from its record and the recent stage times (``times``; default: this
+    process's, read if they are not fresh)."""
+    if times is None:
+        times = current_stage_times(settings)
+    job = record.row
+    return _view(job, job.project, times, list(record.timings), record.llm)
+
+
+def _record(
+    session: Session | Connection, job_id: str, tenant_id: int | None, settings: Settings | None
+) -> JobRecord:
+    """:func:`job_record` in ``session``; the recent stage times are read with it when this
+    process has none fresh."""
     scoped_ = tenant_id is not None
     times = _cached_stage_times()
     if times is not None:
@@ -802,10 +837,10 @@ def _status(
     if job is None:
         raise JobNotFound(f"no job {job_id}")
     if times is None:
-        times = _cache_stage_times(_stage_times_from_rows(job.stage_times or []))
+        _cache_stage_times(_stage_times_from_rows(job.stage_times or []))
     prices = (settings or get_settings()).extract
     usage = usage_from_sums(job.usage, job.meta, prices) if job.usage is not None else None
-    return _view(job, job.project, times, _timings(job.events or []), usage)
+    return JobRecord(row=job, tenant_id=job.tenant_id, timings=tuple(_timings(job.events or [])), llm=usage)
 
 
 def _encode_cursor(created_at: datetime, job_id: str) -> str:
@@ -1033,7 +1068,7 @@ def job_snapshot(
     )
     with session_factory(settings)() as session:
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        view = _status(session, job_id, tenant_id, settings)
+        view = view_of(_record(session, job_id, tenant_id, settings), settings)
         rows = session.execute(
             select(*columns).where(JobEvent.job_id == job_id, JobEvent.id > after_id).order_by(JobEvent.id)
         ).all()

@@ -23,6 +23,7 @@ from entrypoints.api import jobs as job_routes
 from entrypoints.api import ops as ops_routes
 from entrypoints.api.auth import KeyCache
 from entrypoints.api.problems import Kind, problem
+from entrypoints.api.status import StatusCache, StatusFastPath
 from pipeline.logs import get_logger
 from pipeline.settings import Settings, get_settings
 
@@ -156,12 +157,15 @@ def create_app(settings: Settings | None = None, *, connect: bool | None = None)
     app.state.settings = settings
     app.state.event_hub = event_routes.EventHub(settings)
     app.state.key_cache = KeyCache(app.state.event_hub)
+    app.state.status_cache = StatusCache(app.state.event_hub, settings.api.status_cache_size)
     problems.install(app)
-    app.add_middleware(RequestMetrics, slow_ms=settings.api.slow_request_ms)
     app.include_router(job_routes.router)
     app.include_router(event_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(console.router)
+    # The last added runs first: the metrics see every request, the status fast path's too.
+    app.add_middleware(StatusFastPath, route=_route_of(app, job_routes.get_job))
+    app.add_middleware(RequestMetrics, slow_ms=settings.api.slow_request_ms)
     app.mount("/ui/static", StaticFiles(directory=console.HERE / "static"), name="console-static")
 
     @app.get("/healthz", tags=["health"])
@@ -190,6 +194,17 @@ def create_app(settings: Settings | None = None, *, connect: bool | None = None)
         return Response(body, media_type=content_type)
 
     return app
+
+
+def _route_of(app: FastAPI, endpoint: Any) -> Any:
+    """The route that runs ``endpoint`` (as the router puts it in a request's scope)."""
+    from fastapi.routing import iter_route_contexts
+
+    return next(
+        c.original_route
+        for c in iter_route_contexts(app.routes)
+        if getattr(c.original_route, "endpoint", None) is endpoint
+    )
 
 
 def _version() -> str:

@@ -1,7 +1,8 @@
 """Live job events over Server-Sent Events, from one PostgreSQL LISTEN per API process.
 
 Migration 0007's triggers NOTIFY ``juben_jobs`` at commit with every job event (a transition, or
-a note such as a retry) and every change of a job's chunk counts. :class:`EventHub` holds one
+a note such as a retry) and every change of a job's chunk counts; 0011's of any other change of a
+job's row, for the process's status cache (:mod:`entrypoints.api.status`) only. :class:`EventHub` holds one
 connection that LISTENs, watched by the event loop (``add_reader``: no thread, no poll), and
 hands each notification to the queues of the clients watching that job: a thousand watchers
 cost one connection and no query each.
@@ -68,6 +69,8 @@ class EventHub:
         self.generation = 0
         self.key_changes = 0
         self.on_key_change: list[Callable[[str], None]] = []
+        #: Called with a job's id on every notification about it (the status cache drops it).
+        self.on_job_change: list[Callable[[str], None]] = []
 
     @property
     def listening(self) -> bool:
@@ -112,13 +115,18 @@ class EventHub:
                 conn = await run_in_threadpool(self._connect)
                 self._conn = conn
                 self.generation += 1
-                self._loop.add_reader(conn.fileno(), self._on_readable)
+                self._loop.add_reader(conn.fileno(), self.drain)
 
     def _connect(self) -> Any:
         return listening_connection(self.settings, (CHANNEL, KEYS_CHANNEL), name="juben-api-listen")
 
-    def _on_readable(self) -> None:
+    def drain(self) -> None:
+        """Take in the notifications the connection has received (the event loop calls this when
+        it is readable; a request answered from memory calls it first, about a microsecond when
+        nothing waits, so a change whose notification has arrived is never answered stale)."""
         conn = self._conn
+        if conn is None:
+            return
         try:
             conn.poll()
         except Exception as exc:  # the connection broke: get another, streams replay
@@ -138,7 +146,12 @@ class EventHub:
                 payload = orjson.loads(note.payload)
             except orjson.JSONDecodeError:
                 continue
-            queues = self._watchers.get(payload.get("j", ""), set())
+            job_id = payload.get("j", "")
+            for changed in self.on_job_change:
+                changed(job_id)
+            if payload.get("k") == "c":  # the row changed (migration 0011): for caches only
+                continue
+            queues = self._watchers.get(job_id, set())
             owner = status_change_of(payload)
             if owner is not None:
                 queues = queues | self._watchers.get(tenant_topic(owner), set())

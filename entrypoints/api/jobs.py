@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from entrypoints.api.auth import Operator, Submitter, Viewer, settings_of, take_submission
 from entrypoints.api.problems import problem_body
+from entrypoints.api.status import job_view
 from entrypoints.api.uploads import SubmitBatch, body_limit, read_json, read_submission
 from pipeline import jobs
 from pipeline.errors import InputError
@@ -171,9 +172,11 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobView)
-def get_job(request: Request, who: Viewer, job_id: str) -> Response:
+async def get_job(request: Request, who: Viewer, job_id: str) -> Response:
     """Status, progress percentage, step, ETA, stage timings, error and LLM usage."""
-    view = jobs.get_status(job_id, tenant_id=who.tenant_id, settings=settings_of(request))
+    # Kept in the process's memory until the job changes; a request whose key and job are both
+    # kept is answered before it gets here (entrypoints.api.status).
+    view = await job_view(request, job_id, who.tenant_id)
     # The view was validated when it was made: answered as it is, not validated again against
     # the response model (a tenth of a status request's time).
     return Response(view.model_dump_json(), media_type="application/json")

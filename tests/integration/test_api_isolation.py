@@ -114,7 +114,7 @@ def tenants(stub_worker, pg_settings):
     with session_factory()() as s:
         letter = s.scalar(select(DeadLetter.id).where(DeadLetter.job_id == b_failed))
     assert letter is not None
-    return {"a": key_a, "b_jobs": [b_done, b_failed], "b_letter": letter}
+    return {"a": key_a, "b": key_b, "b_jobs": [b_done, b_failed], "b_letter": letter}
 
 
 def test_every_route_keeps_to_its_tenant(stub_worker, pg_settings, tenants):
@@ -129,6 +129,14 @@ def test_every_route_keeps_to_its_tenant(stub_worker, pg_settings, tenants):
     before = _b_state(tenants["b_jobs"])
 
     with serve(app) as client:
+        for job in tenants["b_jobs"]:  # kept in the process's status cache: still 404 for A
+            assert (
+                200
+                == client.get(
+                    f"/v1/jobs/{job}", headers={"Authorization": f"Bearer {tenants['b']}"}
+                ).status_code
+            )
+            assert app.state.status_cache.get(job) is not None
         for method, path in routes:
             filled = path.replace("{job_id}", tenants["b_jobs"][0]).replace(
                 "{letter_id}", str(tenants["b_letter"])
