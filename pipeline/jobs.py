@@ -107,14 +107,16 @@ DEFAULT_TENANT = "default"
 _known_ids: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], int]] = weakref.WeakKeyDictionary()
 
 
-def _known(session: Session, key: tuple[Any, ...], query: Select[Any]) -> int | None:
-    """The id ``query`` finds, remembered for this process under ``key``."""
+def _known(
+    session: Session, key: tuple[Any, ...], query: Select[Any], params: dict[str, Any] | None = None
+) -> int | None:
+    """The id ``query`` finds (with ``params``), remembered for this process under ``key``."""
     known = _known_ids.get(engine := session.get_bind())
     if known is None:
         known = _known_ids[engine] = {}
     found = known.get(key)
     if found is None:
-        found = session.scalar(query)
+        found = session.scalar(query, params)
         if found is not None:
             if len(known) >= 100_000:
                 known.clear()
@@ -132,10 +134,16 @@ def _tenant_id(session: Session, tenant_id: int | None) -> int:
     return found
 
 
+#: A tenant's project by name (built once: building it was 4% of a submit's time).
+_PROJECT_ID = select(Project.id).where(
+    Project.tenant_id == bindparam("tenant_id"), Project.name == bindparam("name")
+)
+
+
 def _project_id(session: Session, name: str, tenant_id: int) -> int:
     """Return the tenant's project's id, creating the project if needed (safe under concurrent submits)."""
-    query = select(Project.id).where(Project.tenant_id == tenant_id, Project.name == name)
-    found = _known(session, (tenant_id, name), query)
+    params = {"tenant_id": tenant_id, "name": name}
+    found = _known(session, (tenant_id, name), _PROJECT_ID, params)
     if found is not None:
         return found
     try:
@@ -144,7 +152,7 @@ def _project_id(session: Session, name: str, tenant_id: int) -> int:
             session.add(project)
         return project.id
     except IntegrityError:
-        return session.scalars(query).one()
+        return session.scalars(_PROJECT_ID, params).one()
 
 
 def scoped(query: _Query, tenant_id: int | None) -> _Query:

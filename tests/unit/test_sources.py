@@ -140,3 +140,26 @@ def test_a_folder_of_episodes_is_read_in_the_order_of_their_numbers(tmp_path):
     order = [p.name for p in expand_paths([tmp_path])]
 
     assert ["第一集.txt", "第二集.txt", "第九集.txt", "第十集.txt", "第11集.txt"] == order
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", "empty"),
+        (" \n\t\u3000\n", "empty"),
+        ("INT. ROOM - DAY\x00\n", "NUL bytes"),
+        ("INT. ROOM - DAY\n" + "\x01\x02\x03\x04", "control characters"),
+    ],
+)
+def test_text_handed_over_gets_a_files_checks(text, words):
+    with pytest.raises(InputError, match=words):
+        script_from_text(text, name="given.txt", max_bytes=1_000)
+
+
+def test_text_handed_over_is_normalised_like_a_file_and_measured_in_utf8_bytes():
+    given = "\ufeffINT. 客厅 - 夜\r\nMARY\rHi.\n"
+    as_file = decode_script(given.encode("utf-8"))[0]
+    wrapped = script_from_text(given, max_bytes=1_000)
+    assert as_file == wrapped.text == "INT. 客厅 - 夜\nMARY\nHi.\n"
+    with pytest.raises(InputError, match="over the limit"):
+        script_from_text("客" * 400, max_bytes=1_000)  # 400 characters, 1,200 bytes
