@@ -235,8 +235,9 @@ class ApiSettings(_Section):
     slow_request_ms: int = Field(500, ge=0)
     #: Seconds between keep-alive comments on an idle event stream.
     sse_keepalive_s: float = Field(15.0, gt=0)
-    #: Job views each API process keeps for ``GET /v1/jobs/{id}`` until the job changes (0: none).
-    status_cache_size: int = Field(10_000, ge=0)
+    #: Jobs each API process keeps for ``GET /v1/jobs/{id}`` until they change (0: none); about
+    #: 7 KB each (a completed job's row, stats and stage timings).
+    status_cache_size: int = Field(5_000, ge=0)
     #: Send ``X-Forwarded-*`` trust to uvicorn for these proxy addresses (comma-separated, or ``*``).
     forwarded_allow_ips: str = "127.0.0.1"
 
