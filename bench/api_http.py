@@ -154,11 +154,23 @@ def paced(
     tick = 1 / per_client
     return {
         "rps": len(times) / seconds,
+        "count": float(len(times)),
         "p50_s": at(0.50),
         "p99_s": at(0.99),
         "non_2xx": float(bad),
         "late": float(sum(t > tick for t in times)),
     }
+
+
+def _paced_row(metric: str, run: dict[str, float]) -> dict[str, Any]:
+    """A :func:`paced` run's row; no verdict when more than 5% of its requests were late (the
+    clients fell behind their ticks: the load was not the steady rate asked, the figure is the
+    clients')."""
+    behind = run["late"] > 0.05 * max(run["count"], 1)
+    p99_ms = run["p99_s"] * 1000
+    return row(NAME, metric, p99_ms, "ms", target="< 50 (proposed)", ok=None if behind else below(p99_ms, 50),
+               note=f"no verdict: {run['late']:,.0f} of {run['count']:,.0f} requests later than their tick" if behind else None,
+               rps=run["rps"], p50_ms=round(run["p50_s"] * 1000, 1), non_2xx=run["non_2xx"], late=run["late"])  # fmt: skip
 
 
 def _lua(path: Path, *, method: str, body: str, headers: dict[str, str]) -> Path:
@@ -310,12 +322,8 @@ def run(quick: bool) -> list[dict[str, Any]]:
             ok=below(held_submit["p99_s"] * 1000, 50), rps=held_submit["rps"], non_2xx=held_submit["non_2xx"]),
         row(NAME, "status p99 at 80% of max", held_status["p99_s"] * 1000, "ms", target="< 50",
             ok=below(held_status["p99_s"] * 1000, 50), rps=held_status["rps"], non_2xx=held_status["non_2xx"]),
-        row(NAME, "submit p99 at a steady 50% of max (paced)", steady_submit["p99_s"] * 1000, "ms",
-            target="< 50 (proposed)", ok=below(steady_submit["p99_s"] * 1000, 50), rps=steady_submit["rps"],
-            p50_ms=round(steady_submit["p50_s"] * 1000, 1), non_2xx=steady_submit["non_2xx"], late=steady_submit["late"]),
-        row(NAME, "status p99 at a steady 50% of max (paced)", steady_status["p99_s"] * 1000, "ms",
-            target="< 50 (proposed)", ok=below(steady_status["p99_s"] * 1000, 50), rps=steady_status["rps"],
-            p50_ms=round(steady_status["p50_s"] * 1000, 1), non_2xx=steady_status["non_2xx"], late=steady_status["late"]),
+        _paced_row("submit p99 at a steady 50% of max (paced)", steady_submit),
+        _paced_row("status p99 at a steady 50% of max (paced)", steady_status),
         row(NAME, f"SSE: commit to event, {200 if quick else 1000:,} watchers, p99",
             stream["p99_s"] * 1000, "ms", target="< 250 (1,000 watchers)", ok=below(stream["p99_s"] * 1000, 250) and not quick,
             p50_ms=round(stream["p50_s"] * 1000, 1), samples=stream["samples"],
