@@ -2,7 +2,10 @@
 server (uvicorn), driver (psycopg2 in a thread pool, as Juben's routes run) and database.
 
 ``POST /items`` stores its body with one INSERT; ``GET /items/{id}`` reads one row by primary key.
-No framework, no validation, no auth. Run by ``bench.api_http`` as
+No framework, no validation, no auth. ``POST /jobs`` does the durable work of a Juben submit and
+nothing else: a job, its script and its first event in one statement (the columns Juben writes,
+in the project ``FLOOR_PROJECT``), then one message pushed to Redis (``FLOOR_REDIS_URL``,
+``FLOOR_REDIS_KEY``): the floor the issue's proposed restatement of the submit target names. Run by ``bench.api_http`` as
 ``uvicorn bench.floor_app:app`` with ``FLOOR_DSN`` naming the database. ``bench.floor_app:framework``
 is the same in FastAPI: the framework's own share of a request, measured beside it.
 """
@@ -35,18 +38,68 @@ THREADS = 8
 _idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
 
-def _query(sql: str, params: tuple[Any, ...]) -> Any:
+def _connection() -> Any:
     try:
-        conn = _idle.get_nowait()
+        return _idle.get_nowait()
     except queue.Empty:
         conn = psycopg2.connect(os.environ["FLOOR_DSN"])
         conn.autocommit = True  # one statement, its own transaction: no BEGIN/COMMIT round trips
+        return conn
+
+
+def _query(sql: str, params: Any) -> Any:
+    conn = _connection()
     try:
         with conn.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchone()
+            return cursor.fetchone() if cursor.description else None
     finally:
         _idle.put(conn)
+
+
+#: A Juben submit's rows in one statement, as ``pipeline.jobs._INSERT_JOB`` writes them.
+_INSERT_JOB = """
+WITH new_job AS (
+  INSERT INTO jobs (id, project_id, tenant_id, title, options, meta, stats, created_at, updated_at,
+                    status, run, chunks_total, chunks_done, deliveries)
+  SELECT %(id)s, p.id, p.tenant_id, %(title)s, '{}'::jsonb, %(meta)s::jsonb, '{}'::jsonb, now(), now(),
+         'PENDING', 1, 0, 0, 0
+  FROM projects p WHERE p.name = %(project)s LIMIT 1
+), new_script AS (
+  INSERT INTO script_contents (job_id, text, sha256, char_count, byte_count, encoding, sources)
+  VALUES (%(id)s, %(text)s, %(sha256)s, %(chars)s, %(bytes)s, 'utf-8', %(sources)s::jsonb)
+)
+INSERT INTO job_events (job_id, run, from_status, to_status, at) VALUES (%(id)s, 1, 'NEW', 'PENDING', now())
+"""
+
+_redis: list[Any] = []
+
+
+def _store_job(text: str) -> str:
+    import hashlib
+    import uuid
+
+    import redis
+
+    job_id = uuid.uuid4().hex
+    data = text.encode()
+    params = {
+        "id": job_id,
+        "project": os.environ["FLOOR_PROJECT"],
+        "title": "script",
+        "meta": json.dumps({"files": ["script.txt"], "request_sha256": hashlib.sha256(data).hexdigest()}),
+        "text": text,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "chars": len(text),
+        "bytes": len(data),
+        "sources": json.dumps([{"name": "script.txt", "start": 0, "end": len(text)}]),
+    }
+    _query(_INSERT_JOB, params)  # one statement: one transaction
+    if not _redis:
+        _redis.append(redis.Redis.from_url(os.environ["FLOOR_REDIS_URL"]))
+    message = {"queue_name": "ingest", "actor_name": "ingest", "args": [job_id], "kwargs": {}, "options": {}}
+    _redis[0].rpush(os.environ["FLOOR_REDIS_KEY"], json.dumps(message))
+    return job_id
 
 
 async def _body(receive: Any) -> bytes:
@@ -79,6 +132,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             _query, "INSERT INTO floor_items (body) VALUES (%s) RETURNING id", (body,)
         )
         await _send_json(send, 201, {"id": row[0]})
+    elif method == "POST" and path == "/jobs":
+        text = json.loads(await _body(receive))["text"]
+        await _send_json(send, 202, {"id": await anyio.to_thread.run_sync(_store_job, text)})
     elif method == "GET" and path.startswith("/items/"):
         row = await anyio.to_thread.run_sync(
             _query, "SELECT id, body FROM floor_items WHERE id = %s", (int(path.rsplit("/", 1)[1]),)
