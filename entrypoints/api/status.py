@@ -7,11 +7,12 @@ So a job read once is kept (:class:`StatusCache`, its :class:`~pipeline.jobs.Job
 is made at each answer, its percent and ETA moving with the clock) and dropped by the next
 notification about it.
 
-:class:`StatusFastPath` answers a status request before the framework sees it when its key and
-its job are both kept: no routing, no dependency resolution, no thread, no database. Anything
-else (an unknown key, a job not kept, another tenant's job, stale stage times) goes on to the
-route (:func:`entrypoints.api.jobs.get_job`), which reads the job and keeps it: every error is
-the route's. The rules are the key cache's: nothing is kept while the LISTEN connection is down
+:class:`StatusFastPath` answers a status request before the framework sees it when its key is
+kept: from memory when its job is (no routing, no dependency resolution, no thread, no
+database), else reading and keeping the job first. Anything else (an unknown key, stale stage
+times, a job not found, a database error) goes on to the route
+(:func:`entrypoints.api.jobs.get_job`), which answers in its own words: every error is the
+route's. The rules are the key cache's: nothing is kept while the LISTEN connection is down
 or across a reconnection, a record read while its job changed is not kept, and pending
 notifications are taken in before an answer from memory, so a status trails a commit by no more
 than the notification's delivery.
@@ -82,23 +83,35 @@ class StatusCache:
             self._forgotten = self._changed.pop(next(iter(self._changed)))
 
 
+async def kept_record(state: Any, job_id: str, tenant_id: int) -> JobRecord:
+    """The tenant's job as kept by the process (``state``: the app's), else read and kept.
+
+    Raises:
+        JobNotFound: no job has this id in this tenant.
+    """
+    cache: StatusCache = state.status_cache
+    record = cache.get(job_id)
+    if record is None or record.tenant_id != tenant_id:
+        mark = cache.watermark()
+        record = await run_in_threadpool(
+            jobs.job_record, job_id, tenant_id=tenant_id, settings=state.settings
+        )
+        cache.put(job_id, record, mark)
+    return record
+
+
 async def job_view(request: Request, job_id: str, tenant_id: int) -> JobView:
     """The tenant's job as ``GET /v1/jobs/{id}`` answers it: kept, or read (then kept).
 
     Raises:
         JobNotFound: no job has this id in this tenant.
     """
-    settings = request.app.state.settings
-    cache: StatusCache = request.app.state.status_cache
-    record = cache.get(job_id)
-    if record is None or record.tenant_id != tenant_id:
-        mark = cache.watermark()
-        record = await run_in_threadpool(jobs.job_record, job_id, tenant_id=tenant_id, settings=settings)
-        cache.put(job_id, record, mark)
+    state = request.app.state
+    record = await kept_record(state, job_id, tenant_id)
     times = jobs.cached_stage_times()
     if times is None:
-        times = await run_in_threadpool(jobs.current_stage_times, settings)
-    return jobs.view_of(record, settings, times)
+        times = await run_in_threadpool(jobs.current_stage_times, state.settings)
+    return jobs.view_of(record, state.settings, times)
 
 
 def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -120,7 +133,7 @@ class StatusFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            body = self._answer(scope)
+            body = await self._answer(scope)
             if body is not None:
                 headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -128,8 +141,10 @@ class StatusFastPath:
                 return
         await self.app(scope, receive, send)
 
-    def _answer(self, scope: Scope) -> bytes | None:
-        """The status answer from memory, or ``None`` to leave the request to the route."""
+    async def _answer(self, scope: Scope) -> bytes | None:
+        """The status answer (the job kept, else read and kept), or ``None`` to leave the request
+        to the route: a key not kept, stage times not fresh, or anything that went wrong (the
+        route reads again and answers with its own error)."""
         path: str = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root + "/"):
@@ -141,15 +156,16 @@ class StatusFastPath:
             return None
         state = scope["app"].state
         state.event_hub.drain()  # a change whose notification is here is seen first
-        record = state.status_cache.get(job_id)
-        if record is None:
-            return None
         key = _bearer(scope["headers"])
         who = state.key_cache.get(key) if key else None
-        if who is None or who.tenant_id != record.tenant_id or not who.may(Role.viewer):
+        if who is None or not who.may(Role.viewer):
             return None
         times = jobs.cached_stage_times()
         if times is None:
+            return None
+        try:
+            record = await kept_record(state, job_id, who.tenant_id)
+        except Exception:  # not found, the database away …: the route's answer, in its words
             return None
         scope["route"] = self.route
         scope["path_params"] = {"job_id": job_id}

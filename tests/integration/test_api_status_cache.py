@@ -130,3 +130,26 @@ def test_with_the_cache_off_nothing_is_kept(stub_worker, pg_settings):
     with serve(app) as client:
         assert "COMPLETED" == client.get(f"/v1/jobs/{job_id}", headers=_auth(key)).json()["status"]
         assert app.state.status_cache.get(job_id) is None
+
+
+def test_a_job_not_kept_is_read_and_kept_before_the_route_when_the_key_is_kept(served, monkeypatch):
+    """The fast path reads a job it does not keep (the key kept): no routing, the same answer;
+    a job it cannot read (unknown here) is left to the route, whose 404 it is."""
+    from entrypoints.api import jobs as job_routes
+
+    app, client, viewer, job_id = served
+    assert 200 == client.get("/v1/jobs", headers=viewer).status_code  # the key is kept now
+    assert app.state.status_cache.get(job_id) is None
+    expected = jobs.get_status(job_id).model_dump(mode="json")
+
+    def no_route(*args: object, **kwargs: object) -> None:
+        raise AssertionError("routed")
+
+    monkeypatch.setattr(job_routes, "job_view", no_route)
+    answer = client.get(f"/v1/jobs/{job_id}", headers=viewer)
+    assert 200 == answer.status_code
+    assert expected == answer.json()
+    assert app.state.status_cache.get(job_id) is not None
+    monkeypatch.undo()
+    unknown = client.get("/v1/jobs/0123456789abcdef0123456789abcdef", headers=viewer)
+    assert 404 == unknown.status_code and "no job" in unknown.json()["detail"]
