@@ -789,7 +789,7 @@ def get_status(job_id: str, *, tenant_id: int | None = None, settings: Settings 
 
 class _ViewRow(NamedTuple):
     """The columns a job's view shows (what :func:`_view` reads of a row), kept without the rest of
-    the row it was read with (its events, options and meta: four fifths of a kept record)."""
+    the row it was read with (its events, options and meta: 10 of the 17 KB a kept record was)."""
 
     id: str
     project: str
