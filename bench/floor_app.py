@@ -83,13 +83,14 @@ def _store_job(text: str) -> str:
 
     job_id = uuid.uuid4().hex
     data = text.encode()
+    sha256 = hashlib.sha256(data).hexdigest()
     params = {
         "id": job_id,
         "project": os.environ["FLOOR_PROJECT"],
         "title": "script",
-        "meta": json.dumps({"files": ["script.txt"], "request_sha256": hashlib.sha256(data).hexdigest()}),
+        "meta": json.dumps({"files": ["script.txt"], "request_sha256": sha256}),
         "text": text,
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": sha256,
         "chars": len(text),
         "bytes": len(data),
         "sources": json.dumps([{"name": "script.txt", "start": 0, "end": len(text)}]),

@@ -647,25 +647,30 @@ def _stage_times_from_rows(rows: Iterable[Sequence[Any]]) -> dict[str, float]:
     return {spec.name: found[spec.name] for spec in STAGES if spec.name in found}
 
 
-_VIEW_COLUMNS = (
-    "id",
-    "title",
-    "status",
-    "run",
-    "chunks_done",
-    "chunks_total",
-    "failed_stage",
-    "error",
-    "language",
-    "created_at",
-    "updated_at",
-    "finished_at",
-    "stage_started_at",
-    "stats",
-    "options",
-    "meta",
-    "tenant_id",
-)
+class _ViewRow(NamedTuple):
+    """The columns a job's view shows (what :func:`_view` reads of a row), kept without the rest of
+    the row it was read with (its events, options and meta: 10 of the 17 KB a kept record was)."""
+
+    id: str
+    project: str
+    title: str | None
+    status: str
+    run: int
+    chunks_done: int
+    chunks_total: int
+    failed_stage: str | None
+    error: str | None
+    language: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    stage_started_at: datetime | None
+    stats: dict[str, Any] | None
+
+
+#: What ``status`` reads of a job's row: what its view shows, and what only the read needs
+#: (options and meta, for the LLM usage; the tenant, for the status cache).
+_VIEW_COLUMNS = (*(name for name in _ViewRow._fields if name != "project"), "options", "meta", "tenant_id")
 #: An event as :func:`_timings` reads it.
 _TIMING_COLUMNS = (JobEvent.to_status, JobEvent.from_status, JobEvent.at, JobEvent.duration_s)
 
@@ -785,27 +790,6 @@ def get_status(job_id: str, *, tenant_id: int | None = None, settings: Settings 
         JobNotFound: no job has this id (in this tenant).
     """
     return view_of(job_record(job_id, tenant_id=tenant_id, settings=settings), settings)
-
-
-class _ViewRow(NamedTuple):
-    """The columns a job's view shows (what :func:`_view` reads of a row), kept without the rest of
-    the row it was read with (its events, options and meta: 10 of the 17 KB a kept record was)."""
-
-    id: str
-    project: str
-    title: str | None
-    status: str
-    run: int
-    chunks_done: int
-    chunks_total: int
-    failed_stage: str | None
-    error: str | None
-    language: str | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    stage_started_at: datetime | None
-    stats: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from entrypoints.api.kept import Kept
 from pipeline.errors import Forbidden, Unauthorized
 from pipeline.keys import Principal, Role, authenticate
 from pipeline.quota import RateLimit
@@ -80,7 +81,7 @@ def take_sign_in(request: Request) -> None:
     _limit(request, "sign-in").take(request.client.host if request.client else "unknown")
 
 
-class KeyCache:
+class KeyCache(Kept[Principal]):
     """The keys this process has checked, kept while they cannot have changed unseen.
 
     A key is read from the database once; afterwards its principal comes from memory as long as
@@ -90,19 +91,12 @@ class KeyCache:
     refused. While the connection is down nothing is cached and every request reads its key.
     """
 
-    #: Keys kept at most (a process serving more keys checks the rest every time).
+    #: Keys kept at most (past it the oldest goes: a process serving more keys reads some again).
     MAX = 10_000
 
     def __init__(self, hub: Any) -> None:
-        self.hub = hub
-        self._keys: dict[str, tuple[int, Principal]] = {}
+        super().__init__(hub, self.MAX)
         hub.on_key_change.append(self.drop)
-
-    def get(self, key: str) -> Principal | None:
-        found = self._keys.get(key)
-        if found is None or not self.hub.listening or found[0] != self.hub.generation:
-            return None
-        return found[1]
 
     def watermark(self) -> tuple[int, int]:
         """Taken before a key is read from the database: :meth:`put` keeps the key only if no
@@ -110,14 +104,12 @@ class KeyCache:
         return self.hub.generation, self.hub.key_changes
 
     def put(self, key: str, who: Principal, mark: tuple[int, int]) -> None:
-        if self.hub.listening and mark == self.watermark():
-            if len(self._keys) >= self.MAX:
-                self._keys.clear()
-            self._keys[key] = (mark[0], who)
+        if mark == self.watermark():
+            self.keep(key, who, mark[0])
 
     def drop(self, prefix: str) -> None:
-        for key in [k for k, (_, who) in self._keys.items() if who.prefix == prefix]:
-            del self._keys[key]
+        for key in [k for k, (_, who) in self._kept.items() if who.prefix == prefix]:
+            self.forget(key)
 
 
 async def principal(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:

@@ -26,6 +26,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from entrypoints.api.kept import Kept
 from pipeline import jobs
 from pipeline.jobs import JobRecord
 from pipeline.keys import Role
@@ -35,29 +36,18 @@ from pipeline.schemas import JobView
 STATUS_PREFIX = "/v1/jobs/"
 
 
-class StatusCache:
-    """The job records this process has read, kept while they cannot have changed unseen.
-
-    Used only from the event loop's thread (the hub's notifications arrive there), so its checks
-    and updates never interleave.
-    """
+class StatusCache(Kept[JobRecord]):
+    """The job records this process has read, kept while they cannot have changed unseen: a
+    notification about a job drops it, and a record read while its job changed is not kept."""
 
     def __init__(self, hub: Any, size: int) -> None:
-        self.hub = hub
-        self.size = size
-        self._records: dict[str, tuple[int, JobRecord]] = {}
+        super().__init__(hub, size)
         #: Each recently changed job's last notification, numbered; the oldest are forgotten past
         #: ``size``, and ``_forgotten`` is the newest number forgotten.
         self._changed: dict[str, int] = {}
         self._forgotten = 0
         self._seq = 0
         hub.on_job_change.append(self.changed)
-
-    def get(self, job_id: str) -> JobRecord | None:
-        found = self._records.get(job_id)
-        if found is None or not self.hub.listening or found[0] != self.hub.generation:
-            return None
-        return found[1]
 
     def watermark(self) -> tuple[int, int]:
         """Taken before a job is read from the database: :meth:`put` keeps the record only if
@@ -66,17 +56,13 @@ class StatusCache:
 
     def put(self, job_id: str, record: JobRecord, mark: tuple[int, int]) -> None:
         generation, seq = mark
-        if not self.size or not self.hub.listening or generation != self.hub.generation:
-            return
         if self._changed.get(job_id, self._forgotten) > seq:
             return  # it changed while it was read (or might have: its notice is forgotten)
-        if len(self._records) >= self.size:
-            del self._records[next(iter(self._records))]  # the oldest kept
-        self._records[job_id] = (generation, record)
+        self.keep(job_id, record, generation)
 
     def changed(self, job_id: str) -> None:
         self._seq += 1
-        self._records.pop(job_id, None)
+        self.forget(job_id)
         self._changed.pop(job_id, None)
         self._changed[job_id] = self._seq
         if len(self._changed) > max(self.size, 1):
